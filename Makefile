@@ -1,0 +1,114 @@
+# confluence-operator
+#
+#   make demo   run the whole product locally on the embedded defaults
+#   make test   unit, envtest and end-to-end tests
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+
+IMG ?= ghcr.io/confluence-operator/confluence-operator:latest
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/confluence-operator
+TOOLS := $(CACHE)/bin
+
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+GOLANGCI_LINT_VERSION ?= v2.15.0
+CONTROLLER_GEN := $(TOOLS)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+GOLANGCI_LINT := $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+
+GO_TEST_FLAGS ?=
+
+.PHONY: all
+all: build
+
+##@ Development
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
+	$(CONTROLLER_GEN) object paths=./api/...
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Generate the CRD and the manager's RBAC role.
+	$(CONTROLLER_GEN) crd rbac:roleName=manager-role paths=./api/... paths=./controllers/... \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: fmt
+fmt: ## Run gofmt.
+	gofmt -l -w $$(git ls-files '*.go')
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## Run golangci-lint.
+	$(GOLANGCI_LINT) run ./...
+
+.PHONY: verify
+verify: generate manifests ## Fail if generated files are stale.
+	@git diff --exit-code -- api config || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
+
+##@ Test
+
+.PHONY: envtest-assets
+envtest-assets: ## Build (once) and print the kube-apiserver/etcd/kube-controller-manager directory.
+	@hack/envtest-assets.sh
+
+.PHONY: test
+test: vet ## Run unit, envtest and end-to-end tests.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: test-opensearch
+test-opensearch: ## Run the OpenSearch tests against a real cluster at OPENSEARCH_URL.
+	@test -n "$(OPENSEARCH_URL)" || { echo "set OPENSEARCH_URL (see hack/opensearch-compose.yaml)"; exit 2; }
+	go test $(GO_TEST_FLAGS) ./crawler/opensearch/... ./test/...
+
+.PHONY: bench
+bench: ## Run the benchmarks recorded in docs/benchmarks.md.
+	go test -run '^$$' -bench . -benchmem ./crawler/...
+
+##@ Build
+
+.PHONY: build
+build: ## Build bin/confluence-operator.
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/confluence-operator .
+
+.PHONY: demo
+demo: build ## Run the product locally: control plane, fake Confluence, search backend, a data source, two searches.
+	hack/demo.sh
+
+.PHONY: docker-build
+docker-build: ## Build the container image (needs a Docker engine).
+	docker build --build-arg VERSION=$(VERSION) -t $(IMG) .
+
+##@ Deploy
+
+.PHONY: install
+install: ## Install the CRD into the cluster of the current kubeconfig.
+	kubectl apply --server-side -k config/crd
+
+.PHONY: deploy
+deploy: ## Deploy the operator into the cluster of the current kubeconfig.
+	cd config/manager && kubectl kustomize . >/dev/null
+	kubectl kustomize config/default | sed 's|controller:latest|$(IMG)|g' | kubectl apply --server-side -f -
+
+.PHONY: build-installer
+build-installer: ## Write dist/install.yaml, one file with everything needed to install the operator.
+	mkdir -p dist
+	kubectl kustomize config/default | sed 's|controller:latest|$(IMG)|g' > dist/install.yaml
+
+##@ Tools
+
+$(CONTROLLER_GEN):
+	mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS)/tmp go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
+	mv $(TOOLS)/tmp/controller-gen $@
+
+$(GOLANGCI_LINT):
+	mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS)/tmp go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv $(TOOLS)/tmp/golangci-lint $@
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-18s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)

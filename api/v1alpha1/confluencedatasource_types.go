@@ -1,0 +1,582 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Deployment is the kind of Confluence installation.
+// +kubebuilder:validation:Enum=Cloud;DataCenter
+type Deployment string
+
+const (
+	// DeploymentCloud is Confluence Cloud (https://<site>.atlassian.net/wiki).
+	DeploymentCloud Deployment = "Cloud"
+	// DeploymentDataCenter is Confluence Data Center or Server.
+	DeploymentDataCenter Deployment = "DataCenter"
+)
+
+// AuthType is how the crawler authenticates to Confluence.
+// +kubebuilder:validation:Enum=Basic;OAuth2;PersonalAccessToken
+type AuthType string
+
+const (
+	// AuthBasic uses the Secret keys username and password (Cloud: e-mail and API token).
+	AuthBasic AuthType = "Basic"
+	// AuthOAuth2 uses the Secret keys confluenceAppKey, confluenceAppSecret,
+	// confluenceAccessToken and confluenceRefreshToken; rotated refresh tokens
+	// are written back to the Secret.
+	AuthOAuth2 AuthType = "OAuth2"
+	// AuthPersonalAccessToken uses the Secret key patToken (Data Center only).
+	AuthPersonalAccessToken AuthType = "PersonalAccessToken"
+)
+
+// Secret keys read for each auth type. They follow the Amazon Kendra
+// Confluence connector v2, so existing Secrets can be reused.
+const (
+	SecretKeyUsername     = "username"
+	SecretKeyPassword     = "password"
+	SecretKeyAppKey       = "confluenceAppKey"
+	SecretKeyAppSecret    = "confluenceAppSecret"
+	SecretKeyAccessToken  = "confluenceAccessToken"
+	SecretKeyRefreshToken = "confluenceRefreshToken"
+	SecretKeyPAT          = "patToken"
+	SecretKeyAPIKey       = "apiKey"
+	SecretKeyCACert       = "ca.crt"
+)
+
+// RequiredSecretKeys lists the credential keys an auth type needs.
+func RequiredSecretKeys(t AuthType) []string {
+	switch t {
+	case AuthOAuth2:
+		return []string{SecretKeyAppKey, SecretKeyAppSecret, SecretKeyAccessToken, SecretKeyRefreshToken}
+	case AuthPersonalAccessToken:
+		return []string{SecretKeyPAT}
+	default:
+		return []string{SecretKeyUsername, SecretKeyPassword}
+	}
+}
+
+// SyncMode selects how much of Confluence one sync run reads and writes.
+// +kubebuilder:validation:Enum=ForcedFullCrawl;FullCrawl;Incremental
+type SyncMode string
+
+const (
+	// SyncForcedFullCrawl re-indexes every document.
+	SyncForcedFullCrawl SyncMode = "ForcedFullCrawl"
+	// SyncFullCrawl reads everything, writes only what changed (content or ACL)
+	// and deletes what disappeared.
+	SyncFullCrawl SyncMode = "FullCrawl"
+	// SyncIncremental reads what changed since the last checkpoint, re-checks
+	// ACLs and detects deletions from cheap ID listings.
+	SyncIncremental SyncMode = "Incremental"
+)
+
+// DeletionPolicy says what happens to indexed documents when the data source is deleted.
+// +kubebuilder:validation:Enum=Delete;Retain
+type DeletionPolicy string
+
+const (
+	// DeletionPolicyDelete removes this data source's documents from OpenSearch.
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+	// DeletionPolicyRetain leaves the documents in place.
+	DeletionPolicyRetain DeletionPolicy = "Retain"
+)
+
+// SecretReference names a Secret in the data source's namespace.
+type SecretReference struct {
+	// Name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// ConfluenceAuth selects the auth type and the Secret holding its credentials.
+type ConfluenceAuth struct {
+	// Type of authentication. PersonalAccessToken works with DataCenter only.
+	// +kubebuilder:default=Basic
+	// +optional
+	Type AuthType `json:"type,omitempty"`
+
+	// SecretRef names the Secret with the credential keys for Type.
+	SecretRef SecretReference `json:"secretRef"`
+}
+
+// ProxySpec configures an HTTP(S) proxy for Confluence requests.
+type ProxySpec struct {
+	// URL of the proxy, e.g. http://proxy.internal:3128.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="must be an http(s) URL with a host"
+	URL string `json:"url"`
+
+	// SecretRef names a Secret with keys username and password for the proxy.
+	// +optional
+	SecretRef *SecretReference `json:"secretRef,omitempty"`
+}
+
+// TLSSpec configures trust for a server's certificate.
+type TLSSpec struct {
+	// CASecretRef names a Secret whose key ca.crt holds PEM certificates to trust.
+	// +optional
+	CASecretRef *SecretReference `json:"caSecretRef,omitempty"`
+
+	// InsecureSkipVerify disables certificate verification. For tests only.
+	// +optional
+	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+}
+
+// ConfluenceSpec says where Confluence is and how to reach it.
+// +kubebuilder:validation:XValidation:rule="!(self.deployment == 'Cloud' && has(self.auth.type) && self.auth.type == 'PersonalAccessToken')",message="PersonalAccessToken is only supported with deployment DataCenter",fieldPath=".auth.type",reason=FieldValueForbidden
+type ConfluenceSpec struct {
+	// URL of the Confluence site: https://<site>.atlassian.net/wiki for Cloud,
+	// or the Data Center base URL including any context path.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="must be an http(s) URL with a host"
+	URL string `json:"url"`
+
+	// Deployment is Cloud or DataCenter.
+	// +kubebuilder:default=Cloud
+	// +optional
+	Deployment Deployment `json:"deployment,omitempty"`
+
+	// Auth selects the credentials.
+	Auth ConfluenceAuth `json:"auth"`
+
+	// Proxy for requests to Confluence.
+	// +optional
+	Proxy *ProxySpec `json:"proxy,omitempty"`
+
+	// TLS trust for the Confluence server.
+	// +optional
+	TLS *TLSSpec `json:"tls,omitempty"`
+
+	// MaxRequestsPerSecond is the client-side request rate limit. Server 429
+	// responses are honoured on top of it.
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	MaxRequestsPerSecond int32 `json:"maxRequestsPerSecond,omitempty"`
+}
+
+// ScopeSpec selects which kinds of content are indexed.
+type ScopeSpec struct {
+	// Pages indexes pages.
+	// +kubebuilder:default=true
+	// +optional
+	Pages *bool `json:"pages,omitempty"`
+	// PageComments indexes comments on pages.
+	// +kubebuilder:default=true
+	// +optional
+	PageComments *bool `json:"pageComments,omitempty"`
+	// PageAttachments indexes attachments of pages.
+	// +kubebuilder:default=true
+	// +optional
+	PageAttachments *bool `json:"pageAttachments,omitempty"`
+	// BlogPosts indexes blog posts.
+	// +kubebuilder:default=true
+	// +optional
+	BlogPosts *bool `json:"blogPosts,omitempty"`
+	// BlogComments indexes comments on blog posts.
+	// +kubebuilder:default=true
+	// +optional
+	BlogComments *bool `json:"blogComments,omitempty"`
+	// BlogAttachments indexes attachments of blog posts.
+	// +kubebuilder:default=true
+	// +optional
+	BlogAttachments *bool `json:"blogAttachments,omitempty"`
+	// PersonalSpaces includes personal spaces.
+	// +kubebuilder:default=false
+	// +optional
+	PersonalSpaces *bool `json:"personalSpaces,omitempty"`
+	// ArchivedSpaces includes archived spaces.
+	// +kubebuilder:default=false
+	// +optional
+	ArchivedSpaces *bool `json:"archivedSpaces,omitempty"`
+	// ArchivedPages includes archived pages.
+	// +kubebuilder:default=false
+	// +optional
+	ArchivedPages *bool `json:"archivedPages,omitempty"`
+}
+
+// Regex is a Go RE2 regular expression, checked at admission.
+// The rule evaluates the expression, so an invalid one fails with the parser's message.
+// +kubebuilder:validation:MaxLength=1024
+// +kubebuilder:validation:XValidation:rule="''.matches(self) || !''.matches(self)",message="must be a valid RE2 regular expression"
+type Regex string
+
+// PatternFilter includes and excludes by regular expression. An item must match
+// an include pattern (when any is given) and no exclude pattern: exclude wins.
+type PatternFilter struct {
+	// Include patterns; empty includes everything.
+	// +kubebuilder:validation:MaxItems=100
+	// +listType=atomic
+	// +optional
+	Include []Regex `json:"include,omitempty"`
+	// Exclude patterns; they win over Include.
+	// +kubebuilder:validation:MaxItems=100
+	// +listType=atomic
+	// +optional
+	Exclude []Regex `json:"exclude,omitempty"`
+}
+
+// TitleFilters filter by title per entity type.
+type TitleFilters struct {
+	// +optional
+	Pages PatternFilter `json:"pages,omitempty"`
+	// +optional
+	BlogPosts PatternFilter `json:"blogPosts,omitempty"`
+	// +optional
+	Comments PatternFilter `json:"comments,omitempty"`
+	// +optional
+	Attachments PatternFilter `json:"attachments,omitempty"`
+}
+
+// FilterSpec narrows what is indexed.
+type FilterSpec struct {
+	// Spaces filters by space key.
+	// +optional
+	Spaces PatternFilter `json:"spaces,omitempty"`
+	// URLs filters by the content's web URL.
+	// +optional
+	URLs PatternFilter `json:"urls,omitempty"`
+	// AttachmentTypes filters attachments by file extension (without the dot).
+	// +optional
+	AttachmentTypes PatternFilter `json:"attachmentTypes,omitempty"`
+	// Titles filters by title per entity type.
+	// +optional
+	Titles TitleFilters `json:"titles,omitempty"`
+	// MaxAttachmentSize skips the text of larger attachments (they are indexed by metadata).
+	// +kubebuilder:default="50Mi"
+	// +optional
+	MaxAttachmentSize *resource.Quantity `json:"maxAttachmentSize,omitempty"`
+}
+
+// CronSchedule is a standard five-field cron expression or a predefined
+// descriptor such as @hourly; empty means sync only on demand.
+// The pattern checks each field's range; the controller parses it again and
+// reports what the pattern cannot see (such as a reversed range) as Stalled.
+// +kubebuilder:validation:MaxLength=256
+// +kubebuilder:validation:XValidation:rule="self == '' || self.matches('^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$') || self.matches('^@every ([0-9]+(\\\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') || self.matches('^\\\\s*(?i)((\\\\*|[0-5]?[0-9](-[0-5]?[0-9])?)(/[0-9]+)?)(,((\\\\*|[0-5]?[0-9](-[0-5]?[0-9])?)(/[0-9]+)?))*\\\\s+((\\\\*|(1?[0-9]|2[0-3])(-(1?[0-9]|2[0-3]))?)(/[0-9]+)?)(,((\\\\*|(1?[0-9]|2[0-3])(-(1?[0-9]|2[0-3]))?)(/[0-9]+)?))*\\\\s+((\\\\*|\\\\?|([1-9]|[12][0-9]|3[01])(-([1-9]|[12][0-9]|3[01]))?)(/[0-9]+)?)(,((\\\\*|\\\\?|([1-9]|[12][0-9]|3[01])(-([1-9]|[12][0-9]|3[01]))?)(/[0-9]+)?))*\\\\s+((\\\\*|([1-9]|1[0-2]|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)(-([1-9]|1[0-2]|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec))?)(/[0-9]+)?)(,((\\\\*|([1-9]|1[0-2]|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)(-([1-9]|1[0-2]|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec))?)(/[0-9]+)?))*\\\\s+((\\\\*|\\\\?|([0-7]|sun|mon|tue|wed|thu|fri|sat)(-([0-7]|sun|mon|tue|wed|thu|fri|sat))?)(/[0-9]+)?)(,((\\\\*|\\\\?|([0-7]|sun|mon|tue|wed|thu|fri|sat)(-([0-7]|sun|mon|tue|wed|thu|fri|sat))?)(/[0-9]+)?))*\\\\s*$')",message="must be a standard cron expression (minute hour day-of-month month day-of-week) or a descriptor such as @hourly"
+type CronSchedule string
+
+// SyncSpec says how and when to sync.
+type SyncSpec struct {
+	// Mode of scheduled syncs.
+	// +kubebuilder:default=FullCrawl
+	// +optional
+	Mode SyncMode `json:"mode,omitempty"`
+
+	// Schedule in cron syntax; empty syncs only on creation and on demand.
+	// +optional
+	Schedule CronSchedule `json:"schedule,omitempty"`
+
+	// TimeZone of the schedule, an IANA name such as Europe/Berlin; default UTC.
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(UTC|[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9][A-Za-z0-9_+-]*){0,2})$')",message="must be an IANA time zone name such as Europe/Berlin"
+	// +optional
+	TimeZone string `json:"timeZone,omitempty"`
+
+	// Suspend stops scheduling new syncs; a running sync is not touched.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// IdentityCrawlerSpec controls the crawl of users and group memberships.
+type IdentityCrawlerSpec struct {
+	// Enabled crawls users and groups into the identity index for query-time ACL expansion.
+	// +kubebuilder:default=true
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
+// FieldMapping copies a Confluence field into an extra index field.
+type FieldMapping struct {
+	// From is the source field, e.g. page.labels, page.author, space.name.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	From string `json:"from"`
+	// To is the index field name.
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z][a-zA-Z0-9_]*$`
+	// +kubebuilder:validation:MaxLength=128
+	To string `json:"to"`
+}
+
+// OpenSearchAuth names the Secret with the OpenSearch credentials.
+type OpenSearchAuth struct {
+	// SecretRef names a Secret with keys username and password, or apiKey.
+	SecretRef SecretReference `json:"secretRef"`
+}
+
+// OpenSearchSpec is where documents go.
+type OpenSearchSpec struct {
+	// Endpoints of the OpenSearch cluster.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.all(e, isURL(e) && url(e).getScheme() in ['http', 'https'] && url(e).getHostname() != '')",message="every endpoint must be an http(s) URL with a host"
+	// +listType=atomic
+	Endpoints []string `json:"endpoints"`
+
+	// Index is the alias documents are written to. Several data sources may share it.
+	// +kubebuilder:default=confluence
+	// +kubebuilder:validation:Pattern=`^[a-z0-9][a-z0-9_.-]*$`
+	// +kubebuilder:validation:MaxLength=200
+	// +optional
+	Index string `json:"index,omitempty"`
+
+	// Auth credentials; none means an unauthenticated cluster.
+	// +optional
+	Auth *OpenSearchAuth `json:"auth,omitempty"`
+
+	// TLS trust for OpenSearch.
+	// +optional
+	TLS *TLSSpec `json:"tls,omitempty"`
+}
+
+// CrawlerSpec overrides the sync Job.
+type CrawlerSpec struct {
+	// Image of the crawler; default is the manager's own image.
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// Resources of the crawler container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// ActiveDeadlineSeconds bounds one sync run.
+	// +kubebuilder:default=21600
+	// +kubebuilder:validation:Minimum=60
+	// +optional
+	ActiveDeadlineSeconds *int64 `json:"activeDeadlineSeconds,omitempty"`
+
+	// BackoffLimit is the number of pod retries of one sync Job.
+	// +kubebuilder:default=2
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10
+	// +optional
+	BackoffLimit *int32 `json:"backoffLimit,omitempty"`
+}
+
+// ConfluenceDataSourceSpec is the desired sync of one Confluence site into OpenSearch.
+type ConfluenceDataSourceSpec struct {
+	// Confluence connection.
+	Confluence ConfluenceSpec `json:"confluence"`
+
+	// Scope of content kinds to index.
+	// +kubebuilder:default={}
+	// +optional
+	Scope ScopeSpec `json:"scope,omitempty"`
+
+	// Filters narrow what is indexed.
+	// +kubebuilder:default={}
+	// +optional
+	Filters FilterSpec `json:"filters,omitempty"`
+
+	// Sync mode and schedule.
+	// +kubebuilder:default={}
+	// +optional
+	Sync SyncSpec `json:"sync,omitempty"`
+
+	// IdentityCrawler crawls users and groups.
+	// +kubebuilder:default={}
+	// +optional
+	IdentityCrawler IdentityCrawlerSpec `json:"identityCrawler,omitempty"`
+
+	// FieldMappings copy extra fields into the index.
+	// +kubebuilder:validation:MaxItems=50
+	// +listType=atomic
+	// +optional
+	FieldMappings []FieldMapping `json:"fieldMappings,omitempty"`
+
+	// Language of the content, selecting the text analyzer (ISO 639-1 code).
+	// +kubebuilder:default=en
+	// +kubebuilder:validation:Pattern=`^[a-z]{2}$`
+	// +optional
+	Language string `json:"language,omitempty"`
+
+	// OpenSearch target.
+	OpenSearch OpenSearchSpec `json:"opensearch"`
+
+	// Crawler Job overrides.
+	// +kubebuilder:default={}
+	// +optional
+	Crawler CrawlerSpec `json:"crawler,omitempty"`
+
+	// SuccessfulJobsHistoryLimit keeps this many finished successful Jobs.
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	SuccessfulJobsHistoryLimit *int32 `json:"successfulJobsHistoryLimit,omitempty"`
+
+	// FailedJobsHistoryLimit keeps this many finished failed Jobs.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	FailedJobsHistoryLimit *int32 `json:"failedJobsHistoryLimit,omitempty"`
+
+	// DeletionPolicy says whether this source's documents are removed when it is deleted.
+	// +kubebuilder:default=Delete
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// JobReference names a Job in the data source's namespace.
+type JobReference struct {
+	Name string `json:"name"`
+}
+
+// SyncResult is the outcome of one sync run.
+// +kubebuilder:validation:Enum=Succeeded;Failed
+type SyncResult string
+
+const (
+	SyncSucceeded SyncResult = "Succeeded"
+	SyncFailed    SyncResult = "Failed"
+)
+
+// SyncReport is the crawler's account of one sync run.
+type SyncReport struct {
+	// Job that ran the sync.
+	// +optional
+	Job string `json:"job,omitempty"`
+	// Mode the run used.
+	// +optional
+	Mode SyncMode `json:"mode,omitempty"`
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// +optional
+	Result SyncResult `json:"result,omitempty"`
+	// Complete is true when every listing finished, so deletions were applied.
+	// +optional
+	Complete bool `json:"complete,omitempty"`
+	// +optional
+	DocumentsIndexed int64 `json:"documentsIndexed,omitempty"`
+	// +optional
+	DocumentsUnchanged int64 `json:"documentsUnchanged,omitempty"`
+	// +optional
+	DocumentsDeleted int64 `json:"documentsDeleted,omitempty"`
+	// +optional
+	DocumentsFailed int64 `json:"documentsFailed,omitempty"`
+	// +optional
+	DocumentsSkipped int64 `json:"documentsSkipped,omitempty"`
+	// APICalls is the number of Confluence requests made.
+	// +optional
+	APICalls int64 `json:"apiCalls,omitempty"`
+	// Message is a human summary, or the reason of a failure.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// SyncPhase is the stage a running sync is in.
+// +kubebuilder:validation:Enum=Starting;Identities;Listing;Crawling;Deleting;Finishing
+type SyncPhase string
+
+const (
+	PhaseStarting   SyncPhase = "Starting"
+	PhaseIdentities SyncPhase = "Identities"
+	PhaseListing    SyncPhase = "Listing"
+	PhaseCrawling   SyncPhase = "Crawling"
+	PhaseDeleting   SyncPhase = "Deleting"
+	PhaseFinishing  SyncPhase = "Finishing"
+)
+
+// SyncProgress is reported by a running crawler every few seconds.
+type SyncProgress struct {
+	// +optional
+	Phase SyncPhase `json:"phase,omitempty"`
+	// +optional
+	SpacesDone int32 `json:"spacesDone,omitempty"`
+	// +optional
+	SpacesTotal int32 `json:"spacesTotal,omitempty"`
+	// +optional
+	DocumentsProcessed int64 `json:"documentsProcessed,omitempty"`
+	// +optional
+	UpdateTime *metav1.Time `json:"updateTime,omitempty"`
+}
+
+// ConfluenceDataSourceStatus is the observed state.
+type ConfluenceDataSourceStatus struct {
+	// ObservedGeneration is the last generation fully handled.
+	// +kubebuilder:default=-1
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration"`
+
+	// Conditions: Ready, Reconciling, Stalled, Syncing.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// LastSyncTime is when the last sync finished.
+	// +optional
+	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+	// LastSuccessfulSyncTime is when the last successful sync finished.
+	// +optional
+	LastSuccessfulSyncTime *metav1.Time `json:"lastSuccessfulSyncTime,omitempty"`
+	// NextSyncTime is the next scheduled sync.
+	// +optional
+	NextSyncTime *metav1.Time `json:"nextSyncTime,omitempty"`
+	// LastScheduleTime is the last schedule slot a Job was started for.
+	// +optional
+	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
+	// LastHandledSyncRequest echoes the requested-sync annotation once handled.
+	// +optional
+	LastHandledSyncRequest string `json:"lastHandledSyncRequest,omitempty"`
+
+	// DocumentCount is the number of documents this source had in the index
+	// after the last successful sync.
+	// +optional
+	DocumentCount int64 `json:"documentCount,omitempty"`
+
+	// ActiveJob is the running sync Job.
+	// +optional
+	ActiveJob *JobReference `json:"activeJob,omitempty"`
+
+	// LastSync reports the last finished run.
+	// +optional
+	LastSync *SyncReport `json:"lastSync,omitempty"`
+
+	// Progress of the running sync.
+	// +optional
+	Progress *SyncProgress `json:"progress,omitempty"`
+
+	// Cleanup reports the removal of documents after deletion.
+	// +optional
+	CleanupMessage string `json:"cleanupMessage,omitempty"`
+}
+
+// ConfluenceDataSource keeps an OpenSearch index in sync with a Confluence site,
+// documents and access-control lists.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=cds,categories=confluence
+// +kubebuilder:printcolumn:name="Deployment",type=string,JSONPath=`.spec.confluence.deployment`
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.sync.mode`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Last Sync",type=date,JSONPath=`.status.lastSyncTime`
+// +kubebuilder:printcolumn:name="Docs",type=integer,JSONPath=`.status.documentCount`
+// +kubebuilder:printcolumn:name="Next Sync",type=date,JSONPath=`.status.nextSyncTime`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ConfluenceDataSource struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   ConfluenceDataSourceSpec   `json:"spec,omitempty"`
+	Status ConfluenceDataSourceStatus `json:"status,omitempty"`
+}
+
+// ConfluenceDataSourceList is a list of ConfluenceDataSource.
+// +kubebuilder:object:root=true
+type ConfluenceDataSourceList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ConfluenceDataSource `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ConfluenceDataSource{}, &ConfluenceDataSourceList{})
+}

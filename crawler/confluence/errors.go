@@ -1,0 +1,102 @@
+package confluence
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors; match them with errors.Is.
+var (
+	// ErrInvalidConfig: the configuration is unusable (needs a human).
+	ErrInvalidConfig = errors.New("invalid Confluence configuration")
+	// ErrWrongDeployment: the URL or the server does not match the configured deployment.
+	ErrWrongDeployment = errors.New("wrong Confluence deployment")
+	// ErrCredentialsRejected: Confluence rejected the credentials (401).
+	ErrCredentialsRejected = errors.New("credentials rejected")
+	// ErrAnonymous: the server ran the requests as the anonymous user, i.e.
+	// the credentials were silently ignored (CONFSERVER-98199).
+	ErrAnonymous = errors.New("authenticated as anonymous")
+	// ErrForbidden: the crawl identity may not read the resource (403).
+	ErrForbidden = errors.New("forbidden")
+	// ErrNotFound: the resource does not exist or is invisible (404).
+	ErrNotFound = errors.New("not found")
+	// ErrRefreshTokenRejected: the OAuth2 refresh token was refused; the app
+	// must be re-authorised.
+	ErrRefreshTokenRejected = errors.New("OAuth2 refresh token rejected")
+	// ErrTokenPersist: a rotated refresh token could not be stored; the
+	// client stopped so that no further token is lost.
+	ErrTokenPersist = errors.New("persisting rotated OAuth2 tokens failed")
+	// ErrRetryBudgetExceeded: retries of a failing request ran out of time or attempts.
+	ErrRetryBudgetExceeded = errors.New("retry budget exceeded")
+)
+
+// AuthError reports rejected credentials (HTTP 401). It names the user and the
+// URL, never the secret.
+type AuthError struct {
+	User string
+	URL  string
+}
+
+func (e *AuthError) Error() string {
+	who := e.User
+	if who == "" {
+		who = "the configured token"
+	}
+	return fmt.Sprintf("credentials rejected for %s at %s", who, e.URL)
+}
+
+// Is makes errors.Is(err, ErrCredentialsRejected) true.
+func (e *AuthError) Is(target error) bool { return target == ErrCredentialsRejected }
+
+// ForbiddenError reports HTTP 403 on a resource, e.g. a space the crawl
+// identity may not read; the crawler may skip it and report.
+type ForbiddenError struct {
+	// SpaceKey is set when the resource belongs to a known space.
+	SpaceKey string
+	URL      string
+}
+
+func (e *ForbiddenError) Error() string {
+	if e.SpaceKey != "" {
+		return fmt.Sprintf("access to space %s forbidden (403) at %s", e.SpaceKey, e.URL)
+	}
+	return fmt.Sprintf("access forbidden (403) at %s", e.URL)
+}
+
+// Is makes errors.Is(err, ErrForbidden) true.
+func (e *ForbiddenError) Is(target error) bool { return target == ErrForbidden }
+
+// HTTPError is any other unexpected HTTP status.
+type HTTPError struct {
+	Method     string
+	URL        string
+	StatusCode int
+	// Body is a short, redacted excerpt of the response body.
+	Body string
+}
+
+func (e *HTTPError) Error() string {
+	msg := fmt.Sprintf("%s %s: HTTP %d", e.Method, e.URL, e.StatusCode)
+	if e.Body != "" {
+		msg += ": " + e.Body
+	}
+	return msg
+}
+
+// Is maps 404 to ErrNotFound and 403 to ErrForbidden.
+func (e *HTTPError) Is(target error) bool {
+	return (target == ErrNotFound && e.StatusCode == 404) || (target == ErrForbidden && e.StatusCode == 403)
+}
+
+// RetryError reports a request that failed after retries ran out.
+type RetryError struct {
+	Attempts int
+	Last     error
+}
+
+func (e *RetryError) Error() string {
+	return fmt.Sprintf("%v after %d attempts: %v", ErrRetryBudgetExceeded, e.Attempts, e.Last)
+}
+
+// Unwrap exposes both ErrRetryBudgetExceeded and the last failure.
+func (e *RetryError) Unwrap() []error { return []error{ErrRetryBudgetExceeded, e.Last} }

@@ -1,0 +1,340 @@
+package confluence
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+)
+
+// call describes one logical API request.
+type call struct {
+	endpoint    string   // logical endpoint name for counters and logs
+	method      string   // default GET
+	path        string   // path + query relative to the API base, e.g. "/rest/api/space?limit=10"
+	abs         *url.URL // absolute URL instead of path
+	body        []byte
+	contentType string
+	noAuth      bool
+	spaceKey    string // for ForbiddenError
+}
+
+const userAgent = "confluence-operator"
+
+// do performs c with rate limiting, authentication, retries and error
+// mapping, and returns a 2xx response whose body the caller must close.
+func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
+	u := cl.abs
+	if u == nil {
+		base, err := c.resolveAPIBase(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if u, err = url.Parse(base.String() + cl.path); err != nil {
+			return nil, fmt.Errorf("building request URL: %w", err)
+		}
+	}
+	method := cl.method
+	if method == "" {
+		method = http.MethodGet
+	}
+	shown := u.Scheme + "://" + u.Host + u.Path // for errors: no query
+	rctx := context.WithValue(ctx, endpointKey{}, cl.endpoint)
+	var (
+		attempts  int
+		firstFail time.Time
+		refreshed bool
+	)
+	for {
+		if err := c.wait(ctx); err != nil {
+			return nil, err
+		}
+		req, err := http.NewRequestWithContext(rctx, method, u.String(), bytes.NewReader(cl.body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("User-Agent", userAgent)
+		if cl.contentType != "" {
+			req.Header.Set("Content-Type", cl.contentType)
+		}
+		var token string
+		if !cl.noAuth {
+			if token, err = c.authorize(ctx, req); err != nil {
+				return nil, err
+			}
+		}
+		resp, err := c.http.Do(req)
+		var (
+			lastErr    error
+			retryAfter time.Duration
+		)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if !isTransient(err) {
+				return nil, c.redactErr(fmt.Errorf("%s %s: %w", method, shown, err))
+			}
+			lastErr = c.redactErr(fmt.Errorf("%s %s: %w", method, shown, err))
+		} else {
+			c.observeRateHeaders(resp)
+			status := resp.StatusCode
+			if status >= 200 && status < 300 {
+				return resp, nil
+			}
+			httpErr := c.httpError(method, shown, resp) // drains and closes the body
+			oauth := c.tokens != nil && !cl.noAuth
+			switch {
+			case status == http.StatusUnauthorized:
+				if oauth && !refreshed {
+					refreshed = true
+					if err := c.tokens.refresh(ctx, token); err != nil {
+						return nil, err
+					}
+					continue
+				}
+				if cl.noAuth {
+					return nil, httpErr
+				}
+				return nil, &AuthError{User: c.principalName(), URL: shown}
+			case status == http.StatusForbidden || status == http.StatusNotFound:
+				// The OAuth gateway may answer 403/404 for an expired token.
+				if oauth && !refreshed && c.tokens.nearExpiry() {
+					refreshed = true
+					if err := c.tokens.refresh(ctx, token); err != nil {
+						return nil, err
+					}
+					continue
+				}
+				if status == http.StatusForbidden && !cl.noAuth {
+					return nil, &ForbiddenError{SpaceKey: cl.spaceKey, URL: shown}
+				}
+				return nil, httpErr
+			case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
+				retryAfter = c.retryAfter(resp)
+				lastErr = httpErr
+			case status == http.StatusInternalServerError || status == http.StatusBadGateway || status == http.StatusGatewayTimeout:
+				lastErr = httpErr
+			default:
+				return nil, httpErr
+			}
+		}
+		attempts++
+		now := c.cfg.Now()
+		if firstFail.IsZero() {
+			firstFail = now
+		}
+		delay := c.backoff(attempts)
+		if retryAfter > 0 {
+			delay = min(retryAfter, c.cfg.MaxRetryAfter)
+			delay += time.Duration(rand.Int64N(int64(delay/10) + 1)) // jitter
+			c.pause(delay)                                              // slow down every caller
+		}
+		if attempts > c.cfg.MaxRetries || now.Add(delay).Sub(firstFail) > c.cfg.RetryBudget {
+			return nil, &RetryError{Attempts: attempts, Last: lastErr}
+		}
+		c.log.V(1).Info("retrying Confluence request", "endpoint", cl.endpoint, "attempt", attempts, "delay", delay.String(), "error", lastErr)
+		if err := sleep(ctx, delay); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// doJSON performs cl and decodes a JSON response into out.
+func (c *Client) doJSON(ctx context.Context, cl call, out any) error {
+	resp, err := c.do(ctx, cl)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/html" {
+		return fmt.Errorf("%s %s returned HTML instead of JSON (a login or WebSudo page?)", cmpOr(cl.method, "GET"), resp.Request.URL.Path)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decoding %s response: %w", cl.endpoint, err)
+	}
+	return nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// authorize sets the Authorization header and returns the bearer token used (OAuth2).
+func (c *Client) authorize(ctx context.Context, req *http.Request) (string, error) {
+	cr := c.cfg.Credentials
+	switch c.cfg.AuthType {
+	case AuthBasic:
+		req.SetBasicAuth(cr.Username, cr.Password)
+	case AuthPersonalAccessToken:
+		req.Header.Set("Authorization", "Bearer "+cr.PAT)
+	case AuthOAuth2:
+		tok, err := c.tokens.access(ctx)
+		if err != nil {
+			return "", err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		return tok, nil
+	}
+	return "", nil
+}
+
+// principalName names the crawl identity in errors, never a secret.
+func (c *Client) principalName() string {
+	switch c.cfg.AuthType {
+	case AuthBasic:
+		return c.cfg.Credentials.Username
+	case AuthOAuth2:
+		return "OAuth2 app " + c.cfg.Credentials.AppKey
+	default:
+		return "the personal access token"
+	}
+}
+
+// httpError reads a short excerpt of the body, closes it and builds the error.
+func (c *Client) httpError(method, shown string, resp *http.Response) *HTTPError {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	body := strings.Join(strings.Fields(string(b)), " ")
+	if len(body) > 200 {
+		body = body[:200] + "…"
+	}
+	return &HTTPError{Method: method, URL: shown, StatusCode: resp.StatusCode, Body: c.redact(body)}
+}
+
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.cfg.RetryBaseDelay << min(attempt-1, 20)
+	if d > c.cfg.RetryMaxDelay || d <= 0 {
+		d = c.cfg.RetryMaxDelay
+	}
+	// Equal jitter: between d/2 and d.
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// retryAfter reads Retry-After (seconds or HTTP date), falling back to X-RateLimit-Reset.
+func (c *Client) retryAfter(resp *http.Response) time.Duration {
+	now := c.cfg.Now()
+	if v := strings.TrimSpace(resp.Header.Get("Retry-After")); v != "" {
+		if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
+			return max(time.Duration(s*float64(time.Second)), time.Millisecond)
+		}
+		if t, err := http.ParseTime(v); err == nil {
+			return max(t.Sub(now), time.Millisecond)
+		}
+	}
+	if v := resp.Header.Get("X-RateLimit-Reset"); v != "" {
+		if t, err := time.Parse(time.RFC3339, v); err == nil {
+			return max(t.Sub(now), time.Millisecond)
+		}
+	}
+	return 0
+}
+
+// observeRateHeaders pauses all requests when the server says the budget is used up.
+func (c *Client) observeRateHeaders(resp *http.Response) {
+	h := resp.Header
+	if strings.EqualFold(h.Get("X-RateLimit-NearLimit"), "true") {
+		c.log.V(1).Info("Confluence rate limit nearly used up")
+	}
+	if h.Get("X-RateLimit-Remaining") != "0" || resp.StatusCode == http.StatusTooManyRequests {
+		return
+	}
+	var d time.Duration
+	if t, err := time.Parse(time.RFC3339, h.Get("X-RateLimit-Reset")); err == nil {
+		d = t.Sub(c.cfg.Now())
+	} else if iv, err := strconv.ParseFloat(h.Get("X-RateLimit-Interval-Seconds"), 64); err == nil {
+		// Data Center token bucket: wait for one refill.
+		fill, _ := strconv.ParseFloat(h.Get("X-RateLimit-FillRate"), 64)
+		d = time.Duration(iv / max(fill, 1) * float64(time.Second))
+	}
+	if d > 0 {
+		c.pause(min(d, c.cfg.MaxRetryAfter))
+	}
+}
+
+// redact removes secret values from s.
+func (c *Client) redact(s string) string { return c.log.s.redact(s) }
+
+func (c *Client) redactErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if r := c.redact(msg); r != msg {
+		return errors.New(r)
+	}
+	return err
+}
+
+// secretSet is the set of values that must never be logged or returned.
+type secretSet struct {
+	mu   sync.RWMutex
+	vals []string
+}
+
+func (s *secretSet) add(vals ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range vals {
+		if len(v) >= 4 {
+			s.vals = append(s.vals, v)
+		}
+	}
+}
+
+func (s *secretSet) redact(str string) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, sec := range s.vals {
+		if strings.Contains(str, sec) {
+			str = strings.ReplaceAll(str, sec, "[REDACTED]")
+		}
+	}
+	return str
+}
+
+// redactingLog is a logr.Logger front that scrubs secret values from
+// messages and string/error values.
+type redactingLog struct {
+	l logr.Logger
+	s *secretSet
+}
+
+func (r redactingLog) V(level int) redactingLog { return redactingLog{l: r.l.V(level), s: r.s} }
+
+func (r redactingLog) Info(msg string, kv ...any) {
+	if !r.l.Enabled() {
+		return
+	}
+	out := make([]any, len(kv))
+	for i, v := range kv {
+		switch x := v.(type) {
+		case string:
+			out[i] = r.s.redact(x)
+		case error:
+			out[i] = r.s.redact(x.Error())
+		case fmt.Stringer:
+			out[i] = r.s.redact(x.String())
+		default:
+			out[i] = v
+		}
+	}
+	r.l.Info(r.s.redact(msg), out...)
+}

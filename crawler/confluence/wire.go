@@ -1,0 +1,293 @@
+package confluence
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// flexString decodes a JSON string or number (v1 ids are strings, space ids numbers).
+type flexString string
+
+func (f *flexString) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if bytes.Equal(b, []byte("null")) {
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*f = flexString(s)
+		return nil
+	}
+	*f = flexString(b)
+	return nil
+}
+
+// flexTime decodes the timestamp formats Confluence uses; empty means zero.
+type flexTime time.Time
+
+func (t *flexTime) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil || s == "" {
+		return nil //nolint:nilerr // unknown formats are tolerated as zero
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.000-0700", "2006-01-02T15:04:05-0700"} {
+		if v, err := time.Parse(layout, s); err == nil {
+			*t = flexTime(v)
+			return nil
+		}
+	}
+	return nil
+}
+
+func (t flexTime) time() time.Time { return time.Time(t) }
+
+type wireUser struct {
+	Type        string `json:"type"`
+	AccountID   string `json:"accountId"`
+	AccountType string `json:"accountType"`
+	Email       string `json:"email"`
+	PublicName  string `json:"publicName"`
+	DisplayName string `json:"displayName"`
+	Username    string `json:"username"`
+	UserKey     string `json:"userKey"`
+}
+
+func (w wireUser) user() User {
+	u := User{AccountID: w.AccountID, UserKey: w.UserKey, Username: w.Username, Email: w.Email, DisplayName: w.DisplayName, AccountType: w.AccountType}
+	if u.DisplayName == "" {
+		u.DisplayName = w.PublicName
+	}
+	if u.AccountType == "" {
+		u.AccountType = w.Type
+	}
+	return u
+}
+
+type wireGroup struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+func (w wireGroup) group() Group { return Group{ID: w.ID, Name: w.Name} }
+
+type wireLinks struct {
+	Base     string `json:"base"`
+	Next     string `json:"next"`
+	WebUI    string `json:"webui"`
+	Download string `json:"download"`
+}
+
+type wireUserList struct {
+	Results []wireUser `json:"results"`
+	Size    int        `json:"size"`
+	Links   wireLinks  `json:"_links"`
+}
+
+type wireGroupList struct {
+	Results []wireGroup `json:"results"`
+	Size    int         `json:"size"`
+	Links   wireLinks   `json:"_links"`
+}
+
+type wireVersion struct {
+	Number    int       `json:"number"`
+	When      flexTime  `json:"when"`      // v1
+	By        *wireUser `json:"by"`        // v1
+	CreatedAt flexTime  `json:"createdAt"` // v2
+	AuthorID  string    `json:"authorId"`  // v2 (Cloud accountId)
+}
+
+func (w *wireVersion) version() Version {
+	if w == nil {
+		return Version{}
+	}
+	v := Version{Number: w.Number, When: w.When.time()}
+	if v.When.IsZero() {
+		v.When = w.CreatedAt.time()
+	}
+	if w.By != nil {
+		v.By = w.By.user()
+	} else if w.AuthorID != "" {
+		v.By = User{AccountID: w.AuthorID}
+	}
+	return v
+}
+
+type wireReadRestriction struct {
+	Restrictions struct {
+		User  wireUserList  `json:"user"`
+		Group wireGroupList `json:"group"`
+	} `json:"restrictions"`
+	Links wireLinks `json:"_links"`
+}
+
+// truncated reports whether the embedded user/group lists are incomplete.
+func (r *wireReadRestriction) truncated() bool {
+	u, g := r.Restrictions.User, r.Restrictions.Group
+	return u.Links.Next != "" || g.Links.Next != "" || u.Size > len(u.Results) || g.Size > len(g.Results)
+}
+
+func (r *wireReadRestriction) restriction() *Restriction {
+	if r == nil || (len(r.Restrictions.User.Results) == 0 && len(r.Restrictions.Group.Results) == 0) {
+		return nil
+	}
+	out := &Restriction{}
+	for _, u := range r.Restrictions.User.Results {
+		out.Users = append(out.Users, u.user())
+	}
+	for _, g := range r.Restrictions.Group.Results {
+		out.Groups = append(out.Groups, g.group())
+	}
+	return out
+}
+
+// wireContent is a v1 content item (page, blog post, comment or attachment)
+// or a v2 page/blog post/attachment; unused fields stay empty.
+type wireContent struct {
+	ID     flexString `json:"id"`
+	Type   string     `json:"type"`
+	Status string     `json:"status"`
+	Title  string     `json:"title"`
+	Space  *struct {
+		ID   flexString `json:"id"`
+		Key  string     `json:"key"`
+		Name string     `json:"name"`
+	} `json:"space"`
+	Version *wireVersion `json:"version"`
+	History *struct {
+		CreatedDate flexTime  `json:"createdDate"`
+		CreatedBy   *wireUser `json:"createdBy"`
+	} `json:"history"`
+	Ancestors []struct {
+		ID   flexString `json:"id"`
+		Type string     `json:"type"`
+	} `json:"ancestors"`
+	Body *struct {
+		Storage *struct {
+			Value string `json:"value"`
+		} `json:"storage"`
+	} `json:"body"`
+	Metadata *struct {
+		Labels *struct {
+			Results []struct {
+				Prefix string `json:"prefix"`
+				Name   string `json:"name"`
+			} `json:"results"`
+		} `json:"labels"`
+		MediaType string `json:"mediaType"`
+	} `json:"metadata"`
+	Restrictions *struct {
+		Read *wireReadRestriction `json:"read"`
+	} `json:"restrictions"`
+	Extensions *struct {
+		Location  string `json:"location"`
+		MediaType string `json:"mediaType"`
+		FileSize  int64  `json:"fileSize"`
+		Comment   string `json:"comment"`
+	} `json:"extensions"`
+	Container *struct {
+		ID   flexString `json:"id"`
+		Type string     `json:"type"`
+	} `json:"container"`
+	Children *struct {
+		Comment *struct {
+			Results []struct {
+				ID flexString `json:"id"`
+			} `json:"results"`
+			Size int `json:"size"`
+		} `json:"comment"`
+	} `json:"children"`
+
+	// v2 fields
+	SpaceID      flexString `json:"spaceId"`
+	ParentID     flexString `json:"parentId"`
+	PageID       flexString `json:"pageId"`
+	BlogPostID   flexString `json:"blogPostId"`
+	MediaType    string     `json:"mediaType"`
+	FileSize     int64      `json:"fileSize"`
+	Comment      string     `json:"comment"`
+	DownloadLink string     `json:"downloadLink"`
+	WebUILink    string     `json:"webuiLink"`
+	CreatedAt    flexTime   `json:"createdAt"`
+
+	Links wireLinks `json:"_links"`
+}
+
+// page is one page of a paginated listing (v1 or v2).
+type page[T any] struct {
+	Results []T       `json:"results"`
+	Links   wireLinks `json:"_links"`
+}
+
+// list fetches every page of a listing starting at cl.path, following
+// _links.next until it is absent, and calls fn for each item with the
+// response's _links.base. Any error aborts the whole listing.
+func list[T any](ctx context.Context, c *Client, cl call, fn func(item T, base string) error) error {
+	seen := map[string]bool{}
+	for {
+		var p page[T]
+		if err := c.doJSON(ctx, cl, &p); err != nil {
+			return err
+		}
+		for _, it := range p.Results {
+			if err := fn(it, p.Links.Base); err != nil {
+				return err
+			}
+		}
+		if p.Links.Next == "" {
+			return nil
+		}
+		next, err := relativeAPIPath(p.Links.Next)
+		if err != nil {
+			return err
+		}
+		if seen[next] {
+			return fmt.Errorf("listing %s: server repeated the next link %q", cl.endpoint, next)
+		}
+		seen[next] = true
+		cl.path = next
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// relativeAPIPath turns a next link (absolute, site-relative "/wiki/api/v2/..."
+// or base-relative "/rest/api/...") into a path relative to the API base, so
+// it also works through the OAuth gateway and behind context paths.
+func relativeAPIPath(next string) (string, error) {
+	u, err := url.Parse(next)
+	if err != nil {
+		return "", fmt.Errorf("invalid next link %q: %w", next, err)
+	}
+	p := u.EscapedPath()
+	for _, marker := range []string{"/rest/api/", "/api/v2/"} {
+		if i := strings.Index(p, marker); i >= 0 {
+			out := p[i:]
+			if u.RawQuery != "" {
+				out += "?" + u.RawQuery
+			}
+			return out, nil
+		}
+	}
+	return "", fmt.Errorf("unexpected next link %q", next)
+}
+
+// webURL joins a base and a webui link.
+func webURL(base, webui string) string {
+	if webui == "" {
+		return ""
+	}
+	if strings.HasPrefix(webui, "http://") || strings.HasPrefix(webui, "https://") {
+		return webui
+	}
+	return strings.TrimRight(base, "/") + webui
+}

@@ -1,0 +1,453 @@
+package extract
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"golang.org/x/net/html"
+)
+
+// Text is the searchable text of a page.
+type Text struct {
+	// Body is the text, one block (paragraph, heading, list item, table row,
+	// line of code) per line, white space collapsed outside code.
+	Body string
+	// Headings are the texts of the h1-h6 elements, in document order.
+	Headings []string
+	// Truncated reports that Body was cut at the size bound.
+	Truncated bool
+}
+
+// debugNoRecover lets tests see panics that StorageToText would otherwise
+// turn into the tag-stripping fallback.
+var debugNoRecover bool
+
+// StorageToText converts a Confluence storage format body to searchable text.
+//
+// It keeps headings (each on its own line, and listed in Text.Headings),
+// paragraphs, list items and task list items as lines, table rows as lines
+// with cells separated by " | ", code (ac:plain-text-body, pre) verbatim,
+// rich-text macro bodies (info, note, panel, expand, ...), a macro's title
+// parameter, link bodies (or, for a link without one, the linked page or
+// blog post title, attachment file name, space key or user), image
+// attachment file names, user mentions (through WithUserResolver, else
+// "@username" or "@user") and <time datetime>. It drops other macro
+// parameters, placeholders, emoticons, task ids and statuses, scripts and
+// styles.
+//
+// Malformed markup never fails: parsing is best effort, and falls back to
+// stripping tags. The only error returned is one from the UserResolver.
+func StorageToText(storage string, opts ...Option) (Text, error) {
+	o := newOptions(opts)
+	t, err := storageToText(storage, &o)
+	if err != nil {
+		return Text{}, err
+	}
+	return t, nil
+}
+
+func storageToText(storage string, o *options) (t Text, err error) {
+	w := newTextWriter(o.maxBytes)
+	if !debugNoRecover {
+		defer func() {
+			if recover() != nil {
+				w = newTextWriter(o.maxBytes)
+				stripTags(w, storage)
+				t, err = Text{Body: w.String(), Truncated: w.full}, nil
+			}
+		}()
+	}
+	z := html.NewTokenizer(strings.NewReader(escapeCDATA(storage)))
+	wk := walker{w: w, o: o}
+	wk.run(z)
+	if wk.err != nil {
+		return Text{}, wk.err
+	}
+	return Text{Body: w.String(), Headings: wk.headings, Truncated: w.full}, nil
+}
+
+var cdataEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// escapeCDATA replaces each CDATA section with its escaped content, because
+// the HTML tokenizer reads <![CDATA[ as a comment ending at the first '>'.
+// An unterminated section runs to the end of s.
+func escapeCDATA(s string) string {
+	const open, end = "<![CDATA[", "]]>"
+	i := strings.Index(s, open)
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + len(s)/8)
+	for i >= 0 {
+		b.WriteString(s[:i])
+		s = s[i+len(open):]
+		j := strings.Index(s, end)
+		if j < 0 {
+			j = len(s)
+		}
+		cdataEscaper.WriteString(&b, s[:j])
+		s = s[min(j+len(end), len(s)):]
+		i = strings.Index(s, open)
+	}
+	b.WriteString(s)
+	return b.String()
+}
+
+// stripTags is the last-resort extraction: text outside <...>, unescaped.
+func stripTags(w *textWriter, s string) {
+	for len(s) > 0 && !w.full {
+		i := strings.IndexByte(s, '<')
+		if i < 0 {
+			i = len(s)
+		}
+		w.text(html.UnescapeString(s[:i]))
+		s = s[i:]
+		if j := strings.IndexByte(s, '>'); j >= 0 {
+			s = s[j+1:]
+			w.space()
+		} else {
+			s = ""
+		}
+	}
+}
+
+// kind is what an open element does to the text.
+type kind uint8
+
+const (
+	kInline  kind = iota // nothing
+	kBlock               // own line
+	kSkip                // content dropped
+	kRaw                 // content verbatim
+	kHeading             // own line, recorded as a heading
+	kRow                 // table row: own line
+	kCell                // table cell: separated by " | "
+	kLink                // ac:link: falls back to the target's name
+)
+
+// frame is an open element.
+type frame struct {
+	name     string
+	kind     kind
+	mark     int    // kHeading, kRow, kRaw: len(buf) at start; kLink: writes at start
+	fallback string // kLink: text when the link has no body
+}
+
+// maxDepth bounds the element stack; deeper elements are treated as inline.
+const maxDepth = 512
+
+// walker turns tokens into text.
+type walker struct {
+	w        *textWriter
+	o        *options
+	stack    []frame
+	skip     int // open kSkip frames
+	raw      int // open kRaw frames
+	cells    int // open kCell frames
+	headings []string
+	err      error
+}
+
+// attrs holds the attributes the walker looks at.
+type attrs struct {
+	acName, title, filename, accountID, userKey, username, spaceKey, value, datetime, alt string
+}
+
+func readAttrs(z *html.Tokenizer) attrs {
+	var a attrs
+	for {
+		k, v, more := z.TagAttr()
+		switch string(k) {
+		case "ac:name":
+			a.acName = string(v)
+		case "ri:content-title":
+			a.title = string(v)
+		case "ri:filename":
+			a.filename = string(v)
+		case "ri:account-id":
+			a.accountID = string(v)
+		case "ri:userkey":
+			a.userKey = string(v)
+		case "ri:username":
+			a.username = string(v)
+		case "ri:space-key":
+			a.spaceKey = string(v)
+		case "ri:value":
+			a.value = string(v)
+		case "datetime":
+			a.datetime = string(v)
+		case "alt":
+			a.alt = string(v)
+		}
+		if !more {
+			return a
+		}
+	}
+}
+
+// run consumes z to the end, the size bound or a resolver error.
+func (wk *walker) run(z *html.Tokenizer) {
+	for !wk.w.full && wk.err == nil {
+		switch tt := z.Next(); tt {
+		case html.ErrorToken:
+			wk.closeTo(0)
+			return
+		case html.TextToken:
+			if wk.skip > 0 {
+				continue
+			}
+			if wk.raw > 0 {
+				wk.w.raw(string(z.Text()))
+			} else {
+				wk.w.text(string(z.Text()))
+			}
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, hasAttr := z.TagName()
+			var a attrs
+			if hasAttr && wk.skip == 0 {
+				a = readAttrs(z)
+			}
+			wk.start(name, a, tt == html.SelfClosingTagToken || voidElements[string(name)])
+		case html.EndTagToken:
+			name, _ := z.TagName()
+			wk.end(name)
+		}
+	}
+}
+
+var voidElements = map[string]bool{
+	"area": true, "base": true, "br": true, "col": true, "embed": true, "hr": true,
+	"img": true, "input": true, "link": true, "meta": true, "param": true,
+	"source": true, "track": true, "wbr": true,
+}
+
+// elementKinds classifies the elements that are not inline.
+var elementKinds = map[string]kind{
+	// HTML blocks.
+	"address": kBlock, "article": kBlock, "aside": kBlock, "blockquote": kBlock,
+	"body": kBlock, "caption": kBlock, "center": kBlock, "dd": kBlock,
+	"details": kBlock, "dialog": kBlock, "div": kBlock, "dl": kBlock, "dt": kBlock,
+	"fieldset": kBlock, "figcaption": kBlock, "figure": kBlock, "footer": kBlock,
+	"form": kBlock, "header": kBlock, "hgroup": kBlock, "legend": kBlock,
+	"li": kBlock, "main": kBlock, "nav": kBlock, "ol": kBlock, "option": kBlock,
+	"p": kBlock, "section": kBlock, "summary": kBlock, "table": kBlock,
+	"tbody": kBlock, "tfoot": kBlock, "thead": kBlock, "title": kBlock, "ul": kBlock,
+	"h1": kHeading, "h2": kHeading, "h3": kHeading, "h4": kHeading, "h5": kHeading, "h6": kHeading,
+	"tr": kRow, "td": kCell, "th": kCell,
+	"pre":    kRaw,
+	"script": kSkip, "style": kSkip, "noscript": kSkip, "template": kSkip,
+	"iframe": kSkip, "object": kSkip, "svg": kSkip, "head": kInline,
+	// Confluence.
+	"ac:structured-macro": kBlock, "ac:macro": kBlock, "ac:rich-text-body": kBlock,
+	"ac:plain-text-body": kRaw, "ac:link": kLink,
+	"ac:layout": kBlock, "ac:layout-section": kBlock, "ac:layout-cell": kBlock,
+	"ac:task-list": kBlock, "ac:task": kBlock, "ac:task-body": kBlock,
+	"ac:adf-extension": kBlock, "ac:adf-node": kBlock, "ac:adf-content": kBlock,
+	"ac:image": kInline, "ac:caption": kBlock,
+	"ac:parameter": kSkip, "ac:default-parameter": kSkip, "ac:placeholder": kSkip,
+	"ac:task-id": kSkip, "ac:task-uuid": kSkip, "ac:task-status": kSkip,
+	"ac:emoticon": kSkip, "ac:adf-attribute": kSkip, "ac:adf-fallback": kSkip,
+	"time": kSkip,
+}
+
+// blockBreak ends a block: a new line, or a space inside a table cell so a
+// row stays on one line.
+func (wk *walker) blockBreak() {
+	if wk.cells > 0 {
+		wk.w.space()
+	} else {
+		wk.w.lineBreak()
+	}
+}
+
+func (wk *walker) start(name []byte, a attrs, selfClosing bool) {
+	if wk.skip > 0 {
+		if !selfClosing {
+			wk.push(frame{name: string(name), kind: kInline})
+		}
+		return
+	}
+	k, known := elementKinds[string(name)]
+	f := frame{kind: k}
+	switch string(name) {
+	case "br", "hr":
+		wk.blockBreak()
+		return
+	case "img":
+		wk.w.text(a.alt)
+		return
+	case "ac:parameter":
+		if a.acName == "title" {
+			f.kind = kBlock
+		}
+	case "time":
+		wk.w.text(a.datetime)
+	case "ri:user":
+		if name := wk.userName(a); !wk.linkText(name) {
+			wk.w.text(name) // a mention outside a link
+		}
+	case "ri:page", "ri:blog-post":
+		wk.linkText(a.title)
+	case "ri:attachment":
+		if wk.parentIs("ac:image") {
+			wk.w.space()
+			wk.w.text(a.filename)
+			wk.w.space()
+		} else {
+			wk.linkText(a.filename)
+		}
+	case "ri:space":
+		wk.linkText(a.spaceKey)
+	case "ri:url":
+		wk.linkText(a.value)
+	}
+	if selfClosing {
+		if f.kind == kBlock || f.kind == kHeading || f.kind == kRow {
+			wk.blockBreak()
+		}
+		return
+	}
+	if known {
+		f.name = internedNames[string(name)]
+	} else {
+		f.name = string(name)
+	}
+	wk.push(f)
+}
+
+// internedNames maps each known element name to itself, so a frame can
+// reference a shared string instead of allocating one per element.
+var internedNames = func() map[string]string {
+	m := make(map[string]string, len(elementKinds))
+	for k := range elementKinds {
+		m[k] = k
+	}
+	return m
+}()
+
+// push opens f, applying its start effects.
+func (wk *walker) push(f frame) {
+	if len(wk.stack) >= maxDepth {
+		return
+	}
+	switch f.kind {
+	case kBlock:
+		wk.blockBreak()
+	case kSkip:
+		wk.skip++
+	case kRaw:
+		wk.raw++
+		f.mark = wk.w.startRaw()
+	case kHeading:
+		wk.w.lineBreak()
+		f.mark = len(wk.w.buf)
+	case kRow:
+		wk.w.lineBreak()
+		f.mark = len(wk.w.buf)
+	case kCell:
+		wk.cells++
+		for i := len(wk.stack) - 1; i >= 0; i-- {
+			if wk.stack[i].kind == kRow {
+				if len(wk.w.buf) > wk.stack[i].mark {
+					wk.w.cellSep()
+				}
+				break
+			}
+		}
+	case kLink:
+		f.mark = wk.w.writes
+	}
+	wk.stack = append(wk.stack, f)
+}
+
+// end closes the innermost open element called name and all elements opened
+// after it; an end tag without a matching open element is ignored.
+func (wk *walker) end(name []byte) {
+	for i := len(wk.stack) - 1; i >= 0; i-- {
+		if wk.stack[i].name == string(name) {
+			wk.closeTo(i)
+			return
+		}
+	}
+	if string(name) == "br" && wk.skip == 0 { // HTML reads </br> as <br>
+		wk.blockBreak()
+	}
+}
+
+// closeTo pops the stack down to length n, applying end effects.
+func (wk *walker) closeTo(n int) {
+	for len(wk.stack) > n {
+		f := wk.stack[len(wk.stack)-1]
+		wk.stack = wk.stack[:len(wk.stack)-1]
+		switch f.kind {
+		case kBlock:
+			wk.blockBreak()
+		case kSkip:
+			wk.skip--
+		case kRaw:
+			wk.raw--
+			wk.w.endRaw(f.mark)
+		case kHeading:
+			if h := heading(wk.w.buf[min(f.mark, len(wk.w.buf)):]); h != "" {
+				wk.headings = append(wk.headings, h)
+			}
+			wk.w.lineBreak()
+		case kRow:
+			wk.w.lineBreak()
+		case kCell:
+			wk.cells--
+			wk.w.space()
+		case kLink:
+			if wk.w.writes == f.mark && f.fallback != "" && wk.skip == 0 {
+				wk.w.text(f.fallback)
+			}
+		}
+	}
+}
+
+// heading returns the single-line text of a heading.
+func heading(b []byte) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(string(b), cellSep, " ")), " ")
+}
+
+func (wk *walker) parentIs(name string) bool {
+	return len(wk.stack) > 0 && wk.stack[len(wk.stack)-1].name == name
+}
+
+// linkText sets the fallback text of the directly enclosing ac:link, and
+// reports whether there is one.
+func (wk *walker) linkText(s string) bool {
+	if len(wk.stack) > 0 && wk.stack[len(wk.stack)-1].kind == kLink {
+		wk.stack[len(wk.stack)-1].fallback = s
+		return true
+	}
+	return false
+}
+
+// userName renders a mention.
+func (wk *walker) userName(a attrs) string {
+	ref := UserRef{AccountID: a.accountID, UserKey: a.userKey, Username: a.username}
+	if wk.o.resolveUser != nil {
+		name, err := wk.o.resolveUser(ref)
+		if err != nil {
+			wk.err = fmt.Errorf("extract: resolving user %+v: %w", ref, err)
+			return ""
+		}
+		if name != "" {
+			return name
+		}
+	}
+	if ref.Username != "" {
+		return "@" + ref.Username
+	}
+	return "@user"
+}
+
+// htmlToText extracts text from an HTML document read from r.
+func htmlToText(r io.Reader, w *textWriter) {
+	o := options{}
+	wk := walker{w: w, o: &o}
+	wk.run(html.NewTokenizer(r))
+}

@@ -1,0 +1,654 @@
+package opensearch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/confluence-operator/confluence-operator/crawler/acl"
+	"github.com/confluence-operator/confluence-operator/test/fakeopensearch"
+)
+
+func fastBackoff(int) time.Duration { return 5 * time.Millisecond }
+
+// newTestClient returns a client for the double (or OPENSEARCH_URL) and a
+// fresh alias name.
+func newTestClient(t *testing.T) (*Client, fakeopensearch.Target, string) {
+	t.Helper()
+	tg := fakeopensearch.ForTest(t)
+	c, err := NewClient(Config{
+		Endpoints: []string{tg.URL}, Username: tg.Username, Password: tg.Password,
+		InsecureSkipVerify: tg.Insecure, RetryBackoff: fastBackoff,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	alias := fakeopensearch.IndexName(t)
+	t.Cleanup(func() {
+		// Best effort on a real cluster; the double is discarded anyway.
+		if tg.Fake == nil {
+			ctx := context.Background()
+			_ = c.do(ctx, http.MethodDelete, "/"+alias+"-*", nil, nil, nil)
+			_ = c.do(ctx, http.MethodDelete, "/_index_template/"+TemplateName(alias), nil, nil, nil)
+		}
+	})
+	return c, tg, alias
+}
+
+func ensure(t *testing.T, c *Client, cfg IndexConfig) IndexStatus {
+	t.Helper()
+	st, err := c.EnsureIndex(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("EnsureIndex: %v", err)
+	}
+	return st
+}
+
+func newSink(t *testing.T, c *Client, alias string) *Sink {
+	t.Helper()
+	s, err := c.NewSink(SinkConfig{Alias: alias, RetryBackoff: fastBackoff, FlushInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func writeDocs(t *testing.T, c *Client, alias string, docs []Document) Stats {
+	t.Helper()
+	s := newSink(t, c, alias)
+	for _, d := range docs {
+		if err := s.Index(t.Context(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Refresh(t.Context(), alias); err != nil {
+		t.Fatal(err)
+	}
+	return s.Stats()
+}
+
+func doc(ds, id string, a acl.ACL) Document {
+	return Document{
+		ID: DocumentID(ds, TypePage, id), ContentID: id, Type: TypePage, Datasource: ds,
+		SpaceKey: "ENG", Title: "Page " + id, Body: "body of page " + id, Version: 1,
+		ContentHash: "h" + id, ACL: a,
+	}
+}
+
+var open = acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Anonymous}}}
+
+func count(t *testing.T, c *Client, index string) int {
+	t.Helper()
+	var res struct {
+		Count int `json:"count"`
+	}
+	if err := c.do(t.Context(), http.MethodPost, "/"+index+"/_count", nil, map[string]any{"query": map[string]any{"match_all": map[string]any{}}}, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res.Count
+}
+
+func TestEnsureIndex_IdempotentAndUpgradable(t *testing.T) {
+	c, _, alias := newTestClient(t)
+	cfg := IndexConfig{Alias: alias, Language: "en"}
+
+	first := ensure(t, c, cfg)
+	if !first.Created || !first.TemplateUpdated || first.Index != alias+"-v1-english" {
+		t.Fatalf("first EnsureIndex = %+v", first)
+	}
+	again := ensure(t, c, cfg)
+	if again.Created || again.TemplateUpdated || again.Migrated {
+		t.Fatalf("second EnsureIndex changed something: %+v", again)
+	}
+	writeDocs(t, c, alias, []Document{doc("ns/a", "1", open), doc("ns/a", "2", open)})
+
+	// Additive: a new extra field is mapped on the existing index.
+	cfg.ExtraFields = map[string]string{"priority": "long"}
+	added := ensure(t, c, cfg)
+	if !added.TemplateUpdated || added.Created || added.Migrated {
+		t.Fatalf("additive upgrade = %+v", added)
+	}
+	var m map[string]struct {
+		Mappings struct {
+			Properties map[string]struct {
+				Type string `json:"type"`
+			} `json:"properties"`
+		} `json:"mappings"`
+	}
+	if err := c.do(t.Context(), http.MethodGet, "/"+alias+"/_mapping", nil, nil, &m); err != nil {
+		t.Fatal(err)
+	}
+	if got := m[added.Index].Mappings.Properties["priority"].Type; got != "long" {
+		t.Fatalf("priority mapped as %q, want long", got)
+	}
+
+	// Incompatible: a new analyzer moves the alias to a new index, keeping documents.
+	cfg.Language = "de"
+	moved := ensure(t, c, cfg)
+	if !moved.Migrated || moved.Previous != alias+"-v1-english" || moved.Index != alias+"-v1-german" {
+		t.Fatalf("language change = %+v", moved)
+	}
+	if err := c.Refresh(t.Context(), alias); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, c, alias); n != 2 {
+		t.Fatalf("after migration the alias holds %d documents, want 2", n)
+	}
+	if targets, _ := c.aliasTargets(t.Context(), alias); !slices.Equal(targets, []string{alias + "-v1-german"}) {
+		t.Fatalf("alias points to %v", targets)
+	}
+	if ok, _ := c.indexExists(t.Context(), alias+"-v1-english"); ok {
+		t.Fatal("old backing index still exists")
+	}
+	if st := ensure(t, c, cfg); st.Migrated || st.Created || st.TemplateUpdated {
+		t.Fatalf("EnsureIndex after migration changed something: %+v", st)
+	}
+}
+
+func TestAnalyzer_MapsLanguageCodes(t *testing.T) {
+	cases := map[string]string{"en": "english", "de-CH": "german", "pt-BR": "brazilian", "pt": "portuguese",
+		"ja": "cjk", "fr": "french", "": "standard", "pl": "standard", "english": "english", "xx": "standard"}
+	for in, want := range cases {
+		if got := Analyzer(in); got != want {
+			t.Errorf("Analyzer(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestSink_BadDocumentFailsOnlyItself(t *testing.T) {
+	c, _, alias := newTestClient(t)
+	ensure(t, c, IndexConfig{Alias: alias, ExtraFields: map[string]string{"priority": "long"}})
+	bad := doc("ns/a", "2", open)
+	bad.Fields = map[string]any{"priority": "very high"}
+	good := doc("ns/a", "3", open)
+	good.Fields = map[string]any{"priority": 3, "team": "search"}
+	st := writeDocs(t, c, alias, []Document{doc("ns/a", "1", open), bad, good})
+
+	if st != (Stats{Indexed: 2, Failed: 1}) {
+		t.Fatalf("stats = %+v, want 2 indexed and 1 failed", st)
+	}
+	if n := count(t, c, alias); n != 2 {
+		t.Fatalf("index holds %d documents, want 2", n)
+	}
+}
+
+func TestSink_ItemErrorIsReported(t *testing.T) {
+	c, _, alias := newTestClient(t)
+	ensure(t, c, IndexConfig{Alias: alias, ExtraFields: map[string]string{"priority": "long"}})
+	s := newSink(t, c, alias)
+	bad := doc("ns/a", "2", open)
+	bad.Fields = map[string]any{"priority": "very high"}
+	if err := s.Index(t.Context(), bad); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	errs := s.Errors()
+	if len(errs) != 1 || errs[0].Type != "mapper_parsing_exception" || errs[0].ID != bad.ID || errs[0].Status != 400 {
+		t.Fatalf("errors = %+v", errs)
+	}
+}
+
+func TestSink_RetriesRejections(t *testing.T) {
+	c, tg, alias := newTestClient(t)
+	if tg.Fake == nil {
+		t.Skip("fault injection needs the double")
+	}
+	ensure(t, c, IndexConfig{Alias: alias})
+	tg.Fake.FailBulk(429, 3)   // whole requests: retried by the transport
+	tg.Fake.FailBulk(503, 2)   //
+	tg.Fake.RejectBulkItems(7) // single items inside a 200: retried by the sink
+	var docs []Document
+	for i := range 50 {
+		docs = append(docs, doc("ns/a", fmt.Sprint(i), open))
+	}
+	st := writeDocs(t, c, alias, docs)
+	if st != (Stats{Indexed: 50}) {
+		t.Fatalf("stats = %+v, want all 50 indexed", st)
+	}
+	if n := count(t, c, alias); n != 50 {
+		t.Fatalf("index holds %d documents", n)
+	}
+	if tg.Fake.Requests("bulk") < 6 {
+		t.Fatalf("only %d bulk requests; the faults were not exercised", tg.Fake.Requests("bulk"))
+	}
+}
+
+func TestSink_DeleteCountsMissingAsDeleted(t *testing.T) {
+	c, _, alias := newTestClient(t)
+	ensure(t, c, IndexConfig{Alias: alias})
+	writeDocs(t, c, alias, []Document{doc("ns/a", "1", open)})
+	s := newSink(t, c, alias)
+	for _, id := range []string{DocumentID("ns/a", TypePage, "1"), DocumentID("ns/a", TypePage, "404")} {
+		if err := s.Delete(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st != (Stats{Deleted: 2}) {
+		t.Fatalf("stats = %+v", st)
+	}
+}
+
+// aclDataset builds documents guarded by space permissions, page and
+// ancestor restrictions and groups, plus documents that must stay hidden.
+func aclDataset(ds string) []Document {
+	r := rand.New(rand.NewPCG(7, 11))
+	spaces := map[string][]string{
+		"ENG":  {acl.Group("eng"), acl.User("boss")},
+		"HR":   {acl.Group("hr")},
+		"PUB":  {acl.Anonymous},
+		"LEAD": {acl.Group("leads"), acl.Group("eng")},
+	}
+	restrictions := [][]string{
+		nil, nil,
+		{acl.User("alice")},
+		{acl.Group("leads")},
+		{acl.User("bob"), acl.Group("eng")},
+		{acl.Group("hr"), acl.User("boss")},
+	}
+	keys := []string{"ENG", "HR", "PUB", "LEAD"}
+	var docs []Document
+	for i := range 80 {
+		key := keys[r.IntN(len(keys))]
+		a := acl.ACL{{Level: acl.LevelSpace, Principals: spaces[key]}}
+		if p := restrictions[r.IntN(len(restrictions))]; p != nil {
+			a = append(a, acl.Clause{Level: acl.LevelPage, Principals: p})
+		}
+		if p := restrictions[r.IntN(len(restrictions))]; p != nil && r.IntN(2) == 0 {
+			a = append(a, acl.Clause{Level: acl.LevelAncestor, Principals: p})
+		}
+		d := doc(ds, fmt.Sprint(i), a)
+		d.SpaceKey = key
+		docs = append(docs, d)
+	}
+	// Fail closed: no ACL at all, and a clause that admits nobody.
+	docs = append(docs, doc(ds, "no-acl", nil))
+	docs = append(docs, doc(ds, "nobody", acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Anonymous}}, {Level: acl.LevelPage, Principals: []string{}}}))
+	return docs
+}
+
+func visible(t *testing.T, c *Client, alias string, principals []string) []string {
+	t.Helper()
+	res, err := c.Search(t.Context(), SearchRequest{Alias: alias, Principals: principals, Size: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, 0, len(res.Hits))
+	for _, h := range res.Hits {
+		ids = append(ids, h.ID)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func allowed(docs []Document, principals []string) []string {
+	var ids []string
+	for _, d := range docs {
+		if d.ACL.Allows(principals) {
+			ids = append(ids, d.ID)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func TestSearch_ReturnsExactlyWhatACLAllows(t *testing.T) {
+	c, tg, alias := newTestClient(t)
+	st := ensure(t, c, IndexConfig{Alias: alias, Language: "en"})
+	const ds = "search/eng-wiki"
+	docs := aclDataset(ds)
+	writeDocs(t, c, alias, docs)
+
+	users := []Identity{
+		{Datasource: ds, Principal: acl.User("alice"), Email: "Alice@Example.com", Username: "alice", Groups: []string{acl.Group("eng")}},
+		{Datasource: ds, Principal: acl.User("bob"), Email: "bob@example.com", Groups: []string{acl.Group("hr")}},
+		{Datasource: ds, Principal: acl.User("carol"), Email: "carol@example.com", Groups: []string{acl.Group("eng"), acl.Group("leads")}},
+		{Datasource: ds, Principal: acl.User("boss"), Email: "boss@example.com"},
+		{Datasource: ds, Principal: acl.User("dave"), Email: "dave@example.com", Groups: []string{}},
+	}
+	if err := c.UpsertIdentities(t.Context(), alias, users); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Refresh(t.Context(), alias); err != nil {
+		t.Fatal(err)
+	}
+	check := func(phase string) {
+		for _, who := range []string{"alice@example.com", "bob@example.com", "carol@example.com", "boss@example.com", "dave@example.com", "stranger@example.com"} {
+			r, err := c.ResolvePrincipals(t.Context(), alias, []string{ds}, who)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, want := visible(t, c, alias, r.Principals), allowed(docs, r.Principals)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: %s (%v) sees %d documents, reference allows %d\n got  %v\n want %v", phase, who, r.Principals, len(got), len(want), got, want)
+			}
+			for _, hidden := range []string{"no-acl", "nobody"} {
+				if slices.Contains(got, DocumentID(ds, TypePage, hidden)) {
+					t.Errorf("%s: %s sees the %s document", phase, who, hidden)
+				}
+			}
+		}
+	}
+	check("before")
+
+	writesBefore := 0
+	if tg.Fake != nil {
+		writesBefore = tg.Fake.Writes(st.Index)
+	}
+	// Bob joins eng and leaves hr; alice joins leads. No document changes.
+	users[1].Groups = []string{acl.Group("eng")}
+	users[0].Groups = append(users[0].Groups, acl.Group("leads"))
+	if err := c.UpsertIdentities(t.Context(), alias, users[:2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Refresh(t.Context(), alias); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := c.ResolvePrincipals(t.Context(), alias, nil, "bob@example.com"); !slices.Contains(r.Principals, acl.Group("eng")) || slices.Contains(r.Principals, acl.Group("hr")) {
+		t.Fatalf("bob resolves to %v after the membership change", r.Principals)
+	}
+	check("after membership change")
+	if tg.Fake != nil && tg.Fake.Writes(st.Index) != writesBefore {
+		t.Fatal("a membership change re-indexed documents")
+	}
+	if n := count(t, c, alias); n != len(docs) {
+		t.Fatalf("index holds %d documents, want %d", n, len(docs))
+	}
+}
+
+func TestResolvePrincipals_UnknownUserIsAnonymous(t *testing.T) {
+	c, _, alias := newTestClient(t)
+	ensure(t, c, IndexConfig{Alias: alias})
+	r, err := c.ResolvePrincipals(t.Context(), alias, nil, "nobody@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Known() || !slices.Equal(r.Principals, []string{acl.Anonymous}) {
+		t.Fatalf("resolution = %+v", r)
+	}
+}
+
+func TestResolvePrincipals_ByUsernameAndPrincipal(t *testing.T) {
+	c, _, alias := newTestClient(t)
+	ensure(t, c, IndexConfig{Alias: alias})
+	id := Identity{Datasource: "ns/a", Principal: acl.User("u1"), Username: "jdoe", Email: "j@example.com", Groups: []string{acl.Group("g1")}}
+	if err := c.UpsertIdentities(t.Context(), alias, []Identity{id}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Refresh(t.Context(), alias); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{acl.Anonymous, acl.Group("g1"), acl.User("u1")}
+	for _, who := range []string{"jdoe", acl.User("u1"), "J@Example.com"} {
+		r, err := c.ResolvePrincipals(t.Context(), alias, []string{"ns/a"}, who)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(r.Principals, want) {
+			t.Errorf("%s resolves to %v, want %v", who, r.Principals, want)
+		}
+	}
+	if r, _ := c.ResolvePrincipals(t.Context(), alias, []string{"ns/other"}, "jdoe"); r.Known() {
+		t.Error("the data source filter was ignored")
+	}
+}
+
+func TestSearch_RanksTitleAndHighlights(t *testing.T) {
+	c, _, alias := newTestClient(t)
+	ensure(t, c, IndexConfig{Alias: alias, Language: "en"})
+	a := doc("ns/a", "1", open)
+	a.Title, a.Body = "Deployment guide", "How we ship the operator to production clusters."
+	b := doc("ns/a", "2", open)
+	b.Title, b.Body = "Team notes", "Notes about the weekly meeting and the deployment of the operator."
+	hidden := doc("ns/a", "3", acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Group("secret")}}})
+	hidden.Title, hidden.Body = "Secrets", "deployment keys"
+	writeDocs(t, c, alias, []Document{a, b, hidden})
+
+	res, err := c.Search(t.Context(), SearchRequest{Alias: alias, Query: "deployment", Principals: []string{acl.User("x")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Hits) != 2 || res.Hits[0].ID != a.ID || res.Hits[1].ID != b.ID {
+		t.Fatalf("hits = %+v", res.Hits)
+	}
+	if !strings.Contains(strings.ToLower(res.Hits[1].Snippet), "<em>deployment</em>") {
+		t.Fatalf("snippet = %q", res.Hits[1].Snippet)
+	}
+	if res.Hits[0].SpaceKey != "ENG" || res.Hits[0].Type != TypePage || res.Hits[0].Title != a.Title {
+		t.Fatalf("hit fields = %+v", res.Hits[0])
+	}
+}
+
+func TestDeleteDatasource_LeavesOtherDatasources(t *testing.T) {
+	c, _, alias := newTestClient(t)
+	ensure(t, c, IndexConfig{Alias: alias})
+	writeDocs(t, c, alias, []Document{doc("ns/a", "1", open), doc("ns/a", "2", open), doc("ns/b", "1", open)})
+	for _, ds := range []string{"ns/a", "ns/b"} {
+		if err := c.UpsertIdentities(t.Context(), alias, []Identity{{Datasource: ds, Principal: acl.User("u")}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.WriteCheckpoint(t.Context(), alias, Checkpoint{Datasource: ds, Mode: "FullCrawl"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Refresh(t.Context(), alias); err != nil {
+		t.Fatal(err)
+	}
+	n, err := c.DeleteDatasource(t.Context(), alias, "ns/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Fatalf("deleted %d documents, want 2", n)
+	}
+	if err := c.Refresh(t.Context(), alias); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	if err := c.StreamIDs(t.Context(), alias, IDFilter{Datasource: "ns/b"}, func(id string) error { ids = append(ids, id); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids, []string{DocumentID("ns/b", TypePage, "1")}) || count(t, c, alias) != 1 {
+		t.Fatalf("ns/b documents after deleting ns/a: %v", ids)
+	}
+	if cp, _ := c.ReadCheckpoint(t.Context(), alias, "ns/a"); cp != nil {
+		t.Fatal("ns/a checkpoint survived")
+	}
+	if cp, _ := c.ReadCheckpoint(t.Context(), alias, "ns/b"); cp == nil {
+		t.Fatal("ns/b checkpoint was deleted")
+	}
+	if r, _ := c.ResolvePrincipals(t.Context(), alias, nil, acl.User("u")); len(r.Identities) != 1 || r.Identities[0].Datasource != "ns/b" {
+		t.Fatalf("identities left: %+v", r.Identities)
+	}
+}
+
+func TestDeleteDatasourceExcept(t *testing.T) {
+	c, _, alias := newTestClient(t)
+	ensure(t, c, IndexConfig{Alias: alias})
+	writeDocs(t, c, alias, []Document{doc("ns/a", "1", open), doc("ns/a", "2", open), doc("ns/a", "3", open), doc("ns/b", "1", open)})
+	n, err := c.DeleteDatasourceExcept(t.Context(), alias, IDFilter{Datasource: "ns/a"}, []string{DocumentID("ns/a", TypePage, "2")})
+	if err != nil || n != 2 {
+		t.Fatalf("deleted %d, err %v; want 2", n, err)
+	}
+	if err := c.Refresh(t.Context(), alias); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(t, c, alias); got != 2 {
+		t.Fatalf("%d documents left, want 2", got)
+	}
+}
+
+func TestCheckpoint_RoundTrip(t *testing.T) {
+	c, _, alias := newTestClient(t)
+	ensure(t, c, IndexConfig{Alias: alias})
+	if cp, err := c.ReadCheckpoint(t.Context(), alias, "ns/a"); err != nil || cp != nil {
+		t.Fatalf("checkpoint before any write = %+v, %v", cp, err)
+	}
+	last := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	want := Checkpoint{Datasource: "ns/a", Mode: "Incremental", LastSuccessfulCrawl: last, UpdatedAt: last.Add(time.Minute),
+		State: json.RawMessage(`{"spaces":{"ENG":{"cursor":"abc","n":3}},"list":[1,"x"]}`)}
+	if err := c.WriteCheckpoint(t.Context(), alias, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.ReadCheckpoint(t.Context(), alias, "ns/a")
+	if err != nil || got == nil {
+		t.Fatalf("read = %v, %v", got, err)
+	}
+	var a, b any
+	_ = json.Unmarshal(want.State, &a)
+	_ = json.Unmarshal(got.State, &b)
+	if got.Mode != want.Mode || !got.LastSuccessfulCrawl.Equal(last) || !got.UpdatedAt.Equal(want.UpdatedAt) || fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Fatalf("round trip: got %+v (%s), want %+v", got, got.State, want)
+	}
+}
+
+func TestChangeDetection_HashesAndIDStream(t *testing.T) {
+	c, _, alias := newTestClient(t)
+	ensure(t, c, IndexConfig{Alias: alias})
+	var docs []Document
+	for i := range 2300 {
+		ds := "ns/a"
+		if i%10 == 0 {
+			ds = "ns/b"
+		}
+		d := doc(ds, fmt.Sprintf("%05d", i), open)
+		if i%2 == 0 {
+			d.SpaceKey = "OPS"
+		}
+		docs = append(docs, d)
+	}
+	writeDocs(t, c, alias, docs)
+
+	ids := []string{docs[1].ID, docs[2].ID, DocumentID("ns/a", TypePage, "missing")}
+	got, err := c.StoredHashes(t.Context(), alias, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[docs[1].ID] != (Stored{ContentHash: docs[1].ContentHash, ACLHash: open.Hash(), Version: 1}) {
+		t.Fatalf("stored = %+v", got)
+	}
+
+	var streamed []string
+	err = c.StreamIDs(t.Context(), alias, IDFilter{Datasource: "ns/a"}, func(id string) error { streamed = append(streamed, id); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, d := range docs {
+		if d.Datasource == "ns/a" {
+			want = append(want, d.ID)
+		}
+	}
+	sort.Strings(want)
+	if !slices.Equal(streamed, want) {
+		t.Fatalf("streamed %d ids, want %d", len(streamed), len(want))
+	}
+	n := 0
+	if err := c.StreamIDs(t.Context(), alias, IDFilter{Datasource: "ns/a", SpaceKey: "OPS"}, func(string) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 920 { // even i not divisible by 10, below 2300
+		t.Fatalf("space filter streamed %d ids, want 920", n)
+	}
+}
+
+func TestACLFilterJSON_IsTheDocumentedShape(t *testing.T) {
+	var f map[string]any
+	if err := json.Unmarshal(ACLFilterJSON([]string{acl.User("a"), acl.Group("g")}), &f); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(f)
+	want := `{"bool":{"filter":[{"nested":{"path":"acl","query":{"match_all":{}}}}],"must_not":[{"nested":{"path":"acl","query":{"bool":{"must_not":[{"terms":{"acl.principals":["anonymous","group:g","user:a"]}}]}}}}]}}`
+	if string(b) != want {
+		t.Fatalf("filter = %s", b)
+	}
+}
+
+func TestDLSRole_SubstitutesToValidQuery(t *testing.T) {
+	role := DLSRole("confluence", "")
+	perms := role["index_permissions"].([]any)[0].(map[string]any)
+	dls := perms["dls"].(string)
+	for _, principals := range [][]string{{acl.User("a"), acl.Group("g"), acl.Anonymous}, {acl.Anonymous}} {
+		q := strings.ReplaceAll(dls, "${"+DefaultDLSAttribute+"}", DLSAttributeValue(principals))
+		var v any
+		if err := json.Unmarshal([]byte(q), &v); err != nil {
+			t.Fatalf("substituted DLS for %v is not JSON: %v\n%s", principals, err, q)
+		}
+	}
+	if !slices.Equal(perms["index_patterns"].([]string), []string{"confluence", "confluence-v*"}) {
+		t.Fatalf("index patterns = %v", perms["index_patterns"])
+	}
+}
+
+func TestDocument_MarshalMergesFieldsAndRejectsClashes(t *testing.T) {
+	d := doc("ns/a", "1", open)
+	d.Fields = map[string]any{"tags": []string{"x"}}
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["acl_hash"] != open.Hash() || fmt.Sprint(m["tags"]) != "[x]" || m["doc_id"] != "ns:a:page:1" {
+		t.Fatalf("document JSON = %s", b)
+	}
+	d.Fields = map[string]any{"title": "x"}
+	if _, err := json.Marshal(d); err == nil {
+		t.Fatal("a field clashing with title was accepted")
+	}
+}
+
+func BenchmarkSink_BulkThroughput(b *testing.B) {
+	srv := fakeopensearch.Start()
+	defer srv.Close()
+	c, err := NewClient(Config{Endpoints: []string{srv.URL()}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	alias := "bench"
+	if _, err := c.EnsureIndex(ctx, IndexConfig{Alias: alias, Language: "en"}); err != nil {
+		b.Fatal(err)
+	}
+	body := strings.Repeat("lorem ipsum dolor sit amet ", 180) // ~5 KB
+	a := acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Group("eng")}}, {Level: acl.LevelPage, Principals: []string{acl.User("a")}}}
+	s, err := c.NewSink(SinkConfig{Alias: alias})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ResetTimer()
+	for i := range b.N {
+		d := doc("ns/a", fmt.Sprint(i), a)
+		d.Body = body
+		if err := s.Index(ctx, d); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Close(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	if st := s.Stats(); st.Indexed != int64(b.N) {
+		b.Fatalf("indexed %d of %d", st.Indexed, b.N)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "docs/s")
+}

@@ -1,0 +1,256 @@
+// Package searchcli implements "confluence-operator search": a search on
+// behalf of one user, with the user's principals resolved from the identity
+// index and the ACL filter applied, plus printing that filter or the
+// equivalent OpenSearch Security DLS role.
+package searchcli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/confluence-operator/confluence-operator/api/v1alpha1"
+	"github.com/confluence-operator/confluence-operator/crawler/credentials"
+	"github.com/confluence-operator/confluence-operator/crawler/opensearch"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitFailed   = 1
+	exitBadInput = 2
+)
+
+const usage = `usage: confluence-operator search --datasource ds.yaml --user alice@example.com [flags] "query"
+
+Searches the data source's index as the given user (e-mail, user name or
+principal such as user:<id>): the user's principals come from the identity
+index, and only documents their ACLs allow are returned.
+
+flags:
+`
+
+type options struct {
+	datasource, user, url, creds, ca, output string
+	insecure, printFilter, printRole, all    bool
+	size                                     int
+	query                                    string
+}
+
+// Run executes the search subcommand and returns its exit code: 0 success,
+// 1 the search failed, 2 bad input.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parseArgs(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "search:", err)
+		return exitBadInput
+	}
+	ds, err := loadDatasource(o.datasource)
+	if err != nil {
+		fmt.Fprintln(stderr, "search:", err)
+		return exitBadInput
+	}
+	if o.printRole {
+		return printJSON(stdout, stderr, opensearch.DLSRole(ds.alias, ""))
+	}
+	cfg, err := clientConfig(ds, o)
+	if err != nil {
+		fmt.Fprintln(stderr, "search:", err)
+		return exitBadInput
+	}
+	client, err := opensearch.NewClient(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "search:", err)
+		return exitBadInput
+	}
+	defer client.Close()
+
+	var scope []string
+	if !o.all {
+		scope = []string{ds.name}
+	}
+	res, err := client.ResolvePrincipals(ctx, ds.alias, scope, o.user)
+	if err != nil {
+		fmt.Fprintln(stderr, "search:", err)
+		return exitFailed
+	}
+	if !res.Known() {
+		fmt.Fprintf(stderr, "search: user %q is not in the identity index %s; searching as anonymous (public content only)\n", o.user, opensearch.IdentityIndex(ds.alias))
+	} else {
+		fmt.Fprintf(stderr, "search: %s resolves to %s\n", o.user, strings.Join(res.Principals, ", "))
+	}
+	if o.printFilter {
+		return printJSON(stdout, stderr, opensearch.ACLFilter(res.Principals))
+	}
+	result, err := client.Search(ctx, opensearch.SearchRequest{
+		Alias: ds.alias, Query: o.query, Principals: res.Principals, Datasources: scope, Size: o.size,
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "search:", err)
+		return exitFailed
+	}
+	if o.output == "json" {
+		return printJSON(stdout, stderr, result)
+	}
+	printText(stdout, result)
+	return exitOK
+}
+
+func parseArgs(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("search", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	fs.StringVar(&o.datasource, "datasource", "", "ConfluenceDataSource manifest (YAML or JSON)")
+	fs.StringVar(&o.datasource, "f", "", "shorthand for --datasource")
+	fs.StringVar(&o.user, "user", "", "the user to search as: e-mail, user name or principal")
+	fs.StringVar(&o.url, "opensearch-url", "", "OpenSearch endpoint(s), comma-separated; default: spec.opensearch.endpoints")
+	fs.StringVar(&o.creds, "opensearch-credentials", "", "Secret manifest or directory with username/password or apiKey (and optionally ca.crt)")
+	fs.StringVar(&o.ca, "opensearch-ca", "", "PEM file of CAs to trust")
+	fs.BoolVar(&o.insecure, "insecure-skip-tls-verify", false, "do not verify the server certificate (test clusters only)")
+	fs.StringVar(&o.output, "output", "text", "output format: text or json")
+	fs.IntVar(&o.size, "size", 10, "number of hits")
+	fs.BoolVar(&o.printFilter, "print-filter", false, "print the user's ACL filter as a JSON query snippet instead of searching")
+	fs.BoolVar(&o.printRole, "print-dls-role", false, "print an OpenSearch Security role enforcing the ACL filter with DLS")
+	fs.BoolVar(&o.all, "all-datasources", false, "search every data source sharing the index, not only this one")
+	// Accept flags after the query too.
+	var words []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return o, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		words = append(words, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	o.query = strings.Join(words, " ")
+	switch {
+	case o.datasource == "":
+		return o, errors.New("--datasource is required")
+	case o.user == "" && !o.printRole:
+		return o, errors.New("--user is required")
+	case o.output != "text" && o.output != "json":
+		return o, fmt.Errorf("--output must be text or json, not %q", o.output)
+	case o.size < 1 || o.size > 10000:
+		return o, fmt.Errorf("--size must be between 1 and 10000")
+	}
+	return o, nil
+}
+
+// datasource is what the search needs from a ConfluenceDataSource.
+type datasource struct {
+	name       string // namespace/name
+	alias      string
+	endpoints  []string
+	authSecret string
+	caSecret   string
+}
+
+func loadDatasource(path string) (datasource, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return datasource{}, err
+	}
+	var obj v1alpha1.ConfluenceDataSource
+	if err := yaml.Unmarshal(raw, &obj); err != nil {
+		return datasource{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if obj.Kind != "ConfluenceDataSource" {
+		return datasource{}, fmt.Errorf("%s: kind is %q, want ConfluenceDataSource", path, obj.Kind)
+	}
+	if obj.Name == "" {
+		return datasource{}, fmt.Errorf("%s: metadata.name is empty", path)
+	}
+	ns := obj.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	ds := datasource{name: ns + "/" + obj.Name, alias: obj.Spec.OpenSearch.Index, endpoints: obj.Spec.OpenSearch.Endpoints}
+	if ds.alias == "" {
+		ds.alias = "confluence"
+	}
+	if a := obj.Spec.OpenSearch.Auth; a != nil {
+		ds.authSecret = a.SecretRef.Name
+	}
+	if t := obj.Spec.OpenSearch.TLS; t != nil && t.CASecretRef != nil {
+		ds.caSecret = t.CASecretRef.Name
+	}
+	return ds, nil
+}
+
+func clientConfig(ds datasource, o options) (opensearch.Config, error) {
+	cfg := opensearch.Config{Endpoints: ds.endpoints, InsecureSkipVerify: o.insecure}
+	if o.url != "" {
+		cfg.Endpoints = strings.Split(o.url, ",")
+	}
+	if len(cfg.Endpoints) == 0 {
+		return cfg, errors.New("no OpenSearch endpoint: set spec.opensearch.endpoints or --opensearch-url")
+	}
+	if o.creds != "" {
+		keys, err := credentials.Load(o.creds)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Username, cfg.Password, cfg.APIKey = string(keys["username"]), string(keys["password"]), string(keys["apiKey"])
+		if cfg.APIKey == "" && (cfg.Username == "" || cfg.Password == "") {
+			return cfg, fmt.Errorf("%s: needs keys username and password, or apiKey", o.creds)
+		}
+		cfg.CACert = keys["ca.crt"]
+	} else if ds.authSecret != "" {
+		return cfg, fmt.Errorf("spec.opensearch.auth names Secret %q: pass its content with --opensearch-credentials", ds.authSecret)
+	}
+	if o.ca != "" {
+		pem, err := os.ReadFile(o.ca)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.CACert = pem
+	}
+	return cfg, nil
+}
+
+func printJSON(stdout, stderr io.Writer, v any) int {
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		fmt.Fprintln(stderr, "search:", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+var unHighlight = strings.NewReplacer("<em>", "*", "</em>", "*", "\n", " ")
+
+func printText(w io.Writer, r *opensearch.SearchResult) {
+	if len(r.Hits) == 0 {
+		fmt.Fprintln(w, "no results")
+		return
+	}
+	fmt.Fprintf(w, "%d of %d results\n", len(r.Hits), r.Total)
+	for i, h := range r.Hits {
+		space := h.SpaceKey
+		if h.SpaceName != "" {
+			space = h.SpaceName + " (" + h.SpaceKey + ")"
+		}
+		fmt.Fprintf(w, "\n%d. %s  [%s, %s]\n", i+1, h.Title, space, h.Type)
+		if h.URL != "" {
+			fmt.Fprintf(w, "   %s\n", h.URL)
+		}
+		if h.Snippet != "" {
+			fmt.Fprintf(w, "   %s\n", unHighlight.Replace(h.Snippet))
+		}
+	}
+}

@@ -1,0 +1,185 @@
+package searchcli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/confluence-operator/confluence-operator/crawler/acl"
+	"github.com/confluence-operator/confluence-operator/crawler/opensearch"
+	"github.com/confluence-operator/confluence-operator/test/fakeopensearch"
+)
+
+const ds = "search/eng-wiki"
+
+// setup indexes a public page, an engineering page and a page of another
+// data source, and one identity; it returns the manifest and credentials
+// paths.
+func setup(t *testing.T) (manifest, creds string, tg fakeopensearch.Target) {
+	t.Helper()
+	tg = fakeopensearch.ForTest(t)
+	alias := fakeopensearch.IndexName(t)
+	c, err := opensearch.NewClient(opensearch.Config{Endpoints: []string{tg.URL}, Username: tg.Username, Password: tg.Password, InsecureSkipVerify: tg.Insecure})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := t.Context()
+	if _, err := c.EnsureIndex(ctx, opensearch.IndexConfig{Alias: alias, Language: "en"}); err != nil {
+		t.Fatal(err)
+	}
+	sink, err := c.NewSink(opensearch.SinkConfig{Alias: alias})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(source, id, title string, a acl.ACL) opensearch.Document {
+		return opensearch.Document{ID: opensearch.DocumentID(source, opensearch.TypePage, id), ContentID: id, Type: opensearch.TypePage,
+			Datasource: source, SpaceKey: "ENG", SpaceName: "Engineering", URL: "https://wiki.example.com/pages/" + id,
+			Title: title, Body: "All about the " + strings.ToLower(title) + " process.", ACL: a}
+	}
+	for _, d := range []opensearch.Document{
+		mk(ds, "1", "Release checklist", acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Anonymous}}}),
+		mk(ds, "2", "Release secrets", acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Group("eng")}}}),
+		mk("other/wiki", "3", "Release train", acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Anonymous}}}),
+	} {
+		if err := sink.Index(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sink.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UpsertIdentities(ctx, alias, []opensearch.Identity{{Datasource: ds, Principal: acl.User("a1"), Email: "alice@example.com", Groups: []string{acl.Group("eng")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Refresh(ctx, alias); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	manifest = filepath.Join(dir, "ds.yaml")
+	body := fmt.Sprintf(`apiVersion: sources.confluence-operator.dev/v1alpha1
+kind: ConfluenceDataSource
+metadata: {name: eng-wiki, namespace: search}
+spec:
+  confluence: {url: "https://wiki.example.com", deployment: Cloud, auth: {type: Basic, secretRef: {name: c}}}
+  opensearch:
+    endpoints: [%q]
+    index: %s
+    auth: {secretRef: {name: opensearch-reader}}
+`, tg.URL, alias)
+	if err := os.WriteFile(manifest, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	creds = filepath.Join(dir, "secret.yaml")
+	user, pass := tg.Username, tg.Password
+	if user == "" {
+		user, pass = "reader", "pw"
+	}
+	secret := fmt.Sprintf("apiVersion: v1\nkind: Secret\nstringData: {username: %q, password: %q}\n", user, pass)
+	if err := os.WriteFile(creds, []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return manifest, creds, tg
+}
+
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Run(t.Context(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func insecure(tg fakeopensearch.Target) []string {
+	if tg.Insecure {
+		return []string{"--insecure-skip-tls-verify"}
+	}
+	return nil
+}
+
+func TestRun_SearchesAsTheUser(t *testing.T) {
+	manifest, creds, tg := setup(t)
+	args := append([]string{"--datasource", manifest, "--opensearch-credentials", creds, "--output", "json", "--user", "Alice@example.com", "release"}, insecure(tg)...)
+	code, out, stderr := run(t, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var res opensearch.SearchResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("stdout is not one JSON object: %v\n%s", err, out)
+	}
+	if len(res.Hits) != 2 {
+		t.Fatalf("alice sees %d hits, want her two pages of this data source: %+v", len(res.Hits), res.Hits)
+	}
+	if !strings.Contains(stderr, acl.Group("eng")) {
+		t.Fatalf("stderr does not show the principals: %s", stderr)
+	}
+}
+
+func TestRun_UnknownUserIsAnonymous(t *testing.T) {
+	manifest, creds, tg := setup(t)
+	args := append([]string{"-f", manifest, "--opensearch-credentials", creds, "release", "--user", "mallory@example.com"}, insecure(tg)...)
+	code, out, stderr := run(t, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "anonymous") {
+		t.Fatalf("stderr does not say the user is unknown: %s", stderr)
+	}
+	if !strings.Contains(out, "Release checklist") || strings.Contains(out, "Release secrets") || strings.Contains(out, "Release train") {
+		t.Fatalf("text output:\n%s", out)
+	}
+	if !strings.Contains(out, "https://wiki.example.com/pages/1") || !strings.Contains(out, "*release*") {
+		t.Fatalf("text output lacks url or snippet:\n%s", out)
+	}
+}
+
+func TestRun_PrintFilterAndRole(t *testing.T) {
+	manifest, creds, tg := setup(t)
+	code, out, stderr := run(t, append([]string{"-f", manifest, "--opensearch-credentials", creds, "--user", "alice@example.com", "--print-filter"}, insecure(tg)...)...)
+	if code != 0 || !strings.Contains(out, `"acl.principals"`) || !strings.Contains(out, acl.User("a1")) {
+		t.Fatalf("print-filter: exit %d, out %s, err %s", code, out, stderr)
+	}
+	code, out, stderr = run(t, "-f", manifest, "--print-dls-role")
+	var role map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &role) != nil || role["index_permissions"] == nil {
+		t.Fatalf("print-dls-role: exit %d, out %s, err %s", code, out, stderr)
+	}
+}
+
+func TestRun_BadInputExits2(t *testing.T) {
+	manifest, _, _ := setup(t)
+	cases := map[string][]string{
+		"no datasource":       {"--user", "a", "q"},
+		"no user":             {"-f", manifest, "q"},
+		"missing manifest":    {"-f", "/nonexistent.yaml", "--user", "a"},
+		"credentials needed":  {"-f", manifest, "--user", "a"},
+		"bad output":          {"-f", manifest, "--user", "a", "--output", "xml"},
+		"unknown flag":        {"--frobnicate"},
+		"bad credentials dir": {"-f", manifest, "--user", "a", "--opensearch-credentials", "/nonexistent"},
+	}
+	for name, args := range cases {
+		t.Run(name, func(t *testing.T) {
+			if code, _, stderr := run(t, args...); code != 2 {
+				t.Fatalf("exit %d, want 2 (stderr %s)", code, stderr)
+			}
+		})
+	}
+}
+
+func TestRun_SearchFailureExits1(t *testing.T) {
+	manifest, creds, tg := setup(t)
+	raw, _ := os.ReadFile(manifest)
+	broken := filepath.Join(t.TempDir(), "ds.yaml")
+	// An index that does not exist: the identity lookup finds nobody, the search 404s.
+	text := strings.Replace(string(raw), "index: test-", "index: missing-", 1)
+	if err := os.WriteFile(broken, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := run(t, append([]string{"-f", broken, "--opensearch-credentials", creds, "--user", "a", "q"}, insecure(tg)...)...); code != 1 {
+		t.Fatalf("exit %d, want 1 (stderr %s)", code, stderr)
+	}
+}

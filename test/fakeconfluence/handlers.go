@@ -1,0 +1,707 @@
+package fakeconfluence
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Handler serves the fake (site API, OAuth gateway and token endpoint; and
+// /media/ downloads when the server was built with NewUnstarted).
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
+
+type handler func(w http.ResponseWriter, rq req)
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.EscapedPath()
+	ctx := s.opts.ContextPath
+	var (
+		rest    string
+		gateway bool
+	)
+	gw := "/ex/confluence/" + s.opts.CloudID + "/wiki"
+	switch {
+	case strings.HasPrefix(p, "/media/"):
+		s.serveMediaPath(w, r, strings.TrimPrefix(p, "/media"), false)
+		return
+	case s.cloud() && p == "/_edge/tenant_info":
+		s.count("tenant_info")
+		writeJSON(w, http.StatusOK, map[string]string{"cloudId": s.opts.CloudID})
+		return
+	case s.cloud() && p == "/oauth/token", !s.cloud() && p == ctx+"/rest/oauth2/latest/token":
+		s.count("oauth.token")
+		if f, lat := s.fault("oauth.token", p); applyFault(w, f, lat) {
+			return
+		}
+		s.serveToken(w, r)
+		return
+	case s.cloud() && strings.HasPrefix(p, gw+"/"):
+		rest, gateway = strings.TrimPrefix(p, gw), true
+	case strings.HasPrefix(p, ctx+"/"):
+		rest = strings.TrimPrefix(p, ctx)
+	default:
+		s.count("unknown")
+		writeError(w, http.StatusNotFound, "no such page")
+		return
+	}
+	endpoint, h, params := s.route(r.Method, rest)
+	s.count(endpoint)
+	if f, lat := s.fault(endpoint, p); applyFault(w, f, lat) {
+		return
+	}
+	if h == nil {
+		writeError(w, http.StatusNotFound, "null for uri: "+r.URL.Path)
+		return
+	}
+	c, status := s.authenticate(r, gateway)
+	if status != 0 {
+		msg := "Current user not permitted to use Confluence"
+		if status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Basic realm="Protected"`)
+			msg = "Client must be authenticated to access this resource."
+		}
+		writeError(w, status, msg)
+		return
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	rq := req{r: r, q: r.URL.Query(), rest: rest, base: scheme + "://" + r.Host + ctx, caller: c, gateway: gateway}
+	for k, v := range params {
+		rq.q.Set(":"+k, v)
+	}
+	if r.Method == http.MethodPost {
+		h(w, rq) // JSON-RPC takes the lock itself after reading the body
+		return
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	h(w, rq)
+}
+
+// route maps a path below the site base to an endpoint name and handler.
+func (s *Server) route(method, rest string) (string, handler, map[string]string) {
+	seg := strings.Split(strings.Trim(rest, "/"), "/")
+	for i := range seg {
+		if u, err := url.PathUnescape(seg[i]); err == nil {
+			seg[i] = u
+		}
+	}
+	match := func(pattern string) (map[string]string, bool) {
+		ps := strings.Split(pattern, "/")
+		if len(ps) != len(seg) {
+			return nil, false
+		}
+		out := map[string]string{}
+		for i, p := range ps {
+			if strings.HasPrefix(p, "{") {
+				out[strings.Trim(p, "{}")] = seg[i]
+			} else if p != seg[i] {
+				return nil, false
+			}
+		}
+		return out, true
+	}
+	type rt struct {
+		method, pattern, name string
+		h                     handler
+		cloud, dc             bool
+	}
+	routes := []rt{
+		{"GET", "rest/api/user/current", "user.current", s.hUserCurrent, true, true},
+		{"GET", "rest/api/user", "user.get", s.hUserGet, true, true},
+		{"GET", "rest/api/user/list", "user.list", s.hUserList, false, true},
+		{"GET", "rest/api/search/user", "user.search", s.hUserSearch, true, false},
+		{"GET", "rest/api/group", "group.list", s.hGroupList, true, true},
+		{"GET", "rest/api/group/{group}/membersByGroupId", "group.members", s.hGroupMembers, true, false},
+		{"GET", "rest/api/group/{group}/member", "group.members", s.hGroupMembers, false, true},
+		{"GET", "rest/api/space", "space.list", s.hSpaceList, true, true},
+		{"GET", "rest/api/space/{key}", "space.get", s.hSpaceGet, true, true},
+		{"GET", "rest/api/space/{key}/permissions", "space.permissions", s.hDCSpacePerms, false, true},
+		{"GET", "rest/api/space/{key}/permissions/anonymous", "space.permissions.anonymous", s.hDCSpacePermsAnon, false, true},
+		{"POST", "rpc/json-rpc/confluenceservice-v2", "jsonrpc", s.hJSONRPC, false, true},
+		{"GET", "rest/api/content", "content.list", s.hContentList, true, true},
+		{"GET", "rest/api/content/search", "content.search", s.hContentSearch, true, true},
+		{"GET", "rest/api/content/{id}", "content.get", s.hContentGet, true, true},
+		{"GET", "rest/api/content/{id}/restriction/byOperation/read", "content.restriction", s.hRestriction, true, true},
+		{"GET", "rest/api/content/{id}/child/comment", "content.comments", s.hComments, true, true},
+		{"GET", "rest/api/content/{id}/child/attachment", "content.attachments", s.hAttachmentsV1, true, true},
+		{"GET", "rest/api/content/{id}/child/attachment/{att}/download", "attachment.download", s.hAttachmentDownload, true, false},
+		{"GET", "download/attachments/{id}/{file}", "download", s.hDownload, true, true},
+		{"GET", "api/v2/spaces/{id}/pages", "v2.space.pages", s.hV2SpaceContent("page"), true, false},
+		{"GET", "api/v2/spaces/{id}/blogposts", "v2.space.blogposts", s.hV2SpaceContent("blogpost"), true, false},
+		{"GET", "api/v2/pages/{id}/attachments", "v2.attachments", s.hV2Attachments, true, false},
+		{"GET", "api/v2/blogposts/{id}/attachments", "v2.attachments", s.hV2Attachments, true, false},
+	}
+	for _, r := range routes {
+		if (s.cloud() && !r.cloud) || (!s.cloud() && !r.dc) {
+			continue
+		}
+		if p, ok := match(r.pattern); ok {
+			if r.method != method {
+				return r.name, nil, nil
+			}
+			return r.name, r.h, p
+		}
+	}
+	return "unknown", nil, nil
+}
+
+// ---- visibility ----
+
+func (s *Server) spaceVisible(rq req, key string) bool {
+	sp, ok := s.st.spaces[key]
+	return ok && (!rq.caller.anonymous || sp.Anonymous)
+}
+
+// ---- users & groups ----
+
+func (s *Server) hUserCurrent(w http.ResponseWriter, rq req) {
+	if rq.caller.anonymous {
+		writeJSON(w, http.StatusOK, map[string]any{"type": "anonymous", "displayName": "Anonymous", "_links": map[string]string{"base": rq.base}})
+		return
+	}
+	writeJSON(w, http.StatusOK, s.renderUser(rq.caller.user.ID))
+}
+
+func (s *Server) hUserGet(w http.ResponseWriter, rq req) {
+	for _, id := range s.st.userOrder {
+		u := s.st.users[id]
+		if (rq.q.Get("username") != "" && rq.q.Get("username") == u.Username) || rq.q.Get("key") == u.ID || rq.q.Get("accountId") == u.ID {
+			writeJSON(w, http.StatusOK, s.renderUser(id))
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, "user not found")
+}
+
+func (s *Server) hUserList(w http.ResponseWriter, rq req) {
+	ids := s.st.userOrder
+	s.v1Page(w, rq, len(ids), 200, func(i int) any { return s.renderUser(ids[i]) })
+}
+
+func (s *Server) hUserSearch(w http.ResponseWriter, rq req) {
+	cql := strings.ReplaceAll(rq.q.Get("cql"), " ", "")
+	if cql != "type=user" && cql != "type=\"user\"" {
+		writeError(w, http.StatusBadRequest, "The fake only supports cql=type=user")
+		return
+	}
+	ids := s.st.userOrder
+	s.v1Page(w, rq, len(ids), 200, func(i int) any {
+		u := s.st.users[ids[i]]
+		return map[string]any{"user": s.renderUser(u.ID), "title": u.DisplayName, "excerpt": "", "url": "/people/" + u.ID, "entityType": "user"}
+	})
+}
+
+func (s *Server) hGroupList(w http.ResponseWriter, rq req) {
+	names := s.st.groupOrder
+	s.v1Page(w, rq, len(names), 200, func(i int) any { return s.renderGroup(names[i]) })
+}
+
+func (s *Server) hGroupMembers(w http.ResponseWriter, rq req) {
+	key := rq.q.Get(":group")
+	var g *Group
+	for _, n := range s.st.groupOrder {
+		if cand := s.st.groups[n]; (s.cloud() && cand.ID == key) || (!s.cloud() && cand.Name == key) {
+			g = cand
+		}
+	}
+	if g == nil {
+		writeError(w, http.StatusNotFound, "group not found")
+		return
+	}
+	members := g.Members
+	s.v1Page(w, rq, len(members), 200, func(i int) any { return s.renderUser(members[i]) })
+}
+
+// ---- spaces ----
+
+func (s *Server) hSpaceList(w http.ResponseWriter, rq req) {
+	if parseExpand(rq.q.Get("expand")).has("permissions") && !s.cloud() {
+		writeError(w, http.StatusInternalServerError, "java.lang.NullPointerException (CONFSERVER-99908)")
+		return
+	}
+	status := rq.q.Get("status")
+	if status == "" {
+		status = "current"
+	}
+	keys := rq.q["spaceKey"]
+	var list []*Space
+	for _, k := range s.st.spaceOrder {
+		sp := s.st.spaces[k]
+		if !s.spaceVisible(rq, k) || sp.Status != status || (rq.q.Get("type") != "" && sp.Type != rq.q.Get("type")) {
+			continue
+		}
+		if len(keys) > 0 && !slices.Contains(keys, sp.Key) {
+			continue
+		}
+		list = append(list, sp)
+	}
+	s.v1Page(w, rq, len(list), 250, func(i int) any { return s.renderSpace(list[i], rq.base) })
+}
+
+func (s *Server) hSpaceGet(w http.ResponseWriter, rq req) {
+	key := rq.q.Get(":key")
+	if !s.spaceVisible(rq, key) {
+		writeError(w, http.StatusNotFound, "No space with key : "+key)
+		return
+	}
+	sp := s.st.spaces[key]
+	m := s.renderSpace(sp, rq.base)
+	if parseExpand(rq.q.Get("expand")).has("permissions") {
+		if !s.cloud() {
+			writeError(w, http.StatusInternalServerError, "java.lang.NullPointerException (CONFSERVER-99908)")
+			return
+		}
+		read := map[string]string{"operation": "read", "targetType": "space"}
+		perms := []any{}
+		for _, u := range sp.ViewUsers {
+			ul, _ := s.userList([]string{u}, 0, 1)
+			perms = append(perms, map[string]any{"operation": read, "subjects": map[string]any{"user": ul}, "anonymousAccess": false, "unlicensedAccess": false})
+			// A non-read operation the client must ignore.
+			perms = append(perms, map[string]any{"operation": map[string]string{"operation": "create", "targetType": "page"}, "subjects": map[string]any{"user": ul}, "anonymousAccess": false, "unlicensedAccess": false})
+		}
+		for _, g := range sp.ViewGroups {
+			gl, _ := s.groupList([]string{g}, 0, 1)
+			perms = append(perms, map[string]any{"operation": read, "subjects": map[string]any{"group": gl}, "anonymousAccess": false, "unlicensedAccess": false})
+		}
+		if sp.Anonymous {
+			perms = append(perms, map[string]any{"operation": read, "subjects": map[string]any{}, "anonymousAccess": true, "unlicensedAccess": false})
+		}
+		m["permissions"] = perms
+	}
+	writeJSON(w, http.StatusOK, m)
+}
+
+func (s *Server) dcHasPermAPI() bool {
+	parts := strings.SplitN(s.opts.DCVersion, ".", 3)
+	maj, _ := strconv.Atoi(parts[0])
+	minor := 0
+	if len(parts) > 1 {
+		minor, _ = strconv.Atoi(parts[1])
+	}
+	return maj > 9 || (maj == 9 && minor >= 1)
+}
+
+func (s *Server) hDCSpacePerms(w http.ResponseWriter, rq req) {
+	key := rq.q.Get(":key")
+	if !s.dcHasPermAPI() {
+		writeError(w, http.StatusNotFound, "null for uri: "+rq.r.URL.Path)
+		return
+	}
+	if !s.spaceVisible(rq, key) {
+		writeError(w, http.StatusNotFound, "No space with key : "+key)
+		return
+	}
+	sp := s.st.spaces[key]
+	out := []any{}
+	n := 1
+	add := func(typ, ident, op, target string) {
+		out = append(out, map[string]any{"id": n, "subject": map[string]string{"type": typ, "identifier": ident}, "operation": map[string]string{"key": op, "target": target}})
+		n++
+	}
+	for _, u := range sp.ViewUsers {
+		add("user", u, "read", "space")
+		add("user", u, "create", "page")
+	}
+	for _, g := range sp.ViewGroups {
+		add("group", g, "read", "space")
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) hDCSpacePermsAnon(w http.ResponseWriter, rq req) {
+	key := rq.q.Get(":key")
+	if !s.dcHasPermAPI() || !s.spaceVisible(rq, key) {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
+	out := []any{}
+	if s.st.spaces[key].Anonymous {
+		out = append(out, map[string]string{"key": "read", "target": "space"})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) hJSONRPC(w http.ResponseWriter, rq req) {
+	var in struct {
+		Method string            `json:"method"`
+		ID     any               `json:"id"`
+		Params []json.RawMessage `json:"params"`
+	}
+	if err := json.NewDecoder(rq.r.Body).Decode(&in); err != nil {
+		writeError(w, http.StatusBadRequest, "bad JSON-RPC body")
+		return
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	fail := func(msg string) {
+		writeJSON(w, http.StatusOK, map[string]any{"jsonrpc": "2.0", "id": in.ID, "error": map[string]any{"code": 0, "message": msg}})
+	}
+	if in.Method != "getSpacePermissionSets" || len(in.Params) < 1 {
+		fail("No such method: " + in.Method)
+		return
+	}
+	if rq.caller.user == nil || !rq.caller.user.Admin {
+		fail("com.atlassian.confluence.rpc.NotPermittedException: You do not have permissions to view this space's permissions")
+		return
+	}
+	var key string
+	_ = json.Unmarshal(in.Params[len(in.Params)-1], &key)
+	sp, ok := s.st.spaces[key]
+	if !ok {
+		fail("com.atlassian.confluence.rpc.RemoteException: No space found for space key: " + key)
+		return
+	}
+	var view []any
+	for _, u := range sp.ViewUsers {
+		name := u
+		if usr, ok := s.st.users[u]; ok {
+			name = usr.Username
+		}
+		view = append(view, map[string]any{"type": "VIEWSPACE", "userName": name, "groupName": nil, "spaceKey": key})
+	}
+	for _, g := range sp.ViewGroups {
+		view = append(view, map[string]any{"type": "VIEWSPACE", "userName": nil, "groupName": g, "spaceKey": key})
+	}
+	if sp.Anonymous {
+		view = append(view, map[string]any{"type": "VIEWSPACE", "userName": nil, "groupName": nil, "spaceKey": key})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"jsonrpc": "2.0", "id": in.ID, "result": []any{
+		map[string]any{"type": "VIEWSPACE", "spacePermissions": view},
+		map[string]any{"type": "EDITSPACE", "spacePermissions": []any{map[string]any{"type": "EDITSPACE", "userName": nil, "groupName": "confluence-administrators", "spaceKey": key}}},
+	}})
+}
+
+// ---- content ----
+
+func (s *Server) bodyCap(exp expandSet) int {
+	switch {
+	case exp.has("body") && s.cloud():
+		return 50
+	case exp.has("body"):
+		return 100
+	default:
+		return 200
+	}
+}
+
+func (s *Server) hContentList(w http.ResponseWriter, rq req) {
+	exp := parseExpand(rq.q.Get("expand"))
+	if s.cloud() && intParam(rq.q, "start", 0) > 15000 {
+		writeError(w, http.StatusBadRequest, "The start parameter must be less than or equal to 15000; use the cursor-based search or v2 API")
+		return
+	}
+	typ := rq.q.Get("type")
+	if typ == "" {
+		typ = "page"
+	}
+	status := rq.q.Get("status")
+	if status == "" {
+		status = "current"
+	}
+	var ids []string
+	keys := rq.q["spaceKey"]
+	if len(keys) == 0 {
+		keys = s.st.spaceOrder
+	}
+	for _, k := range keys {
+		if s.spaceVisible(rq, k) {
+			ids = append(ids, s.spaceContent(k, typ, status)...)
+		}
+	}
+	s.v1Page(w, rq, len(ids), s.bodyCap(exp), func(i int) any { return s.renderContent(s.st.content[ids[i]], exp, rq.base) })
+}
+
+func (s *Server) hContentSearch(w http.ResponseWriter, rq req) {
+	exp := parseExpand(rq.q.Get("expand"))
+	cq, err := parseCQL(rq.q.Get("cql"), s.opts.CQLLocation)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "Could not parse cql : "+err.Error())
+		return
+	}
+	key := "cql\x00" + rq.q.Get("cql") + "\x00" + strconv.FormatBool(rq.caller.anonymous)
+	s.cacheMu.Lock()
+	c, hit := s.st.cache[key]
+	s.cacheMu.Unlock()
+	var ids []string
+	if hit && c.gen == s.st.gen {
+		ids = c.ids
+	} else {
+		for _, id := range s.st.contentSeq {
+			c, ok := s.st.content[id]
+			if ok && cq.match(c) && s.spaceVisible(rq, c.SpaceKey) {
+				ids = append(ids, id)
+			}
+		}
+		if cq.orderBy == "lastmodified" {
+			slices.SortStableFunc(ids, func(a, b string) int {
+				r := s.st.content[a].Modified.Compare(s.st.content[b].Modified)
+				if cq.desc {
+					r = -r
+				}
+				return r
+			})
+		}
+		s.cacheMu.Lock()
+		s.setCache(key, ids)
+		s.cacheMu.Unlock()
+	}
+	item := func(i int) any { return s.renderContent(s.st.content[ids[i]], exp, rq.base) }
+	if s.cloud() {
+		s.cursorPage(w, rq, len(ids), s.bodyCap(exp), false, item)
+		return
+	}
+	s.v1Page(w, rq, len(ids), s.bodyCap(exp), item)
+}
+
+func (s *Server) hContentGet(w http.ResponseWriter, rq req) {
+	c, ok := s.st.content[rq.q.Get(":id")]
+	if !ok || !s.spaceVisible(rq, c.SpaceKey) {
+		writeError(w, http.StatusNotFound, "No content found with id : "+rq.q.Get(":id"))
+		return
+	}
+	writeJSON(w, http.StatusOK, s.renderContent(c, parseExpand(rq.q.Get("expand")), rq.base))
+}
+
+func (s *Server) hRestriction(w http.ResponseWriter, rq req) {
+	c, ok := s.st.content[rq.q.Get(":id")]
+	if !ok || !s.spaceVisible(rq, c.SpaceKey) {
+		writeError(w, http.StatusNotFound, "No content found with id : "+rq.q.Get(":id"))
+		return
+	}
+	exp := parseExpand(rq.q.Get("expand"))
+	start := intParam(rq.q, "start", 0)
+	limit := limitParam(rq.q, 100)
+	rs := map[string]any{}
+	more := false
+	if exp.has("restrictions.user") {
+		ul, m := s.userList(c.ReadUsers, start, limit)
+		rs["user"], more = ul, more || m
+	}
+	if exp.has("restrictions.group") {
+		gl, m := s.groupList(c.ReadGroups, start, limit)
+		rs["group"], more = gl, more || m
+	}
+	links := map[string]string{"base": rq.base, "context": s.opts.ContextPath, "self": rq.base + rq.rest}
+	if more {
+		nq := cloneValues(rq.q)
+		for k := range nq {
+			if strings.HasPrefix(k, ":") {
+				nq.Del(k)
+			}
+		}
+		nq.Set("start", strconv.Itoa(start+limit))
+		nq.Set("limit", strconv.Itoa(limit))
+		links["next"] = rq.rest + "?" + nq.Encode()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"operation": "read", "restrictions": rs,
+		"_expandable": map[string]string{"content": "/rest/api/content/" + c.ID}, "_links": links,
+	})
+}
+
+// ---- comments ----
+
+func (s *Server) hComments(w http.ResponseWriter, rq req) {
+	id := rq.q.Get(":id")
+	exp := parseExpand(rq.q.Get("expand"))
+	locs := rq.q["location"]
+	var list []*Comment
+	if parent, isComment := s.st.comments[id]; isComment {
+		_ = parent
+		for _, cid := range s.st.commentSeq {
+			if c, ok := s.st.comments[cid]; ok && c.ParentID == id && c.Status == "current" {
+				list = append(list, c)
+			}
+		}
+	} else {
+		ct, ok := s.st.content[id]
+		if !ok || !s.spaceVisible(rq, ct.SpaceKey) {
+			writeError(w, http.StatusNotFound, "No content found with id : "+id)
+			return
+		}
+		all := !s.cloud() && rq.q.Get("depth") == "all" // Cloud ignores depth
+		for _, cid := range s.st.commentSeq {
+			c, ok := s.st.comments[cid]
+			if !ok || c.ContainerID != id || c.Status != "current" || (!all && c.ParentID != "") {
+				continue
+			}
+			if len(locs) > 0 && !slices.Contains(locs, c.Location) {
+				continue
+			}
+			list = append(list, c)
+		}
+	}
+	s.v1Page(w, rq.withoutParams(), len(list), s.bodyCap(exp), func(i int) any { return s.renderComment(list[i], exp, rq.base) })
+}
+
+func (rq req) withoutParams() req {
+	q := cloneValues(rq.q)
+	for k := range q {
+		if strings.HasPrefix(k, ":") {
+			q.Del(k)
+		}
+	}
+	rq.q = q
+	return rq
+}
+
+// ---- attachments ----
+
+func (s *Server) attachmentsOf(rq req, containerID string) ([]*Attachment, bool) {
+	ct, ok := s.st.content[containerID]
+	if !ok || !s.spaceVisible(rq, ct.SpaceKey) {
+		return nil, false
+	}
+	var out []*Attachment
+	for _, id := range s.st.attachSeq {
+		if a, ok := s.st.attachments[id]; ok && a.ContainerID == containerID && a.Status == "current" {
+			out = append(out, a)
+		}
+	}
+	return out, true
+}
+
+func (s *Server) hAttachmentsV1(w http.ResponseWriter, rq req) {
+	list, ok := s.attachmentsOf(rq, rq.q.Get(":id"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "No content found with id : "+rq.q.Get(":id"))
+		return
+	}
+	exp := parseExpand(rq.q.Get("expand"))
+	s.v1Page(w, rq.withoutParams(), len(list), 200, func(i int) any { return s.renderAttachmentV1(list[i], exp, rq.base) })
+}
+
+func (s *Server) hV2Attachments(w http.ResponseWriter, rq req) {
+	list, ok := s.attachmentsOf(rq, rq.q.Get(":id"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "Content not found")
+		return
+	}
+	if rq.q.Get("limit") == "" {
+		rq.q.Set("limit", "50")
+	}
+	s.cursorPage(w, rq.withoutParams(), len(list), 250, true, func(i int) any { return s.renderAttachmentV2(list[i]) })
+}
+
+func (s *Server) hV2SpaceContent(typ string) handler {
+	return func(w http.ResponseWriter, rq req) {
+		var sp *Space
+		for _, k := range s.st.spaceOrder {
+			if s.st.spaces[k].ID == rq.q.Get(":id") {
+				sp = s.st.spaces[k]
+			}
+		}
+		if sp == nil || !s.spaceVisible(rq, sp.Key) {
+			writeError(w, http.StatusNotFound, "Space not found")
+			return
+		}
+		statuses := strings.Split(rq.q.Get("status"), ",")
+		if rq.q.Get("status") == "" {
+			statuses = []string{"current", "archived"}
+			if typ == "blogpost" {
+				statuses = []string{"current"}
+			}
+		}
+		var ids []string
+		for _, st := range statuses {
+			ids = append(ids, s.spaceContent(sp.Key, typ, st)...)
+		}
+		if len(statuses) > 1 {
+			slices.SortFunc(ids, cmpNumeric)
+		}
+		withBody := rq.q.Get("body-format") == "storage"
+		s.cursorPage(w, rq.withoutParams(), len(ids), 250, true, func(i int) any { return s.renderV2Content(s.st.content[ids[i]], withBody) })
+	}
+}
+
+// cmpNumeric orders numeric ids.
+func cmpNumeric(a, b string) int {
+	if len(a) != len(b) {
+		return len(a) - len(b)
+	}
+	return strings.Compare(a, b)
+}
+
+// ---- downloads ----
+
+func (s *Server) hAttachmentDownload(w http.ResponseWriter, rq req) {
+	a, ok := s.st.attachments[strings.TrimPrefix(rq.q.Get(":att"), "att")]
+	if !ok || a.ContainerID != rq.q.Get(":id") {
+		writeError(w, http.StatusNotFound, "attachment not found")
+		return
+	}
+	if rq.gateway {
+		http.Redirect(w, rq.r, s.mediaURL(rq, a), http.StatusFound)
+		return
+	}
+	http.Redirect(w, rq.r, s.opts.ContextPath+s.downloadPath(a), http.StatusFound)
+}
+
+func (s *Server) hDownload(w http.ResponseWriter, rq req) {
+	var a *Attachment
+	for _, id := range s.st.attachSeq {
+		if c, ok := s.st.attachments[id]; ok && c.ContainerID == rq.q.Get(":id") && c.FileName == rq.q.Get(":file") {
+			a = c
+		}
+	}
+	if a == nil {
+		writeError(w, http.StatusNotFound, "attachment not found")
+		return
+	}
+	if s.cloud() {
+		http.Redirect(w, rq.r, s.mediaURL(rq, a), http.StatusFound)
+		return
+	}
+	w.Header().Set("Content-Type", a.MediaType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(a.Data)))
+	_, _ = w.Write(a.Data)
+}
+
+// mediaURL points at the media host with a pre-signed token.
+func (s *Server) mediaURL(rq req, a *Attachment) string {
+	tok := base64.RawURLEncoding.EncodeToString([]byte(a.ID + ":" + strconv.Itoa(a.Version)))
+	if s.media == nil {
+		return "/media/file/" + tok
+	}
+	return s.media.URL + "/file/" + tok
+}
+
+func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
+	s.serveMediaPath(w, r, r.URL.Path, true)
+}
+
+func (s *Server) serveMediaPath(w http.ResponseWriter, r *http.Request, p string, separateHost bool) {
+	s.count("media")
+	if f, lat := s.fault("media", p); applyFault(w, f, lat) {
+		return
+	}
+	if separateHost && r.Header.Get("Authorization") != "" {
+		s.authLeaks.Add(1)
+		writeError(w, http.StatusBadRequest, "unexpected Authorization header on the media host")
+		return
+	}
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(p, "/file/"))
+	id, _, _ := strings.Cut(string(b), ":")
+	s.mu.RLock()
+	a, ok := s.st.attachments[id]
+	var data []byte
+	var mt string
+	if ok {
+		data, mt = a.Data, a.MediaType
+	}
+	s.mu.RUnlock()
+	if err != nil || !ok {
+		writeError(w, http.StatusNotFound, "file not found")
+		return
+	}
+	w.Header().Set("Content-Type", mt)
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	_, _ = w.Write(data)
+}
