@@ -81,6 +81,10 @@ demo: build ## Run the product locally: control plane, fake Confluence, search b
 docker-build: ## Build the container image (needs a Docker engine).
 	docker build --build-arg VERSION=$(VERSION) -t $(IMG) .
 
+.PHONY: docker-push
+docker-push: ## Push the container image.
+	docker push $(IMG)
+
 ##@ Deploy
 
 .PHONY: install

@@ -2,16 +2,16 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
+
+	"github.com/confluence-operator/confluence-operator/crawler/crawlcli"
+	"github.com/confluence-operator/confluence-operator/crawler/searchcli"
 )
 
-func runCrawl(_ context.Context, _ []string, _, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "crawl: not implemented yet")
-	return 2
+func runCrawl(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return crawlcli.Run(ctx, args, stdout, stderr)
 }
 
-func runSearch(_ context.Context, _ []string, _, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "search: not implemented yet")
-	return 2
+func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return searchcli.Run(ctx, args, stdout, stderr)
 }

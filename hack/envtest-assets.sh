@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the control-plane binaries the tests run against (kube-apiserver,
-# kube-controller-manager, etcd) from Go modules, because no release tarballs
+# kube-controller-manager, etcd, kubectl) from Go modules, because no release tarballs
 # can be downloaded here. The Kubernetes version follows k8s.io/api in go.mod
 # (v0.Y.Z -> v1.Y.Z); etcd follows the version Kubernetes itself requires.
 # Binaries are cached outside the repository by version; a warm run prints the
@@ -15,7 +15,7 @@ staging_version=${K8S_STAGING_VERSION:-$(awk '$1 == "k8s.io/api" {print $2; exit
 k8s_version="v1.${staging_version#v0.}"
 assets="$cache/k8s/$k8s_version"
 
-if [ -x "$assets/kube-apiserver" ] && [ -x "$assets/kube-controller-manager" ] && [ -x "$assets/etcd" ]; then
+if [ -x "$assets/kube-apiserver" ] && [ -x "$assets/kube-controller-manager" ] && [ -x "$assets/etcd" ] && [ -x "$assets/kubectl" ]; then
   echo "$assets"
   exit 0
 fi
@@ -55,6 +55,30 @@ GO
   mv "$work/kube-apiserver" "$work/kube-controller-manager" "$assets/"
   etcd_version=$(awk '$1 == "go.etcd.io/etcd/server/v3" {print $2; exit}' "$gomod")
   echo "$etcd_version" >"$assets/etcd.version"
+fi
+
+if [ ! -x "$assets/kubectl" ]; then
+  # A kubectl of the same version, so tests and the demo never depend on what the machine has.
+  log "building kubectl $k8s_version from Go modules"
+  mkdir -p "$work/kubectl"
+  cd "$work/kubectl"
+  go mod init confluence-operator.dev/envtest-kubectl >/dev/null 2>&1
+  go mod edit -require="k8s.io/kubectl@$staging_version"
+  cat >main.go <<'GO'
+package main
+
+import (
+	"os"
+
+	"k8s.io/component-base/cli"
+	"k8s.io/kubectl/pkg/cmd"
+)
+
+func main() { os.Exit(cli.Run(cmd.NewDefaultKubectlCommand())) }
+GO
+  go mod tidy >&2
+  go build -trimpath -ldflags="-s -w" -o "$work/kubectl-bin" .
+  mv "$work/kubectl-bin" "$assets/kubectl"
 fi
 
 if [ ! -x "$assets/etcd" ]; then

@@ -290,9 +290,9 @@ func TestCRD_PrinterColumnsAndShortName(t *testing.T) {
 
 // TestKubectl_ApplySamplesAndGet runs kubectl the way a user would.
 func TestKubectl_ApplySamplesAndGet(t *testing.T) {
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl not on PATH")
+	kubectl := testenv.Kubectl()
+	if kubectl == "" {
+		t.Skip("no kubectl in the assets directory or on PATH")
 	}
 	kubeconfig, err := env.Kubeconfig(t.TempDir())
 	if err != nil {

@@ -11,8 +11,13 @@ const (
 	// ConditionStalled is True when progress needs a human: an invalid spec or
 	// a missing Secret.
 	ConditionStalled = "Stalled"
-	// ConditionSyncing is True while a sync Job runs.
+	// ConditionSyncing is True while a sync Job runs; when False its reason
+	// says why none runs (Idle, Queued, Suspended).
 	ConditionSyncing = "Syncing"
+	// ConditionSyncFailed is True when the last finished sync failed (reason
+	// SyncFailed or JobFailed); it is removed by the next successful sync and
+	// feeds the Ready summary.
+	ConditionSyncFailed = "SyncFailed"
 )
 
 // Condition reasons.
@@ -41,6 +46,14 @@ const (
 	ReasonSuspended = "Suspended"
 	// ReasonCleanupFailed: documents could not be removed after deletion; retried.
 	ReasonCleanupFailed = "CleanupFailed"
+	// ReasonQueued: a sync is due but waits, for a free slot under the
+	// manager's --max-concurrent-syncs or for the next minute.
+	ReasonQueued = "Queued"
+	// ReasonIdle: no sync runs and none is due.
+	ReasonIdle = "Idle"
+	// ReasonCleanupInProgress: the data source is being deleted and its
+	// documents are being removed.
+	ReasonCleanupInProgress = "CleanupInProgress"
 	// ReasonJobFailed: the sync Job failed without a crawler report (e.g. the
 	// pod could not start or hit its deadline).
 	ReasonJobFailed = "JobFailed"

@@ -101,6 +101,30 @@ type ConfluenceAuth struct {
 
 	// SecretRef names the Secret with the credential keys for Type.
 	SecretRef SecretReference `json:"secretRef"`
+
+	// OAuth2 overrides Atlassian's OAuth 2.0 endpoints; leave empty for Confluence Cloud.
+	// +optional
+	OAuth2 *OAuth2Endpoints `json:"oauth2,omitempty"`
+}
+
+// OAuth2Endpoints overrides where OAuth 2.0 tokens are refreshed and API calls
+// are sent, for example through an egress gateway.
+type OAuth2Endpoints struct {
+	// TokenURL is the token endpoint; default https://auth.atlassian.com/oauth/token
+	// (Cloud) or <url>/rest/oauth2/latest/token (Data Center).
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="must be an http(s) URL with a host"
+	// +optional
+	TokenURL string `json:"tokenURL,omitempty"`
+	// APIGatewayURL is the Cloud API gateway; default https://api.atlassian.com.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="must be an http(s) URL with a host"
+	// +optional
+	APIGatewayURL string `json:"apiGatewayURL,omitempty"`
+	// CloudID of the site; discovered from the site when empty.
+	// +kubebuilder:validation:MaxLength=128
+	// +optional
+	CloudID string `json:"cloudID,omitempty"`
 }
 
 // ProxySpec configures an HTTP(S) proxy for Confluence requests.
@@ -547,6 +571,13 @@ type ConfluenceDataSourceStatus struct {
 	// Cleanup reports the removal of documents after deletion.
 	// +optional
 	CleanupMessage string `json:"cleanupMessage,omitempty"`
+	// CleanupAttempts counts the cleanup Jobs started after deletion.
+	// +optional
+	CleanupAttempts int32 `json:"cleanupAttempts,omitempty"`
+	// LastCleanupFailureTime is when the current cleanup attempt was seen
+	// failing; the next attempt starts after a backoff from it.
+	// +optional
+	LastCleanupFailureTime *metav1.Time `json:"lastCleanupFailureTime,omitempty"`
 }
 
 // ConfluenceDataSource keeps an OpenSearch index in sync with a Confluence site,

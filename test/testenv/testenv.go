@@ -9,20 +9,24 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
+	goruntime "runtime"
 	"strings"
 	"sync"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/confluence-operator/confluence-operator/controllers"
+	v1 "github.com/confluence-operator/confluence-operator/api/v1alpha1"
 )
 
 // RepoRoot is the repository's top directory.
 func RepoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
+	_, file, _, _ := goruntime.Caller(0)
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
@@ -55,6 +59,15 @@ func Assets() (string, error) {
 	return assetsDir, assetsErr
 }
 
+// Scheme knows the built-in types, CRDs and the ConfluenceDataSource API.
+var Scheme = runtime.NewScheme()
+
+func init() {
+	utilruntime.Must(clientgoscheme.AddToScheme(Scheme))
+	utilruntime.Must(apiextensionsv1.AddToScheme(Scheme))
+	utilruntime.Must(v1.AddToScheme(Scheme))
+}
+
 // Env is a running control plane.
 type Env struct {
 	*envtest.Environment
@@ -78,7 +91,7 @@ func Start() (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting envtest: %w", err)
 	}
-	c, err := client.New(cfg, client.Options{Scheme: controllers.Scheme})
+	c, err := client.New(cfg, client.Options{Scheme: Scheme})
 	if err != nil {
 		_ = env.Stop()
 		return nil, err
@@ -99,4 +112,21 @@ func (e *Env) Kubeconfig(dir string) (string, error) {
 	}
 	path := filepath.Join(dir, "kubeconfig")
 	return path, os.WriteFile(path, data, 0o600)
+}
+
+// Kubectl returns the kubectl built beside the control plane (same version),
+// else the one on PATH, else "".
+func Kubectl() string {
+	if dir, err := Assets(); err == nil {
+		if p := filepath.Join(dir, "kubectl"); fileExists(p) {
+			return p
+		}
+	}
+	p, _ := exec.LookPath("kubectl")
+	return p
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
