@@ -11,8 +11,13 @@ import (
 )
 
 // contentExpand makes listings carry everything needed to index a page or
-// blog post, so no per-page call is needed.
-const contentExpand = "body.storage,version,space,history,ancestors,metadata.labels," +
+// blog post, so no per-page call is needed. Comments and attachments are
+// listed space-wide (ListSpaceComments, ListSpaceAttachments), not expanded here.
+const contentExpand = "body.storage," + metadataExpand
+
+// metadataExpand is contentExpand without the body: enough to tell whether an
+// item or its permissions changed, at up to four times more items per call.
+const metadataExpand = "version,space,history,ancestors,metadata.labels," +
 	"restrictions.read.restrictions.user,restrictions.read.restrictions.group"
 
 // Server-side page size caps: asking for more is harmless (servers cap it),
@@ -45,6 +50,10 @@ type ContentQuery struct {
 	Type ContentType
 	// Status is StatusCurrent (default) or StatusArchived.
 	Status ContentStatus
+	// WithoutBody leaves Body empty: the listing carries everything else
+	// (version, ancestors, labels, restrictions) with larger pages. Fetch the
+	// bodies of the items that changed with ListContentByIDs.
+	WithoutBody bool
 }
 
 // ListContent streams the pages or blog posts of a space with storage body,
@@ -63,15 +72,19 @@ func (c *Client) ListContent(ctx context.Context, q ContentQuery, fn func(Conten
 	if status == "" {
 		status = StatusCurrent
 	}
+	expand, limit := contentExpand, c.bodiesMax()
+	if q.WithoutBody {
+		expand, limit = metadataExpand, maxPlain
+	}
 	var cl call
 	if c.cfg.Deployment == Cloud && status == StatusCurrent {
 		// Cloud v1 /content caps start at 15,000; CQL search pages by cursor.
 		cql := fmt.Sprintf("space = %s and type = %s", cqlQuote(q.SpaceKey), q.Type)
-		cl = c.searchCall(cql)
+		cl = c.searchCallExpand(cql, expand, limit)
 	} else {
 		v := url.Values{
 			"spaceKey": {q.SpaceKey}, "type": {string(q.Type)}, "status": {string(status)},
-			"expand": {contentExpand}, "limit": {c.pageSize(c.bodiesMax())},
+			"expand": {expand}, "limit": {c.pageSize(limit)},
 		}
 		cl = call{endpoint: "content.list", path: "/rest/api/content?" + v.Encode()}
 	}
@@ -80,8 +93,37 @@ func (c *Client) ListContent(ctx context.Context, q ContentQuery, fn func(Conten
 }
 
 func (c *Client) searchCall(cql string) call {
-	v := url.Values{"cql": {cql}, "expand": {contentExpand}, "limit": {c.pageSize(c.bodiesMax())}}
+	return c.searchCallExpand(cql, contentExpand, c.bodiesMax())
+}
+
+func (c *Client) searchCallExpand(cql, expand string, limit int) call {
+	v := url.Values{"cql": {cql}, "expand": {expand}, "limit": {c.pageSize(limit)}}
 	return call{endpoint: "content.search", path: "/rest/api/content/search?" + v.Encode()}
+}
+
+// maxIDsPerQuery bounds the ids in one CQL "id in (...)" clause, keeping the
+// URL short and the result within one page of bodies.
+const maxIDsPerQuery = 50
+
+// ListContentByIDs streams the given pages or blog posts with everything
+// ListContent returns, bodies included, in CQL searches of up to 50 ids each.
+// Ids that no longer exist (or are not current) are left out.
+func (c *Client) ListContentByIDs(ctx context.Context, ids []string, fn func(Content) error) error {
+	if err := c.ready(ctx); err != nil {
+		return err
+	}
+	for start := 0; start < len(ids); start += maxIDsPerQuery {
+		chunk := ids[start:min(start+maxIDsPerQuery, len(ids))]
+		quoted := make([]string, len(chunk))
+		for i, id := range chunk {
+			quoted[i] = cqlQuote(id)
+		}
+		cql := fmt.Sprintf("id in (%s)", strings.Join(quoted, ","))
+		if err := c.listContent(ctx, c.searchCall(cql), "", fn); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *Client) listContent(ctx context.Context, cl call, spaceKey string, fn func(Content) error) error {

@@ -141,7 +141,7 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 		if retryAfter > 0 {
 			delay = min(retryAfter, c.cfg.MaxRetryAfter)
 			delay += time.Duration(rand.Int64N(int64(delay/10) + 1)) // jitter
-			c.pause(delay)                                              // slow down every caller
+			c.pause(delay)                                           // slow down every caller
 		}
 		if attempts > c.cfg.MaxRetries || now.Add(delay).Sub(firstFail) > c.cfg.RetryBudget {
 			return nil, &RetryError{Attempts: attempts, Last: lastErr}

@@ -198,12 +198,8 @@ type wireContent struct {
 		Type string     `json:"type"`
 	} `json:"container"`
 	Children *struct {
-		Comment *struct {
-			Results []struct {
-				ID flexString `json:"id"`
-			} `json:"results"`
-			Size int `json:"size"`
-		} `json:"comment"`
+		Comment    *wireChildren `json:"comment"`
+		Attachment *wireChildren `json:"attachment"`
 	} `json:"children"`
 
 	// v2 fields
@@ -219,6 +215,13 @@ type wireContent struct {
 	CreatedAt    flexTime   `json:"createdAt"`
 
 	Links wireLinks `json:"_links"`
+}
+
+type wireChildren struct {
+	Results []struct {
+		ID flexString `json:"id"`
+	} `json:"results"`
+	Size int `json:"size"`
 }
 
 // page is one page of a paginated listing (v1 or v2).

@@ -110,6 +110,14 @@ func sniffKind(head []byte) fileKind {
 	return kindUnknown
 }
 
+// Supported reports whether Attachment may extract text from a file of this
+// name and media type, so callers can skip downloading files it would refuse.
+// It is true for unknown types that Attachment would sniff.
+func Supported(fileName, mediaType string) bool {
+	kind, sniff := detect(fileName, mediaType)
+	return kind != kindUnknown || sniff
+}
+
 // Attachment extracts the text of an attachment read from r.
 //
 // The format is chosen by the file name's extension, else the media type,

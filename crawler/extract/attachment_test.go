@@ -399,18 +399,23 @@ func TestDetect(t *testing.T) {
 	}
 }
 
-// FuzzOfficeZip feeds arbitrary bytes, and mutations of real documents, to
-// the docx and pptx extractors.
+// FuzzOfficeZip feeds arbitrary archives, and archives wrapping arbitrary
+// XML as the main part, to the docx and pptx extractors.
 func FuzzOfficeZip(f *testing.F) {
 	f.Add(testDOCX(f))
 	f.Add(testPPTX(f))
-	f.Add(zipOf(f, "word/document.xml", "<w:p><w:t>a</w:t><w:tc><w:tr>"))
 	f.Add([]byte("PK\x05\x06"))
+	f.Add([]byte(`<w:p><w:r><w:t>a</w:t><w:tab/></w:r></w:p><w:tbl><w:tr><w:tc><w:p><w:t>b</w:t></w:p></w:tc><w:tc>`))
+	f.Add([]byte(`<a:p><a:r><a:t>x &amp; y</a:t></a:r><a:br/></a:p><![CDATA[<a:t>]]><a:t>z`))
 	debugNoRecover = true
 	f.Cleanup(func() { debugNoRecover = false })
 	f.Fuzz(func(t *testing.T, data []byte) {
+		archive := data
+		if !bytes.HasPrefix(data, []byte("PK")) {
+			archive = zipOf(t, "word/document.xml", string(data), "ppt/slides/slide1.xml", string(data))
+		}
 		for _, name := range []string{"a.docx", "a.pptx"} {
-			got, err := Attachment(context.Background(), bytes.NewReader(data), name, "", 1<<20,
+			got, err := Attachment(context.Background(), bytes.NewReader(archive), name, "", 1<<20,
 				WithMaxBytes(512), WithMaxDecompressed(4<<20))
 			if len(got) > 512 || !utf8.ValidString(got) {
 				t.Fatalf("%s: bad output len %d", name, len(got))

@@ -131,8 +131,9 @@ const (
 type frame struct {
 	name     string
 	kind     kind
-	mark     int    // kHeading, kRow, kRaw: len(buf) at start; kLink: writes at start
-	fallback string // kLink: text when the link has no body
+	mark     int      // kHeading, kRow, kRaw: len(buf) at start; kLink: writes at start
+	fallback string   // kLink: text when the link has no body
+	user     *UserRef // kLink: user to render when the link has no body
 }
 
 // maxDepth bounds the element stack; deeper elements are treated as inline.
@@ -223,7 +224,7 @@ var voidElements = map[string]bool{
 	"source": true, "track": true, "wbr": true,
 }
 
-// elementKinds classifies the elements that are not inline.
+// elementKinds classifies elements; unlisted ones are inline.
 var elementKinds = map[string]kind{
 	// HTML blocks.
 	"address": kBlock, "article": kBlock, "aside": kBlock, "blockquote": kBlock,
@@ -250,6 +251,13 @@ var elementKinds = map[string]kind{
 	"ac:task-id": kSkip, "ac:task-uuid": kSkip, "ac:task-status": kSkip,
 	"ac:emoticon": kSkip, "ac:adf-attribute": kSkip, "ac:adf-fallback": kSkip,
 	"time": kSkip,
+	// Common inline elements, listed to share their names (see internedNames).
+	"a": kInline, "b": kInline, "code": kInline, "em": kInline, "i": kInline,
+	"s": kInline, "span": kInline, "strong": kInline, "sub": kInline,
+	"sup": kInline, "u": kInline, "colgroup": kInline,
+	"ac:link-body": kInline, "ac:plain-text-link-body": kInline,
+	"ac:inline-comment-marker": kInline, "ri:page": kInline,
+	"ri:attachment": kInline, "ri:user": kInline, "ri:url": kInline,
 }
 
 // blockBreak ends a block: a new line, or a space inside a table cell so a
@@ -285,8 +293,11 @@ func (wk *walker) start(name []byte, a attrs, selfClosing bool) {
 	case "time":
 		wk.w.text(a.datetime)
 	case "ri:user":
-		if name := wk.userName(a); !wk.linkText(name) {
-			wk.w.text(name) // a mention outside a link
+		ref := UserRef{AccountID: a.accountID, UserKey: a.userKey, Username: a.username}
+		if l := wk.parentLink(); l != nil {
+			l.user, l.fallback = &ref, "" // resolved only if the link has no body
+		} else {
+			wk.w.text(wk.userName(ref))
 		}
 	case "ri:page", "ri:blog-post":
 		wk.linkText(a.title)
@@ -400,7 +411,12 @@ func (wk *walker) closeTo(n int) {
 			wk.cells--
 			wk.w.space()
 		case kLink:
-			if wk.w.writes == f.mark && f.fallback != "" && wk.skip == 0 {
+			if wk.w.writes != f.mark || wk.skip > 0 {
+				break
+			}
+			if f.user != nil {
+				wk.w.text(wk.userName(*f.user))
+			} else {
 				wk.w.text(f.fallback)
 			}
 		}
@@ -416,19 +432,24 @@ func (wk *walker) parentIs(name string) bool {
 	return len(wk.stack) > 0 && wk.stack[len(wk.stack)-1].name == name
 }
 
-// linkText sets the fallback text of the directly enclosing ac:link, and
-// reports whether there is one.
-func (wk *walker) linkText(s string) bool {
+// parentLink returns the directly enclosing ac:link, if any.
+func (wk *walker) parentLink() *frame {
 	if len(wk.stack) > 0 && wk.stack[len(wk.stack)-1].kind == kLink {
-		wk.stack[len(wk.stack)-1].fallback = s
-		return true
+		return &wk.stack[len(wk.stack)-1]
 	}
-	return false
+	return nil
+}
+
+// linkText sets the fallback text of the directly enclosing ac:link; outside
+// a link, s is dropped.
+func (wk *walker) linkText(s string) {
+	if l := wk.parentLink(); l != nil {
+		l.fallback, l.user = s, nil
+	}
 }
 
 // userName renders a mention.
-func (wk *walker) userName(a attrs) string {
-	ref := UserRef{AccountID: a.accountID, UserKey: a.userKey, Username: a.username}
+func (wk *walker) userName(ref UserRef) string {
 	if wk.o.resolveUser != nil {
 		name, err := wk.o.resolveUser(ref)
 		if err != nil {

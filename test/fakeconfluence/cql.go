@@ -9,10 +9,11 @@ import (
 )
 
 // cqlQuery is the subset of CQL the fake understands: clauses joined by
-// "and" over space, type, id, lastmodified and created, plus "order by".
+// "and" over space, type, id (=, in), lastmodified and created, plus "order by".
 type cqlQuery struct {
 	spaces  []string
 	types   []string
+	ids     []string
 	since   *cmpTime
 	until   *cmpTime
 	orderBy string // "", lastmodified, created
@@ -129,7 +130,10 @@ func parseCQL(s string, loc *time.Location) (*cqlQuery, error) {
 		case "type":
 			q.types = append(q.types, vals...)
 		case "id":
-			// "id != 0" style enumeration: no filter.
+			// "id != 0" is Atlassian's enumeration idiom: no filter.
+			if op == "=" || op == "in" {
+				q.ids = append(q.ids, vals...)
+			}
 		case "lastmodified", "created":
 			if field == "created" {
 				return nil, fmt.Errorf("created comparisons are not supported by the fake")
@@ -158,17 +162,33 @@ func parseCQL(s string, loc *time.Location) (*cqlQuery, error) {
 	return q, nil
 }
 
-func (q *cqlQuery) match(c *Content) bool {
-	if c.Status != "current" {
+// hit is one searchable item: content, a comment or an attachment.
+type hit struct {
+	typ      string // page | blogpost | comment | attachment
+	id       string
+	spaceKey string
+	current  bool
+	modified time.Time
+}
+
+func (q *cqlQuery) match(h hit) bool {
+	if !h.current {
 		return false // CQL searches current content only
 	}
-	if len(q.spaces) > 0 && !slices.Contains(q.spaces, c.SpaceKey) {
+	if len(q.ids) > 0 && !slices.Contains(q.ids, h.id) {
 		return false
 	}
-	if len(q.types) > 0 && !slices.Contains(q.types, c.Type) {
+	if len(q.spaces) > 0 && !slices.Contains(q.spaces, h.spaceKey) {
 		return false
 	}
-	m := c.Modified.Truncate(time.Minute)
+	types := q.types
+	if len(types) == 0 {
+		types = []string{"page", "blogpost"}
+	}
+	if !slices.Contains(types, h.typ) {
+		return false
+	}
+	m := h.modified.Truncate(time.Minute)
 	if q.since != nil && (m.Before(q.since.t) || (!q.since.inclusive && m.Equal(q.since.t))) {
 		return false
 	}
@@ -177,3 +197,5 @@ func (q *cqlQuery) match(c *Content) bool {
 	}
 	return true
 }
+
+func (q *cqlQuery) wants(typ string) bool { return slices.Contains(q.types, typ) }

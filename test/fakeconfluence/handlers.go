@@ -427,37 +427,74 @@ func (s *Server) hContentSearch(w http.ResponseWriter, rq req) {
 	}
 	key := "cql\x00" + rq.q.Get("cql") + "\x00" + strconv.FormatBool(rq.caller.anonymous)
 	s.cacheMu.Lock()
-	c, hit := s.st.cache[key]
+	cached, ok := s.st.cache[key]
 	s.cacheMu.Unlock()
-	var ids []string
-	if hit && c.gen == s.st.gen {
-		ids = c.ids
+	var ids []string // "<type>:<id>"
+	if ok && cached.gen == s.st.gen {
+		ids = cached.ids
 	} else {
-		for _, id := range s.st.contentSeq {
-			c, ok := s.st.content[id]
-			if ok && cq.match(c) && s.spaceVisible(rq, c.SpaceKey) {
-				ids = append(ids, id)
-			}
-		}
-		if cq.orderBy == "lastmodified" {
-			slices.SortStableFunc(ids, func(a, b string) int {
-				r := s.st.content[a].Modified.Compare(s.st.content[b].Modified)
-				if cq.desc {
-					r = -r
-				}
-				return r
-			})
-		}
+		ids = s.search(rq, cq)
 		s.cacheMu.Lock()
 		s.setCache(key, ids)
 		s.cacheMu.Unlock()
 	}
-	item := func(i int) any { return s.renderContent(s.st.content[ids[i]], exp, rq.base) }
+	item := func(i int) any {
+		typ, id, _ := strings.Cut(ids[i], ":")
+		switch typ {
+		case "comment":
+			return s.renderComment(s.st.comments[id], exp, rq.base)
+		case "attachment":
+			return s.renderAttachmentV1(s.st.attachments[id], exp, rq.base)
+		}
+		return s.renderContent(s.st.content[id], exp, rq.base)
+	}
+	maxLimit := s.bodyCap(exp)
 	if s.cloud() {
-		s.cursorPage(w, rq, len(ids), s.bodyCap(exp), false, item)
+		s.cursorPage(w, rq, len(ids), maxLimit, false, item)
 		return
 	}
-	s.v1Page(w, rq, len(ids), s.bodyCap(exp), item)
+	s.v1Page(w, rq, len(ids), maxLimit, item)
+}
+
+// search evaluates a CQL query over content, comments and attachments.
+func (s *Server) search(rq req, cq *cqlQuery) []string {
+	var hits []hit
+	for _, id := range s.st.contentSeq {
+		c, ok := s.st.content[id]
+		if !ok || !s.spaceVisible(rq, c.SpaceKey) {
+			continue
+		}
+		cur := c.Status == "current"
+		hits = append(hits, hit{typ: c.Type, id: id, spaceKey: c.SpaceKey, current: cur, modified: c.Modified})
+		if cq.wants("comment") {
+			for _, cid := range s.st.commentsOf[id] {
+				if cm, ok := s.st.comments[cid]; ok {
+					hits = append(hits, hit{typ: "comment", id: cid, spaceKey: c.SpaceKey, current: cur && cm.Status == "current", modified: cm.Modified})
+				}
+			}
+		}
+		if cq.wants("attachment") {
+			for _, aid := range s.st.attachOf[id] {
+				if a, ok := s.st.attachments[aid]; ok {
+					hits = append(hits, hit{typ: "attachment", id: aid, spaceKey: c.SpaceKey, current: cur && a.Status == "current", modified: a.Modified})
+				}
+			}
+		}
+	}
+	hits = slices.DeleteFunc(hits, func(h hit) bool { return !cq.match(h) })
+	if cq.orderBy == "lastmodified" {
+		slices.SortStableFunc(hits, func(a, b hit) int {
+			if cq.desc {
+				return b.modified.Compare(a.modified)
+			}
+			return a.modified.Compare(b.modified)
+		})
+	}
+	ids := make([]string, len(hits))
+	for i, h := range hits {
+		ids[i] = h.typ + ":" + h.id
+	}
+	return ids
 }
 
 func (s *Server) hContentGet(w http.ResponseWriter, rq req) {
@@ -514,8 +551,7 @@ func (s *Server) hComments(w http.ResponseWriter, rq req) {
 	locs := rq.q["location"]
 	var list []*Comment
 	if parent, isComment := s.st.comments[id]; isComment {
-		_ = parent
-		for _, cid := range s.st.commentSeq {
+		for _, cid := range s.st.commentsOf[parent.ContainerID] {
 			if c, ok := s.st.comments[cid]; ok && c.ParentID == id && c.Status == "current" {
 				list = append(list, c)
 			}
@@ -527,7 +563,7 @@ func (s *Server) hComments(w http.ResponseWriter, rq req) {
 			return
 		}
 		all := !s.cloud() && rq.q.Get("depth") == "all" // Cloud ignores depth
-		for _, cid := range s.st.commentSeq {
+		for _, cid := range s.st.commentsOf[id] {
 			c, ok := s.st.comments[cid]
 			if !ok || c.ContainerID != id || c.Status != "current" || (!all && c.ParentID != "") {
 				continue
@@ -560,7 +596,7 @@ func (s *Server) attachmentsOf(rq req, containerID string) ([]*Attachment, bool)
 		return nil, false
 	}
 	var out []*Attachment
-	for _, id := range s.st.attachSeq {
+	for _, id := range s.st.attachOf[containerID] {
 		if a, ok := s.st.attachments[id]; ok && a.ContainerID == containerID && a.Status == "current" {
 			out = append(out, a)
 		}
@@ -646,7 +682,7 @@ func (s *Server) hAttachmentDownload(w http.ResponseWriter, rq req) {
 
 func (s *Server) hDownload(w http.ResponseWriter, rq req) {
 	var a *Attachment
-	for _, id := range s.st.attachSeq {
+	for _, id := range s.st.attachOf[rq.q.Get(":id")] {
 		if c, ok := s.st.attachments[id]; ok && c.ContainerID == rq.q.Get(":id") && c.FileName == rq.q.Get(":file") {
 			a = c
 		}

@@ -108,9 +108,9 @@ type store struct {
 	content     map[string]*Content
 	contentSeq  []string // ids in creation order
 	comments    map[string]*Comment
-	commentSeq  []string
+	commentsOf  map[string][]string // container id -> comment ids
 	attachments map[string]*Attachment
-	attachSeq   []string
+	attachOf    map[string][]string // container id -> attachment ids
 	cache       map[string]cached
 }
 
@@ -123,7 +123,7 @@ func newStore() *store {
 	return &store{
 		seq: 65536, users: map[string]*User{}, groups: map[string]*Group{}, spaces: map[string]*Space{},
 		content: map[string]*Content{}, comments: map[string]*Comment{}, attachments: map[string]*Attachment{},
-		cache: map[string]cached{},
+		cache: map[string]cached{}, commentsOf: map[string][]string{}, attachOf: map[string][]string{},
 	}
 }
 
@@ -363,7 +363,7 @@ func (s *Server) AddComment(c Comment) Comment {
 		}
 		cp := c
 		st.comments[c.ID] = &cp
-		st.commentSeq = append(st.commentSeq, c.ID)
+		st.commentsOf[c.ContainerID] = append(st.commentsOf[c.ContainerID], c.ID)
 	})
 	return c
 }
@@ -391,7 +391,7 @@ func (s *Server) AddAttachment(a Attachment) Attachment {
 		}
 		cp := a
 		st.attachments[a.ID] = &cp
-		st.attachSeq = append(st.attachSeq, a.ID)
+		st.attachOf[a.ContainerID] = append(st.attachOf[a.ContainerID], a.ID)
 	})
 	return a
 }
@@ -468,7 +468,7 @@ func (s *Server) CommentsOf(containerID string) []Comment {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []Comment
-	for _, id := range s.st.commentSeq {
+	for _, id := range s.st.commentsOf[containerID] {
 		if c, ok := s.st.comments[id]; ok && c.ContainerID == containerID {
 			out = append(out, *c)
 		}
@@ -481,7 +481,7 @@ func (s *Server) AttachmentsOf(containerID string) []Attachment {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []Attachment
-	for _, id := range s.st.attachSeq {
+	for _, id := range s.st.attachOf[containerID] {
 		if a, ok := s.st.attachments[id]; ok && a.ContainerID == containerID {
 			out = append(out, *a)
 		}

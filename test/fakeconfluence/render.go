@@ -198,7 +198,45 @@ func (s *Server) renderContent(c *Content, exp expandSet, base string) map[strin
 	} else {
 		expandable["restrictions"] = ""
 	}
+	if exp.has("children") {
+		ch := map[string]any{}
+		if exp.has("children.comment") {
+			var ids []string
+			for _, id := range s.st.commentsOf[c.ID] {
+				if cm, ok := s.st.comments[id]; ok && cm.ContainerID == c.ID && cm.ParentID == "" && cm.Status == "current" {
+					ids = append(ids, id)
+				}
+			}
+			ch["comment"] = childList(ids, "comment")
+		}
+		if exp.has("children.attachment") {
+			var ids []string
+			for _, id := range s.st.attachOf[c.ID] {
+				if a, ok := s.st.attachments[id]; ok && a.ContainerID == c.ID && a.Status == "current" {
+					ids = append(ids, s.attachmentID(a))
+				}
+			}
+			ch["attachment"] = childList(ids, "attachment")
+		}
+		m["children"] = ch
+	}
 	m["_expandable"] = expandable
+	return m
+}
+
+// childList renders an embedded children list (first 25, like an expansion).
+func childList(ids []string, typ string) map[string]any {
+	res := []any{}
+	for i, id := range ids {
+		if i == 25 {
+			break
+		}
+		res = append(res, map[string]any{"id": id, "type": typ})
+	}
+	m := map[string]any{"results": res, "start": 0, "limit": 25, "size": len(res)}
+	if len(ids) > 25 {
+		m["_links"] = map[string]string{"next": "/rest/api/content/" + typ + "?start=25"}
+	}
 	return m
 }
 
@@ -326,7 +364,7 @@ func (s *Server) renderComment(c *Comment, exp expandSet, base string) map[strin
 	}
 	if exp.has("children.comment") {
 		var kids []any
-		for _, id := range s.st.commentSeq {
+		for _, id := range s.st.commentsOf[c.ContainerID] {
 			if k, ok := s.st.comments[id]; ok && k.ParentID == c.ID && k.Status == "current" {
 				kids = append(kids, map[string]any{"id": k.ID, "type": "comment", "status": k.Status, "title": title})
 			}

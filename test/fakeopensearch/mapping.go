@@ -143,7 +143,7 @@ func orDefault(v, d any) any {
 }
 
 type mapWalker struct {
-	id        string
+	id           string
 	templates    []any
 	changed      bool
 	readOnly     bool

@@ -802,11 +802,9 @@ func (s *Server) indexOrCreate(name string) (*index, *osError) {
 	return ix, nil
 }
 
-var autoID int64
-
-func newID() string {
-	autoID++
-	return fmt.Sprintf("auto%012d", autoID)
+func (s *Server) newID() string {
+	s.seq++
+	return fmt.Sprintf("auto%012d", s.seq)
 }
 
 func (s *Server) indexDoc(name, id string, body []byte, opType string) (int, any, *osError) {
@@ -819,7 +817,7 @@ func (s *Server) indexDoc(name, id string, body []byte, opType string) (int, any
 		return 0, nil, oe
 	}
 	if id == "" {
-		id = newID()
+		id = s.newID()
 	}
 	res, oe := s.writeDoc(ix, id, src, opType)
 	if oe != nil {
@@ -977,7 +975,7 @@ func (s *Server) bulkItem(kind, name, id string, src map[string]any) (map[string
 			return nil, oe
 		}
 		if id == "" {
-			id = newID()
+			id = s.newID()
 		}
 		return s.writeDoc(ix, id, src, kind)
 	case "delete":

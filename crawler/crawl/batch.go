@@ -1,0 +1,101 @@
+package crawl
+
+import (
+	"context"
+
+	"github.com/confluence-operator/confluence-operator/crawler/confluence"
+	"github.com/confluence-operator/confluence-operator/crawler/opensearch"
+)
+
+// batchSize is how many documents are compared with the index at once.
+const batchSize = 200
+
+// candidate is a document that exists in Confluence and is in scope. Its
+// hashes are known from the listing; build produces the full document (text
+// extraction, attachment download) only if it has to be written.
+type candidate struct {
+	id, contentHash, aclHash string
+	// bodyOf, if set, is the Confluence id whose body must be fetched before
+	// build (listings without bodies, in incremental syncs).
+	bodyOf string
+	build  func(ctx context.Context, fetched *confluence.Content) (opensearch.Document, error)
+}
+
+// batch compares candidates with what is indexed, in groups, and writes only
+// what changed (everything, for ForcedFullCrawl).
+type batch struct {
+	r     *run
+	items []candidate
+}
+
+func newBatch(r *run) *batch { return &batch{r: r} }
+
+func (b *batch) add(ctx context.Context, c candidate) error {
+	b.r.markSeen(c.id)
+	b.items = append(b.items, c)
+	if len(b.items) >= batchSize {
+		return b.flush(ctx)
+	}
+	return nil
+}
+
+func (b *batch) flush(ctx context.Context) error {
+	if len(b.items) == 0 {
+		return nil
+	}
+	items := b.items
+	b.items = nil
+	var stored map[string]opensearch.Stored
+	if !b.r.forced() {
+		ids := make([]string, len(items))
+		for i, c := range items {
+			ids[i] = c.id
+		}
+		var err error
+		if stored, err = b.r.OpenSearch.StoredHashes(ctx, b.r.alias, ids); err != nil {
+			return err
+		}
+	}
+	var changed []candidate
+	var fetch []string
+	for _, c := range items {
+		if s, ok := stored[c.id]; ok && s.ContentHash == c.contentHash && s.ACLHash == c.aclHash {
+			b.r.unchanged.Add(1)
+			continue
+		}
+		changed = append(changed, c)
+		if c.bodyOf != "" {
+			fetch = append(fetch, c.bodyOf)
+		}
+	}
+	bodies := map[string]*confluence.Content{}
+	if len(fetch) > 0 {
+		err := b.r.Confluence.ListContentByIDs(ctx, fetch, func(c confluence.Content) error {
+			bodies[c.ID] = &c
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, c := range changed {
+		var fetched *confluence.Content
+		if c.bodyOf != "" {
+			if fetched = bodies[c.bodyOf]; fetched == nil {
+				// Gone since it was listed: the next sync deletes it.
+				continue
+			}
+		}
+		doc, err := c.build(ctx, fetched)
+		if err != nil {
+			// The document stays as indexed (it was seen, so it is not deleted).
+			b.r.failed.Add(1)
+			b.r.log.Error(err, "document not indexed", "id", c.id)
+			continue
+		}
+		if err := b.r.sink.Index(ctx, doc); err != nil {
+			return err
+		}
+	}
+	return nil
+}

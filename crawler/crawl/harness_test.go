@@ -1,0 +1,175 @@
+package crawl_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	v1 "github.com/confluence-operator/confluence-operator/api/v1alpha1"
+	"github.com/confluence-operator/confluence-operator/crawler/acl"
+	"github.com/confluence-operator/confluence-operator/crawler/confluence"
+	"github.com/confluence-operator/confluence-operator/crawler/crawl"
+	"github.com/confluence-operator/confluence-operator/crawler/manifest"
+	"github.com/confluence-operator/confluence-operator/crawler/opensearch"
+	"github.com/confluence-operator/confluence-operator/test/fakeconfluence"
+	"github.com/confluence-operator/confluence-operator/test/fakeopensearch"
+)
+
+const dataSource = "search/eng-wiki"
+
+// harness is a fake Confluence with a generated data set and an OpenSearch
+// (the double, or a real cluster when OPENSEARCH_URL is set).
+type harness struct {
+	t    *testing.T
+	cf   *fakeconfluence.Server
+	data fakeconfluence.Dataset
+	os   *opensearch.Client
+	spec v1.ConfluenceDataSourceSpec
+}
+
+func newHarness(t *testing.T, deployment fakeconfluence.Deployment, o fakeconfluence.DatasetOptions) *harness {
+	t.Helper()
+	cf := fakeconfluence.New(fakeconfluence.Options{Deployment: deployment})
+	t.Cleanup(cf.Close)
+	data := cf.Generate(o)
+	target := fakeopensearch.ForTest(t)
+	osc, err := opensearch.NewClient(opensearch.Config{Endpoints: []string{target.URL}, Username: target.Username, Password: target.Password, InsecureSkipVerify: target.Insecure})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = osc.Close() })
+	spec := v1.ConfluenceDataSourceSpec{
+		Confluence: v1.ConfluenceSpec{
+			URL:        cf.URL(),
+			Deployment: v1.Deployment(deployment),
+			Auth:       v1.ConfluenceAuth{Type: v1.AuthBasic, SecretRef: v1.SecretReference{Name: "creds"}},
+		},
+		OpenSearch: v1.OpenSearchSpec{Endpoints: []string{target.URL}, Index: fakeopensearch.IndexName(t)},
+	}
+	manifest.Default(&spec)
+	spec.Confluence.MaxRequestsPerSecond = 0 // unlimited against the local fake
+	return &harness{t: t, cf: cf, data: data, os: osc, spec: spec}
+}
+
+func (h *harness) username() string {
+	if h.cf.Deployment() == fakeconfluence.Cloud {
+		return h.data.Crawler.Email
+	}
+	return h.data.Crawler.Username
+}
+
+// run performs one sync with a fresh client, as each Job does.
+func (h *harness) run(mode v1.SyncMode) (crawl.Summary, error) {
+	return h.runCtx(context.Background(), mode)
+}
+
+func (h *harness) runCtx(ctx context.Context, mode v1.SyncMode) (crawl.Summary, error) {
+	h.t.Helper()
+	cfg, err := manifest.ConfluenceConfig(h.spec, manifest.Secrets{Confluence: map[string][]byte{
+		v1.SecretKeyUsername: []byte(h.username()), v1.SecretKeyPassword: []byte(h.data.Crawler.Secret),
+	}})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	cfg.MaxRequestsPerSecond = 0
+	cfg.RetryBaseDelay = 1
+	cf, err := confluence.New(cfg)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return crawl.Run(ctx, crawl.Options{DataSource: dataSource, Spec: h.spec, Mode: mode, Confluence: cf, OpenSearch: h.os, Refresh: true})
+}
+
+func (h *harness) mustRun(mode v1.SyncMode) crawl.Summary {
+	h.t.Helper()
+	sum, err := h.run(mode)
+	if err != nil {
+		h.t.Fatalf("%s failed: %v (summary %+v)", mode, err, sum)
+	}
+	return sum
+}
+
+// visible returns the document ids a user may find (userID "" = anonymous),
+// by searching with the principals the identity index resolves.
+func (h *harness) visible(userID string) []string {
+	h.t.Helper()
+	ctx := context.Background()
+	var principals []string
+	if userID != "" {
+		res, err := h.os.ResolvePrincipals(ctx, h.spec.OpenSearch.Index, []string{dataSource}, acl.User(userID))
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		principals = res.Principals
+	}
+	res, err := h.os.Search(ctx, opensearch.SearchRequest{Alias: h.spec.OpenSearch.Index, Principals: principals, Datasources: []string{dataSource}, Size: 10000})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ids := make([]string, 0, len(res.Hits))
+	for _, hit := range res.Hits {
+		ids = append(ids, hit.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// expected is what Confluence shows the user in the crawled scope (current
+// content of current global spaces), computed from the fake's model.
+func (h *harness) expected(userID string) []string {
+	var ids []string
+	for _, sp := range h.cf.Spaces() {
+		if sp.Type != "global" || sp.Status != "current" {
+			continue
+		}
+		for _, typ := range []string{"page", "blogpost"} {
+			for _, id := range h.cf.ContentIDs(sp.Key, typ, "current") {
+				if !h.cf.CanView(userID, id) {
+					continue
+				}
+				ids = append(ids, opensearch.DocumentID(dataSource, typ, id))
+				for _, c := range h.cf.CommentsOf(id) {
+					if c.Status == "" || c.Status == "current" {
+						ids = append(ids, opensearch.DocumentID(dataSource, opensearch.TypeComment, c.ID))
+					}
+				}
+				for _, a := range h.cf.AttachmentsOf(id) {
+					if a.Status == "" || a.Status == "current" {
+						ids = append(ids, opensearch.DocumentID(dataSource, opensearch.TypeAttachment, h.cf.AttachmentID(a)))
+					}
+				}
+			}
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// assertEveryUserSeesExactlyWhatConfluenceShows compares search results with
+// the oracle for every user and for an anonymous reader.
+func (h *harness) assertEveryUserSeesExactlyWhatConfluenceShows() {
+	h.t.Helper()
+	users := []string{""}
+	for _, u := range h.cf.Users() {
+		users = append(users, u.ID)
+	}
+	for _, u := range users {
+		got, want := h.visible(u), h.expected(u)
+		if !slices.Equal(got, want) {
+			h.t.Errorf("user %q: search returns %d documents, Confluence shows %d\n extra: %v\n missing: %v", u, len(got), len(want), minus(got, want), minus(want, got))
+		}
+	}
+}
+
+func minus(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// summaryView is the part of a summary change checks look at.
+type summaryView = crawl.Summary

@@ -1,0 +1,94 @@
+package crawl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/confluence-operator/confluence-operator/crawler/acl"
+	"github.com/confluence-operator/confluence-operator/crawler/confluence"
+)
+
+// principals renders who a restriction or permission admits.
+func principals(users []confluence.User, groups []confluence.Group, anonymous bool) []string {
+	out := make([]string, 0, len(users)+len(groups)+1)
+	for _, u := range users {
+		if id := u.PrincipalID(); id != "" {
+			out = append(out, acl.User(id))
+		}
+	}
+	for _, g := range groups {
+		if id := g.PrincipalID(); id != "" {
+			out = append(out, acl.Group(id))
+		}
+	}
+	if anonymous {
+		out = append(out, acl.Anonymous)
+	}
+	return out
+}
+
+func spaceClause(p confluence.SpacePermissions) acl.Clause {
+	return acl.Clause{Level: acl.LevelSpace, Principals: principals(p.Users, p.Groups, p.Anonymous)}
+}
+
+// restrictions remembers the read restriction of every page seen in a space's
+// listing and looks up the others (ancestors listed later, or outside the
+// scope) once each, so ancestor chains cost no per-page calls.
+type restrictions struct {
+	lookup func(ctx context.Context, id string) (*confluence.Restriction, error)
+
+	mu    sync.Mutex
+	known map[string]*confluence.Restriction // nil value: known to have none
+}
+
+func newRestrictions(lookup func(context.Context, string) (*confluence.Restriction, error)) *restrictions {
+	return &restrictions{lookup: lookup, known: map[string]*confluence.Restriction{}}
+}
+
+// remember records the restriction a listing returned for id.
+func (r *restrictions) remember(id string, res *confluence.Restriction) {
+	r.mu.Lock()
+	r.known[id] = res
+	r.mu.Unlock()
+}
+
+func (r *restrictions) get(ctx context.Context, id string) (*confluence.Restriction, error) {
+	r.mu.Lock()
+	res, ok := r.known[id]
+	r.mu.Unlock()
+	if ok {
+		return res, nil
+	}
+	res, err := r.lookup(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	r.remember(id, res)
+	return res, nil
+}
+
+// errACL marks a document whose permissions could not be determined: it is
+// hidden (fail closed) and counted as failed.
+var errACL = errors.New("permissions unknown")
+
+// contentACL is Confluence's effective read access to a page or blog post:
+// the space's view permission, the item's own read restriction, and the read
+// restriction of every ancestor that has one.
+func (r *restrictions) contentACL(ctx context.Context, space acl.Clause, c confluence.Content) (acl.ACL, error) {
+	a := acl.ACL{space}
+	if c.ReadRestriction != nil {
+		a = append(a, acl.Clause{Level: acl.LevelPage, Principals: principals(c.ReadRestriction.Users, c.ReadRestriction.Groups, false)})
+	}
+	for _, id := range c.AncestorIDs {
+		res, err := r.get(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("%w: read restriction of ancestor %s: %v", errACL, id, err)
+		}
+		if res != nil {
+			a = append(a, acl.Clause{Level: acl.LevelAncestor, Principals: principals(res.Users, res.Groups, false)})
+		}
+	}
+	return a.Normalize(), nil
+}

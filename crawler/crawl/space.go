@@ -1,0 +1,242 @@
+package crawl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/confluence-operator/confluence-operator/crawler/acl"
+	"github.com/confluence-operator/confluence-operator/crawler/confluence"
+	"github.com/confluence-operator/confluence-operator/crawler/extract"
+	"github.com/confluence-operator/confluence-operator/crawler/opensearch"
+)
+
+// container is what comments and attachments inherit from their page or blog post.
+type container struct {
+	typ   confluence.ContentType
+	title string
+	acl   acl.ACL
+}
+
+// spaceCrawl is the crawl of one space.
+type spaceCrawl struct {
+	*run
+	space      confluence.Space
+	clause     acl.Clause
+	rs         *restrictions
+	containers map[string]*container
+	batch      *batch
+}
+
+// crawlSpace indexes one space: its pages and blog posts from listings that
+// carry bodies and restrictions, then its comments and attachments from one
+// space-wide listing each. It returns an error if any listing failed.
+func (r *run) crawlSpace(ctx context.Context, s confluence.Space) error {
+	perms, err := r.Confluence.SpacePermissions(ctx, s.Key)
+	if err != nil {
+		return fmt.Errorf("space %s permissions: %w", s.Key, err)
+	}
+	sc := &spaceCrawl{
+		run:        r,
+		space:      s,
+		clause:     spaceClause(perms),
+		rs:         newRestrictions(r.Confluence.ReadRestriction),
+		containers: map[string]*container{},
+	}
+	sc.batch = newBatch(r)
+	scope := r.Spec.Scope
+	if enabled(scope.Pages, true) {
+		statuses := []confluence.ContentStatus{confluence.StatusCurrent}
+		if enabled(scope.ArchivedPages, false) {
+			statuses = append(statuses, confluence.StatusArchived)
+		}
+		for _, st := range statuses {
+			if err := r.Confluence.ListContent(ctx, confluence.ContentQuery{SpaceKey: s.Key, Type: confluence.TypePage, Status: st, WithoutBody: r.incremental}, sc.content); err != nil {
+				return fmt.Errorf("space %s pages: %w", s.Key, err)
+			}
+		}
+	}
+	if enabled(scope.BlogPosts, true) {
+		if err := r.Confluence.ListContent(ctx, confluence.ContentQuery{SpaceKey: s.Key, Type: confluence.TypeBlogPost, WithoutBody: r.incremental}, sc.content); err != nil {
+			return fmt.Errorf("space %s blog posts: %w", s.Key, err)
+		}
+	}
+	if err := sc.batch.flush(ctx); err != nil {
+		return err
+	}
+	if sc.wantComments() {
+		if err := r.Confluence.ListSpaceComments(ctx, s.Key, sc.comment); err != nil {
+			return fmt.Errorf("space %s comments: %w", s.Key, err)
+		}
+	}
+	if sc.wantAttachments() {
+		if err := r.Confluence.ListSpaceAttachments(ctx, s.Key, sc.attachment); err != nil {
+			return fmt.Errorf("space %s attachments: %w", s.Key, err)
+		}
+	}
+	return sc.batch.flush(ctx)
+}
+
+func (sc *spaceCrawl) wantComments() bool {
+	s := sc.Spec.Scope
+	return (enabled(s.Pages, true) && enabled(s.PageComments, true)) || (enabled(s.BlogPosts, true) && enabled(s.BlogComments, true))
+}
+
+func (sc *spaceCrawl) wantAttachments() bool {
+	s := sc.Spec.Scope
+	return (enabled(s.Pages, true) && enabled(s.PageAttachments, true)) || (enabled(s.BlogPosts, true) && enabled(s.BlogAttachments, true))
+}
+
+func (sc *spaceCrawl) skip(kind, id, reason string) {
+	sc.skipped.Add(1)
+	sc.log.V(1).Info("skipped", "type", kind, "id", id, "space", sc.space.Key, "reason", reason)
+}
+
+// content handles one page or blog post from a listing.
+func (sc *spaceCrawl) content(c confluence.Content) error {
+	ctx := context.Background()
+	sc.processed.Add(1)
+	sc.rs.remember(c.ID, c.ReadRestriction)
+	titles := sc.filters.pageTitles
+	if c.Type == confluence.TypeBlogPost {
+		titles = sc.filters.blogTitles
+	}
+	if ok, why := titles.allows(c.Title); !ok {
+		sc.skip(string(c.Type), c.ID, "title "+why)
+		return nil
+	}
+	if ok, why := sc.filters.urls.allows(c.WebURL); !ok {
+		sc.skip(string(c.Type), c.ID, "url "+why)
+		return nil
+	}
+	id := opensearch.DocumentID(sc.DataSource, string(c.Type), c.ID)
+	a, err := sc.rs.contentACL(ctx, sc.clause, c)
+	if err != nil {
+		return sc.hide(ctx, id, err)
+	}
+	sc.containers[c.ID] = &container{typ: c.Type, title: c.Title, acl: a}
+	doc := sc.contentDocument(id, c, a)
+	cand := candidate{id: id, contentHash: doc.ContentHash, aclHash: a.Hash(), build: func(_ context.Context, fetched *confluence.Content) (opensearch.Document, error) {
+		body := c.Body
+		if fetched != nil {
+			body = fetched.Body
+		}
+		text, err := extract.StorageToText(body)
+		if err != nil {
+			return doc, err
+		}
+		doc.Body = text.Body
+		return doc, nil
+	}}
+	if sc.incremental {
+		cand.bodyOf = c.ID
+	}
+	return sc.batch.add(ctx, cand)
+}
+
+// hide makes sure a document whose permissions are unknown is not visible
+// (fail closed) and counts it as failed.
+func (sc *spaceCrawl) hide(ctx context.Context, id string, err error) error {
+	sc.failed.Add(1)
+	sc.log.Error(err, "document hidden: permissions unknown", "id", id, "space", sc.space.Key)
+	return sc.sink.Delete(ctx, id)
+}
+
+// comment handles one comment from the space-wide listing.
+func (sc *spaceCrawl) comment(c confluence.Comment) error {
+	ctx := context.Background()
+	sc.processed.Add(1)
+	parent, ok := sc.containers[c.ContainerID]
+	if !ok || !sc.commentsOf(parent.typ) {
+		sc.skip("comment", c.ID, "container not indexed")
+		return nil
+	}
+	if ok, why := sc.filters.commentTitles.allows(c.Title); !ok {
+		sc.skip("comment", c.ID, "title "+why)
+		return nil
+	}
+	if ok, why := sc.filters.urls.allows(c.WebURL); !ok {
+		sc.skip("comment", c.ID, "url "+why)
+		return nil
+	}
+	id := opensearch.DocumentID(sc.DataSource, opensearch.TypeComment, c.ID)
+	doc := sc.commentDocument(id, c, parent)
+	return sc.batch.add(ctx, candidate{id: id, contentHash: doc.ContentHash, aclHash: parent.acl.Hash(), build: func(context.Context, *confluence.Content) (opensearch.Document, error) {
+		text, err := extract.StorageToText(c.Body)
+		if err != nil {
+			return doc, err
+		}
+		doc.Body = text.Body
+		return doc, nil
+	}})
+}
+
+func (sc *spaceCrawl) commentsOf(t confluence.ContentType) bool {
+	s := sc.Spec.Scope
+	if t == confluence.TypeBlogPost {
+		return enabled(s.BlogComments, true)
+	}
+	return enabled(s.PageComments, true)
+}
+
+func (sc *spaceCrawl) attachmentsOf(t confluence.ContentType) bool {
+	s := sc.Spec.Scope
+	if t == confluence.TypeBlogPost {
+		return enabled(s.BlogAttachments, true)
+	}
+	return enabled(s.PageAttachments, true)
+}
+
+// attachment handles one attachment from the space-wide listing. Its file is
+// downloaded only when its metadata or ACL changed.
+func (sc *spaceCrawl) attachment(at confluence.Attachment) error {
+	ctx := context.Background()
+	sc.processed.Add(1)
+	parent, ok := sc.containers[at.ContainerID]
+	if !ok || !sc.attachmentsOf(parent.typ) {
+		sc.skip("attachment", at.ID, "container not indexed")
+		return nil
+	}
+	if ok, why := sc.filters.attachmentTypes.allows(fileExtension(at.FileName)); !ok {
+		sc.skip("attachment", at.ID, "file type "+why)
+		return nil
+	}
+	if ok, why := sc.filters.attachTitles.allows(at.FileName); !ok {
+		sc.skip("attachment", at.ID, "title "+why)
+		return nil
+	}
+	if ok, why := sc.filters.urls.allows(at.WebURL); !ok {
+		sc.skip("attachment", at.ID, "url "+why)
+		return nil
+	}
+	id := opensearch.DocumentID(sc.DataSource, opensearch.TypeAttachment, at.ID)
+	doc := sc.attachmentDocument(id, at, parent)
+	return sc.batch.add(ctx, candidate{id: id, contentHash: doc.ContentHash, aclHash: parent.acl.Hash(), build: func(ctx context.Context, _ *confluence.Content) (opensearch.Document, error) {
+		doc.Body = sc.attachmentText(ctx, at)
+		return doc, nil
+	}})
+}
+
+// attachmentText downloads and extracts an attachment's text. Files over the
+// size limit, of unsupported types, or that fail to parse are indexed by
+// metadata only.
+func (sc *spaceCrawl) attachmentText(ctx context.Context, at confluence.Attachment) string {
+	if at.Size > sc.filters.maxAttachmentSize {
+		sc.log.V(1).Info("attachment over maxAttachmentSize: metadata only", "id", at.ID, "size", at.Size)
+		return ""
+	}
+	if !extract.Supported(at.FileName, at.MediaType) {
+		return ""
+	}
+	body, err := sc.Confluence.DownloadAttachment(ctx, at)
+	if err != nil {
+		sc.log.Error(err, "attachment download failed: metadata only", "id", at.ID)
+		return ""
+	}
+	defer body.Close()
+	text, err := extract.Attachment(ctx, body, at.FileName, at.MediaType, sc.filters.maxAttachmentSize)
+	if err != nil && !errors.Is(err, extract.ErrUnsupported) {
+		sc.log.V(1).Info("attachment text not extracted: metadata only", "id", at.ID, "reason", err.Error())
+	}
+	return text
+}
