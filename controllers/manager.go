@@ -6,11 +6,23 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -26,14 +38,92 @@ func init() {
 	utilruntime.Must(sourcesv1alpha1.AddToScheme(Scheme))
 }
 
+// Options configure the manager.
+type Options struct {
+	// MetricsBindAddress of the metrics endpoint; "0" disables it.
+	MetricsBindAddress string
+	// HealthProbeBindAddress of /healthz and /readyz; "" or "0" disables them.
+	HealthProbeBindAddress string
+	LeaderElection         bool
+	// WatchNamespaces limits the manager to these namespaces; empty means all.
+	WatchNamespaces []string
+	// CrawlerImage is the default image of crawler Jobs.
+	CrawlerImage string
+	// MaxConcurrentSyncs caps running sync Jobs across all data sources; 0 means no cap.
+	MaxConcurrentSyncs int
+	// Clock defaults to the real clock; tests inject a fake one.
+	Clock clock.PassiveClock
+}
+
+// NewManager builds a manager running the ConfluenceDataSource controller.
+func NewManager(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error) {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 Scheme,
+		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		HealthProbeBindAddress: o.HealthProbeBindAddress,
+		LeaderElection:         o.LeaderElection,
+		LeaderElectionID:       "confluence-operator.sources.confluence-operator.dev",
+		Cache:                  cacheOptions(o.WatchNamespaces),
+		// Secret data is read live and never cached: only Secret metadata is watched.
+		Client:     client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
+		Controller: config.Controller{RecoverPanic: ptr.To(true)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	r := &DataSourceReconciler{
+		Client:       mgr.GetClient(),
+		APIReader:    mgr.GetAPIReader(),
+		Scheme:       mgr.GetScheme(),
+		Recorder:     mgr.GetEventRecorder("confluence-operator"),
+		Clock:        o.Clock,
+		CrawlerImage: o.CrawlerImage,
+		Limiter:      NewSyncLimiter(o.MaxConcurrentSyncs),
+	}
+	if err := r.SetupWithManager(ctx, mgr); err != nil {
+		return nil, fmt.Errorf("setting up the controller: %w", err)
+	}
+	if o.HealthProbeBindAddress != "" && o.HealthProbeBindAddress != "0" {
+		if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+			return nil, err
+		}
+		if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+			return nil, err
+		}
+	}
+	return mgr, nil
+}
+
+// cacheOptions caches only what the controller creates (by label) among
+// Jobs, ServiceAccounts, Roles and RoleBindings, in the watched namespaces.
+func cacheOptions(namespaces []string) cache.Options {
+	managed := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{managedByLabel: ManagedBy})}
+	opts := cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&batchv1.Job{}:           managed,
+		&corev1.ServiceAccount{}: managed,
+		&rbacv1.Role{}:           managed,
+		&rbacv1.RoleBinding{}:    managed,
+	}}
+	if len(namespaces) > 0 {
+		opts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range namespaces {
+			opts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	return opts
+}
+
 // RunManager parses the manager flags and runs the controller until ctx ends.
 func RunManager(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		metricsAddr    = fs.String("metrics-bind-address", ":8080", "address the metrics endpoint binds to; 0 disables it")
-		probeAddr      = fs.String("health-probe-bind-address", ":8081", "address the health probes bind to")
-		leaderElection = fs.Bool("leader-elect", false, "enable leader election for controller manager")
+		metricsAddr     = fs.String("metrics-bind-address", ":8080", "address the metrics endpoint binds to; 0 disables it")
+		probeAddr       = fs.String("health-probe-bind-address", ":8081", "address the health probes bind to")
+		leaderElection  = fs.Bool("leader-elect", false, "enable leader election for controller manager")
+		watchNamespaces = fs.String("watch-namespaces", "", "comma-separated namespaces to watch; empty watches all")
+		crawlerImage    = fs.String("crawler-image", os.Getenv("CRAWLER_IMAGE"), "default image of crawler Jobs (default $CRAWLER_IMAGE)")
+		maxSyncs        = fs.Int("max-concurrent-syncs", 0, "most sync Jobs running at once across all data sources; 0 means no limit")
 	)
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
@@ -41,6 +131,10 @@ func RunManager(ctx context.Context, args []string, stderr io.Writer) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		return 2
+	}
+	if *maxSyncs < 0 {
+		fmt.Fprintln(stderr, "manager: --max-concurrent-syncs must not be negative")
 		return 2
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
@@ -51,29 +145,36 @@ func RunManager(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "manager: %v\n", err)
 		return 1
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 Scheme,
-		Metrics:                metricsserver.Options{BindAddress: *metricsAddr},
+	mgr, err := NewManager(ctx, cfg, Options{
+		MetricsBindAddress:     *metricsAddr,
 		HealthProbeBindAddress: *probeAddr,
 		LeaderElection:         *leaderElection,
-		LeaderElectionID:       "confluence-operator.sources.confluence-operator.dev",
+		WatchNamespaces:        splitList(*watchNamespaces),
+		CrawlerImage:           *crawlerImage,
+		MaxConcurrentSyncs:     *maxSyncs,
 	})
 	if err != nil {
 		log.Error(err, "unable to create manager")
 		return 1
 	}
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		log.Error(err, "unable to set up health check")
-		return 1
+	if *crawlerImage == "" {
+		log.Info("no --crawler-image or CRAWLER_IMAGE: data sources without spec.crawler.image stall")
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-		log.Error(err, "unable to set up ready check")
-		return 1
-	}
-	log.Info("starting manager")
+	log.Info("starting manager", "watchNamespaces", *watchNamespaces, "maxConcurrentSyncs", *maxSyncs)
 	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "manager stopped")
 		return 1
 	}
 	return 0
+}
+
+// splitList splits a comma-separated flag, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
 }

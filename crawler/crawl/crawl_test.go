@@ -20,4 +20,3 @@ func TestFullCrawl_EveryUserSeesExactlyWhatConfluenceShows(t *testing.T) {
 		})
 	}
 }
-

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"golang.org/x/term"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	v1 "github.com/confluence-operator/confluence-operator/api/v1alpha1"

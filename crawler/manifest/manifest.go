@@ -167,4 +167,3 @@ func OpenSearchConfig(s v1.ConfluenceDataSourceSpec, sec Secrets, endpoints []st
 	}
 	return cfg, nil
 }
-
