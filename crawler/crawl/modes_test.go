@@ -140,24 +140,26 @@ func TestSync_ChangesReachTheIndex(t *testing.T) {
 			}
 		}},
 	}
-	for _, mode := range incrementalModes {
-		for _, c := range changes {
-			t.Run(string(mode)+"/"+c.name, func(t *testing.T) {
-				h := newHarness(t, fakeconfluence.Cloud, smallDataset())
-				h.mustRun(v1.SyncFullCrawl)
-				c.apply(h)
-				sum := h.mustRun(mode)
-				if sum.DocumentsIndexed+sum.DocumentsDeleted == 0 {
-					t.Errorf("the change wrote nothing: %+v", sum)
-				}
-				if c.verify != nil {
-					c.verify(h, summaryView(sum))
-				}
-				h.assertEveryUserSeesExactlyWhatConfluenceShows()
-				if again := h.mustRun(mode); again.DocumentsIndexed+again.DocumentsDeleted != 0 {
-					t.Errorf("a run after the change still writes: %+v", again)
-				}
-			})
+	for _, d := range []fakeconfluence.Deployment{fakeconfluence.Cloud, fakeconfluence.DataCenter} {
+		for _, mode := range incrementalModes {
+			for _, c := range changes {
+				t.Run(string(d)+"/"+string(mode)+"/"+c.name, func(t *testing.T) {
+					h := newHarness(t, d, smallDataset())
+					h.mustRun(v1.SyncFullCrawl)
+					c.apply(h)
+					sum := h.mustRun(mode)
+					if sum.DocumentsIndexed+sum.DocumentsDeleted == 0 {
+						t.Errorf("the change wrote nothing: %+v", sum)
+					}
+					if c.verify != nil {
+						c.verify(h, summaryView(sum))
+					}
+					h.assertEveryUserSeesExactlyWhatConfluenceShows()
+					if again := h.mustRun(mode); again.DocumentsIndexed+again.DocumentsDeleted != 0 {
+						t.Errorf("a run after the change still writes: %+v", again)
+					}
+				})
+			}
 		}
 	}
 }

@@ -1,0 +1,192 @@
+package crawl_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/confluence-operator/confluence-operator/api/v1alpha1"
+	"github.com/confluence-operator/confluence-operator/crawler/confluence"
+	"github.com/confluence-operator/confluence-operator/crawler/crawl"
+	"github.com/confluence-operator/confluence-operator/crawler/manifest"
+	"github.com/confluence-operator/confluence-operator/crawler/opensearch"
+	"github.com/confluence-operator/confluence-operator/test/fakeconfluence"
+	"github.com/confluence-operator/confluence-operator/test/fakeopensearch"
+	"github.com/confluence-operator/confluence-operator/test/testenv"
+)
+
+var off = func() *bool { b := false; return &b }()
+
+// benchEnv is a fake Confluence with pages of ~5 KB bodies and an OpenSearch double.
+type benchEnv struct {
+	cf   *fakeconfluence.Server
+	data fakeconfluence.Dataset
+	os   *opensearch.Client
+	url  string
+	spec v1.ConfluenceDataSourceSpec
+}
+
+func newBenchEnv(b *testing.B, spaces, pagesPerSpace int, pagesOnly bool) *benchEnv {
+	b.Helper()
+	cf := fakeconfluence.New(fakeconfluence.Options{})
+	b.Cleanup(cf.Close)
+	data := cf.Generate(fakeconfluence.DatasetOptions{Spaces: spaces, PagesPerSpace: pagesPerSpace, BlogPostsPerSpace: 1, BodyBytes: 5000, PersonalSpaces: 1, ArchivedSpaces: 1})
+	target := fakeopensearch.ForTest(b)
+	osc, err := opensearch.NewClient(opensearch.Config{Endpoints: []string{target.URL}, Username: target.Username, Password: target.Password, InsecureSkipVerify: target.Insecure})
+	if err != nil {
+		b.Fatal(err)
+	}
+	spec := v1.ConfluenceDataSourceSpec{
+		Confluence: v1.ConfluenceSpec{URL: cf.URL(), Deployment: v1.DeploymentCloud, Auth: v1.ConfluenceAuth{Type: v1.AuthBasic}},
+		OpenSearch: v1.OpenSearchSpec{Endpoints: []string{target.URL}, Index: fakeopensearch.IndexName(b)},
+	}
+	if pagesOnly {
+		spec.Scope = v1.ScopeSpec{PageComments: off, PageAttachments: off, BlogComments: off, BlogAttachments: off}
+	}
+	manifest.Default(&spec)
+	return &benchEnv{cf: cf, data: data, os: osc, url: target.URL, spec: spec}
+}
+
+func (e *benchEnv) run(b *testing.B, mode v1.SyncMode) crawl.Summary {
+	b.Helper()
+	cf, err := confluence.New(confluence.Config{
+		BaseURL: e.cf.URL(), Deployment: confluence.Cloud, AuthType: confluence.AuthBasic,
+		Credentials: confluence.Credentials{Username: e.data.Crawler.Email, Password: e.data.Crawler.Secret},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sum, err := crawl.Run(context.Background(), crawl.Options{DataSource: "bench/wiki", Spec: e.spec, Mode: mode, Confluence: cf, OpenSearch: e.os})
+	if err != nil {
+		b.Fatalf("%s: %v", mode, err)
+	}
+	return sum
+}
+
+// BenchmarkFullCrawl measures a first full crawl of pages and blog posts
+// with 5 KB bodies and ACLs: throughput and Confluence calls per page.
+func BenchmarkFullCrawl(b *testing.B) {
+	e := newBenchEnv(b, 4, 500, true)
+	var docs, calls int64
+	b.ResetTimer()
+	for b.Loop() {
+		sum := e.run(b, v1.SyncForcedFullCrawl)
+		docs += sum.DocumentsIndexed
+		calls += sum.APICalls
+	}
+	b.ReportMetric(float64(docs)/b.Elapsed().Seconds(), "pages/s")
+	b.ReportMetric(float64(calls)/float64(docs), "calls/page")
+}
+
+// BenchmarkFullCrawlWithCommentsAndAttachments adds comments and attachments
+// (downloaded and extracted): calls per document including downloads.
+func BenchmarkFullCrawlWithCommentsAndAttachments(b *testing.B) {
+	e := newBenchEnv(b, 4, 250, false)
+	var docs, calls, downloads int64
+	b.ResetTimer()
+	for b.Loop() {
+		e.cf.ResetCalls()
+		sum := e.run(b, v1.SyncForcedFullCrawl)
+		docs += sum.DocumentsIndexed
+		calls += sum.APICalls
+		downloads += e.cf.Calls("attachment.download") + e.cf.Calls("download") + e.cf.Calls("media")
+	}
+	b.ReportMetric(float64(docs)/b.Elapsed().Seconds(), "docs/s")
+	b.ReportMetric(float64(calls-downloads)/float64(docs), "listing-calls/doc")
+}
+
+// BenchmarkIncrementalNoChange10k measures an incremental sync of 10,000
+// unchanged pages: the calls are the body-less listings only.
+func BenchmarkIncrementalNoChange10k(b *testing.B) {
+	e := newBenchEnv(b, 10, 1000, true)
+	e.run(b, v1.SyncFullCrawl)
+	var calls, unchanged int64
+	b.ResetTimer()
+	for b.Loop() {
+		sum := e.run(b, v1.SyncIncremental)
+		if sum.DocumentsIndexed != 0 {
+			b.Fatalf("an unchanged incremental sync wrote %d documents", sum.DocumentsIndexed)
+		}
+		calls += sum.APICalls
+		unchanged += sum.DocumentsUnchanged
+	}
+	b.ReportMetric(float64(calls)/float64(b.N), "calls/op")
+	b.ReportMetric(float64(calls)/float64(unchanged), "calls/page")
+}
+
+// BenchmarkCrawlerPeakRSS100k runs the real binary (`confluence-operator
+// crawl`) over 100,000 pages and reports its peak resident memory.
+func BenchmarkCrawlerPeakRSS100k(b *testing.B) {
+	if testing.Short() {
+		b.Skip("100,000 pages")
+	}
+	bin := filepath.Join(b.TempDir(), "confluence-operator")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = testenv.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("build: %v\n%s", err, out)
+	}
+	e := newBenchEnv(b, 20, 5000, true)
+	dir := b.TempDir()
+	ds := filepath.Join(dir, "ds.yaml")
+	creds := filepath.Join(dir, "creds.yaml")
+	manifestYAML := fmt.Sprintf("apiVersion: sources.confluence-operator.dev/v1alpha1\nkind: ConfluenceDataSource\nmetadata: {name: wiki, namespace: bench}\nspec:\n  confluence: {url: %q, auth: {secretRef: {name: c}}, maxRequestsPerSecond: 1000}\n  scope: {pageComments: false, pageAttachments: false, blogComments: false, blogAttachments: false}\n  identityCrawler: {enabled: false}\n  opensearch: {endpoints: [%q], index: %s}\n", e.cf.URL(), e.url, e.spec.OpenSearch.Index)
+	if err := os.WriteFile(ds, []byte(manifestYAML), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(creds, []byte(fmt.Sprintf("stringData: {username: %q, password: %q}\n", e.data.Crawler.Email, e.data.Crawler.Secret)), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	var peak int64
+	b.ResetTimer()
+	for b.Loop() {
+		cmd := exec.Command(bin, "crawl", "-f", ds, "--credentials", creds, "--mode", "ForcedFullCrawl")
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		// The child's rusage maxrss would include this process's memory
+		// (it is set before exec), so sample the child's own high-water mark.
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		tick := time.NewTicker(20 * time.Millisecond)
+	wait:
+		for {
+			select {
+			case err := <-done:
+				if err != nil {
+					b.Fatalf("crawl: %v\n%s", err, out.String())
+				}
+				break wait
+			case <-tick.C:
+				peak = max(peak, highWaterMark(cmd.Process.Pid))
+			}
+		}
+		tick.Stop()
+	}
+	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
+}
+
+// highWaterMark reads a process's peak resident set size (VmHWM) in bytes.
+func highWaterMark(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(data)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
