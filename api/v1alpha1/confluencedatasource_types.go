@@ -113,12 +113,12 @@ type OAuth2Endpoints struct {
 	// TokenURL is the token endpoint; default https://auth.atlassian.com/oauth/token
 	// (Cloud) or <url>/rest/oauth2/latest/token (Data Center).
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="must be an http(s) URL with a host"
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && size(url(self).getHostname()) > 0",message="must be an http(s) URL with a host"
 	// +optional
 	TokenURL string `json:"tokenURL,omitempty"`
 	// APIGatewayURL is the Cloud API gateway; default https://api.atlassian.com.
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="must be an http(s) URL with a host"
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && size(url(self).getHostname()) > 0",message="must be an http(s) URL with a host"
 	// +optional
 	APIGatewayURL string `json:"apiGatewayURL,omitempty"`
 	// CloudID of the site; discovered from the site when empty.
@@ -131,7 +131,7 @@ type OAuth2Endpoints struct {
 type ProxySpec struct {
 	// URL of the proxy, e.g. http://proxy.internal:3128.
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="must be an http(s) URL with a host"
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && size(url(self).getHostname()) > 0",message="must be an http(s) URL with a host"
 	URL string `json:"url"`
 
 	// SecretRef names a Secret with keys username and password for the proxy.
@@ -156,7 +156,7 @@ type ConfluenceSpec struct {
 	// URL of the Confluence site: https://<site>.atlassian.net/wiki for Cloud,
 	// or the Data Center base URL including any context path.
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="must be an http(s) URL with a host"
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && size(url(self).getHostname()) > 0",message="must be an http(s) URL with a host"
 	URL string `json:"url"`
 
 	// Deployment is Cloud or DataCenter.
@@ -227,7 +227,7 @@ type ScopeSpec struct {
 // Regex is a Go RE2 regular expression, checked at admission.
 // The rule evaluates the expression, so an invalid one fails with the parser's message.
 // +kubebuilder:validation:MaxLength=1024
-// +kubebuilder:validation:XValidation:rule="''.matches(self) || !''.matches(self)",message="must be a valid RE2 regular expression"
+// +kubebuilder:validation:XValidation:rule="'a'.matches(self) || !'a'.matches(self)",message="must be a valid RE2 regular expression"
 type Regex string
 
 // PatternFilter includes and excludes by regular expression. An item must match
@@ -282,7 +282,7 @@ type FilterSpec struct {
 // The pattern checks each field's range; the controller parses it again and
 // reports what the pattern cannot see (such as a reversed range) as Stalled.
 // +kubebuilder:validation:MaxLength=256
-// +kubebuilder:validation:XValidation:rule="self == '' || self.matches('^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$') || self.matches('^@every ([0-9]+(\\\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') || self.matches('^\\\\s*(?i)((\\\\*|[0-5]?[0-9](-[0-5]?[0-9])?)(/[0-9]+)?)(,((\\\\*|[0-5]?[0-9](-[0-5]?[0-9])?)(/[0-9]+)?))*\\\\s+((\\\\*|(1?[0-9]|2[0-3])(-(1?[0-9]|2[0-3]))?)(/[0-9]+)?)(,((\\\\*|(1?[0-9]|2[0-3])(-(1?[0-9]|2[0-3]))?)(/[0-9]+)?))*\\\\s+((\\\\*|\\\\?|([1-9]|[12][0-9]|3[01])(-([1-9]|[12][0-9]|3[01]))?)(/[0-9]+)?)(,((\\\\*|\\\\?|([1-9]|[12][0-9]|3[01])(-([1-9]|[12][0-9]|3[01]))?)(/[0-9]+)?))*\\\\s+((\\\\*|([1-9]|1[0-2]|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)(-([1-9]|1[0-2]|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec))?)(/[0-9]+)?)(,((\\\\*|([1-9]|1[0-2]|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)(-([1-9]|1[0-2]|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec))?)(/[0-9]+)?))*\\\\s+((\\\\*|\\\\?|([0-7]|sun|mon|tue|wed|thu|fri|sat)(-([0-7]|sun|mon|tue|wed|thu|fri|sat))?)(/[0-9]+)?)(,((\\\\*|\\\\?|([0-7]|sun|mon|tue|wed|thu|fri|sat)(-([0-7]|sun|mon|tue|wed|thu|fri|sat))?)(/[0-9]+)?))*\\\\s*$')",message="must be a standard cron expression (minute hour day-of-month month day-of-week) or a descriptor such as @hourly"
+// +kubebuilder:validation:XValidation:rule="size(self) == 0 || self.matches('^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$') || self.matches('^@every ([0-9]+(\\\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') || self.matches('^\\\\s*(?i)((\\\\*|[0-5]?[0-9](-[0-5]?[0-9])?)(/[0-9]+)?)(,((\\\\*|[0-5]?[0-9](-[0-5]?[0-9])?)(/[0-9]+)?))*\\\\s+((\\\\*|(1?[0-9]|2[0-3])(-(1?[0-9]|2[0-3]))?)(/[0-9]+)?)(,((\\\\*|(1?[0-9]|2[0-3])(-(1?[0-9]|2[0-3]))?)(/[0-9]+)?))*\\\\s+((\\\\*|\\\\?|([1-9]|[12][0-9]|3[01])(-([1-9]|[12][0-9]|3[01]))?)(/[0-9]+)?)(,((\\\\*|\\\\?|([1-9]|[12][0-9]|3[01])(-([1-9]|[12][0-9]|3[01]))?)(/[0-9]+)?))*\\\\s+((\\\\*|([1-9]|1[0-2]|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)(-([1-9]|1[0-2]|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec))?)(/[0-9]+)?)(,((\\\\*|([1-9]|1[0-2]|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)(-([1-9]|1[0-2]|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec))?)(/[0-9]+)?))*\\\\s+((\\\\*|\\\\?|([0-7]|sun|mon|tue|wed|thu|fri|sat)(-([0-7]|sun|mon|tue|wed|thu|fri|sat))?)(/[0-9]+)?)(,((\\\\*|\\\\?|([0-7]|sun|mon|tue|wed|thu|fri|sat)(-([0-7]|sun|mon|tue|wed|thu|fri|sat))?)(/[0-9]+)?))*\\\\s*$')",message="must be a standard cron expression (minute hour day-of-month month day-of-week) or a descriptor such as @hourly"
 type CronSchedule string
 
 // SyncSpec says how and when to sync.
@@ -339,7 +339,7 @@ type OpenSearchSpec struct {
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
 	// +kubebuilder:validation:items:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="self.all(e, isURL(e) && url(e).getScheme() in ['http', 'https'] && url(e).getHostname() != '')",message="every endpoint must be an http(s) URL with a host"
+	// +kubebuilder:validation:XValidation:rule="self.all(e, isURL(e) && url(e).getScheme() in ['http', 'https'] && size(url(e).getHostname()) > 0)",message="every endpoint must be an http(s) URL with a host"
 	// +listType=atomic
 	Endpoints []string `json:"endpoints"`
 
@@ -606,8 +606,4 @@ type ConfluenceDataSourceList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ConfluenceDataSource `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&ConfluenceDataSource{}, &ConfluenceDataSourceList{})
 }

@@ -76,7 +76,7 @@ type wireGroup struct {
 	Name string `json:"name"`
 }
 
-func (w wireGroup) group() Group { return Group{ID: w.ID, Name: w.Name} }
+func (w wireGroup) group() Group { return Group(w) }
 
 type wireLinks struct {
 	Base     string `json:"base"`

@@ -189,4 +189,3 @@ func highWaterMark(pid int) int64 {
 	}
 	return 0
 }
-

@@ -152,7 +152,7 @@ func TestSync_ChangesReachTheIndex(t *testing.T) {
 						t.Errorf("the change wrote nothing: %+v", sum)
 					}
 					if c.verify != nil {
-						c.verify(h, summaryView(sum))
+						c.verify(h, sum)
 					}
 					h.assertEveryUserSeesExactlyWhatConfluenceShows()
 					if again := h.mustRun(mode); again.DocumentsIndexed+again.DocumentsDeleted != 0 {

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/confluence-operator/confluence-operator/crawler/credentials"
 	"github.com/confluence-operator/confluence-operator/crawler/crawlcli"
+	"github.com/confluence-operator/confluence-operator/crawler/credentials"
 	"github.com/confluence-operator/confluence-operator/test/fakeconfluence"
 	"github.com/confluence-operator/confluence-operator/test/fakeopensearch"
 )

@@ -126,7 +126,7 @@ func pdfOf(flate bool, pages ...string) []byte {
 		if flate {
 			var z bytes.Buffer
 			zw := zlib.NewWriter(&z)
-			zw.Write([]byte(p))
+			_, _ = zw.Write([]byte(p))
 			zw.Close()
 			obj("<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream", z.Len(), z.Bytes())
 		} else {

@@ -87,7 +87,7 @@ func escapeCDATA(s string) string {
 		if j < 0 {
 			j = len(s)
 		}
-		cdataEscaper.WriteString(&b, s[:j])
+		_, _ = cdataEscaper.WriteString(&b, s[:j])
 		s = s[min(j+len(end), len(s)):]
 		i = strings.Index(s, open)
 	}

@@ -253,7 +253,7 @@ func (s *Sink) flushLocked(ctx context.Context, reopen bool) error {
 		select {
 		case <-ctx.Done():
 			for _, it := range retry {
-				s.fail(ItemError{ID: it.id, Action: it.action, Type: "cancelled", Reason: ctx.Err().Error()})
+				s.fail(ItemError{ID: it.id, Action: it.action, Type: "canceled", Reason: ctx.Err().Error()})
 			}
 			return ctx.Err()
 		case <-time.After(s.cfg.RetryBackoff(round)):
@@ -264,7 +264,7 @@ func (s *Sink) flushLocked(ctx context.Context, reopen bool) error {
 		}
 		for _, it := range retry {
 			if err := bi.Add(ctx, s.item(it)); err != nil {
-				s.fail(ItemError{ID: it.id, Action: it.action, Type: "cancelled", Reason: err.Error()})
+				s.fail(ItemError{ID: it.id, Action: it.action, Type: "canceled", Reason: err.Error()})
 			}
 		}
 		if err := bi.Close(ctx); err != nil {

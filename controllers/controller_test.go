@@ -1,0 +1,535 @@
+package controllers_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/confluence-operator/confluence-operator/api/v1alpha1"
+	"github.com/confluence-operator/confluence-operator/test/testenv"
+)
+
+var dayCounter atomic.Int32
+
+// nextDay returns midnight UTC of a day no earlier test used, so each test
+// has its own stretch of fake time and the clock only moves forward.
+func nextDay() time.Time {
+	start := time.Now().UTC().Truncate(24 * time.Hour).Add(48 * time.Hour)
+	return start.Add(time.Duration(dayCounter.Add(1)) * 24 * time.Hour)
+}
+
+// activeJobName waits for any active Job and returns its name.
+func activeJobName(t *testing.T, obj *v1alpha1.ConfluenceDataSource) string {
+	t.Helper()
+	var name string
+	eventually(t, func() error {
+		cur := get(t, obj)
+		if cur.Status.ActiveJob == nil {
+			return fmt.Errorf("no active job; conditions %+v", cur.Status.Conditions)
+		}
+		name = cur.Status.ActiveJob.Name
+		return nil
+	})
+	return name
+}
+
+func patchSpec(t *testing.T, obj *v1alpha1.ConfluenceDataSource, change func(*v1alpha1.ConfluenceDataSource)) {
+	t.Helper()
+	cur := get(t, obj)
+	patch := client.MergeFrom(cur.DeepCopy())
+	change(cur)
+	if err := k8s.Patch(ctx, cur, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func basicSecret(t *testing.T, ns string) {
+	createSecret(t, ns, "confluence", map[string]string{"username": "bot@example.com", "password": "api-token"})
+}
+
+// expectCrawlerRBAC checks the ServiceAccount, and that the Role holds
+// exactly rules and is bound to the ServiceAccount, all owned by obj.
+func expectCrawlerRBAC(t *testing.T, obj *v1alpha1.ConfluenceDataSource, rules []rbacv1.PolicyRule) {
+	t.Helper()
+	cur := get(t, obj)
+	key := client.ObjectKey{Namespace: obj.Namespace, Name: obj.Name + "-crawler"}
+	owned := func(o client.Object) error {
+		if !metav1.IsControlledBy(o, cur) {
+			return fmt.Errorf("%T %s not controlled by the data source", o, o.GetName())
+		}
+		return nil
+	}
+	eventually(t, func() error {
+		var sa corev1.ServiceAccount
+		if err := k8s.Get(ctx, key, &sa); err != nil {
+			return err
+		}
+		if sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
+			return fmt.Errorf("ServiceAccount automounts tokens")
+		}
+		var role rbacv1.Role
+		if err := k8s.Get(ctx, key, &role); err != nil {
+			return err
+		}
+		if !reflect.DeepEqual(role.Rules, rules) {
+			return fmt.Errorf("role rules\n%+v\nwant\n%+v", role.Rules, rules)
+		}
+		var binding rbacv1.RoleBinding
+		if err := k8s.Get(ctx, key, &binding); err != nil {
+			return err
+		}
+		wantRef := rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: key.Name}
+		wantSubjects := []rbacv1.Subject{{Kind: "ServiceAccount", Name: key.Name, Namespace: obj.Namespace}}
+		if binding.RoleRef != wantRef || !reflect.DeepEqual(binding.Subjects, wantSubjects) {
+			return fmt.Errorf("binding %+v %+v", binding.RoleRef, binding.Subjects)
+		}
+		for _, o := range []client.Object{&sa, &role, &binding} {
+			if err := owned(o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func crawlerRules(obj *v1alpha1.ConfluenceDataSource, secrets []string, oauth2 bool) []rbacv1.PolicyRule {
+	rules := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}, ResourceNames: secrets}}
+	if oauth2 {
+		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"patch", "update"}, ResourceNames: []string{"confluence"}})
+	}
+	return append(rules,
+		rbacv1.PolicyRule{APIGroups: []string{"sources.confluence-operator.dev"}, Resources: []string{"confluencedatasources"}, Verbs: []string{"get"}, ResourceNames: []string{obj.Name}},
+		rbacv1.PolicyRule{APIGroups: []string{"sources.confluence-operator.dev"}, Resources: []string{"confluencedatasources/status"}, Verbs: []string{"patch"}, ResourceNames: []string{obj.Name}},
+	)
+}
+
+func TestController_FirstSyncOnCreation_ReadyAfterTheReport(t *testing.T) {
+	skipShort(t)
+	ns := newNamespace(t)
+	basicSecret(t, ns)
+	setClock(nextDay().Add(10*time.Hour + 30*time.Second))
+	obj := newDataSource(ns, "eng-wiki")
+	create(t, obj)
+
+	name := jobName(obj, clock.Now())
+	job := expectActiveJob(t, obj, name)
+	wantArgs := []string{"crawl", "--in-cluster", "--namespace", ns, "--name", "eng-wiki", "--job", name, "--mode", "FullCrawl"}
+	if got := job.Spec.Template.Spec.Containers[0].Args; !slices.Equal(got, wantArgs) {
+		t.Fatalf("args %q, want %q", got, wantArgs)
+	}
+	if job.Spec.Template.Spec.Containers[0].Image != crawlerImage || job.Spec.Template.Spec.ServiceAccountName != "eng-wiki-crawler" ||
+		job.Labels[v1alpha1.DataSourceLabel] != "eng-wiki" || job.Spec.TTLSecondsAfterFinished != nil {
+		t.Fatalf("job %+v", job.ObjectMeta)
+	}
+	cur := expectCondition(t, obj, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonSyncInProgress)
+	if c := condition(cur, v1alpha1.ConditionReconciling); c == nil || c.Status != metav1.ConditionTrue {
+		t.Fatalf("Reconciling while the first sync runs: %+v", c)
+	}
+	if c := condition(cur, v1alpha1.ConditionSyncing); c == nil || c.Status != metav1.ConditionTrue {
+		t.Fatalf("Syncing while a Job runs: %+v", c)
+	}
+	if !slices.Contains(cur.Finalizers, v1alpha1.Finalizer) {
+		t.Fatalf("finalizers %v", cur.Finalizers)
+	}
+	expectCrawlerRBAC(t, obj, crawlerRules(obj, []string{"confluence"}, false))
+
+	succeed(t, obj, name, 1234)
+	cur = expectCondition(t, obj, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonSynced)
+	if msg := condition(cur, v1alpha1.ConditionReady).Message; msg != "synced 1,234 documents in 4m12s" {
+		t.Fatalf("Ready message %q", msg)
+	}
+	eventually(t, func() error { return kstatusCurrent(get(t, obj)) })
+	kubectlWait(t, obj)
+	cur = get(t, obj)
+	if c := condition(cur, v1alpha1.ConditionSyncing); c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonIdle {
+		t.Fatalf("Syncing after the run: %+v", c)
+	}
+	if cur.Status.ActiveJob != nil || cur.Status.NextSyncTime != nil || cur.Status.LastSync.DocumentsIndexed != 1234 {
+		t.Fatalf("status %+v", cur.Status)
+	}
+	consistently(t, 300*time.Millisecond, func() error {
+		if names := jobNames(t, obj); len(names) != 1 {
+			return fmt.Errorf("jobs %v, want only the first", names)
+		}
+		return nil
+	})
+	eventually(t, func() error {
+		if len(events(t, obj, "SyncStarted")) == 0 || len(events(t, obj, "SyncSucceeded")) == 0 {
+			return fmt.Errorf("no SyncStarted/SyncSucceeded events")
+		}
+		return nil
+	})
+}
+
+// kubectlWait runs `kubectl wait --for=condition=Ready` as a user would.
+func kubectlWait(t *testing.T, obj *v1alpha1.ConfluenceDataSource) {
+	t.Helper()
+	assets, err := testenv.Assets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubectl := filepath.Join(assets, "kubectl")
+	if _, err := os.Stat(kubectl); err != nil {
+		t.Logf("no kubectl in %s, skipping kubectl wait", assets)
+		return
+	}
+	kubeconfig, err := env.Kubeconfig(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(kubectl, "--kubeconfig", kubeconfig, "-n", obj.Namespace,
+		"wait", "--for=condition=Ready", "--timeout=10s", "cds/"+obj.Name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl wait: %v\n%s", err, out)
+	}
+}
+
+func TestController_ScheduleInTimeZone_NoOverlap_MissedTicksOnce_Prunes(t *testing.T) {
+	skipShort(t)
+	ns := newNamespace(t)
+	basicSecret(t, ns)
+	day := nextDay()
+	// 09:00 in Asia/Kolkata (UTC+05:30, no DST) is 03:30 UTC.
+	tick := func(days int) time.Time {
+		return day.Add(time.Duration(days)*24*time.Hour + 3*time.Hour + 30*time.Minute)
+	}
+	setClock(day.Add(3 * time.Hour))
+	obj := newDataSource(ns, "wiki")
+	obj.Spec.Sync.Schedule = "0 9 * * *"
+	obj.Spec.Sync.TimeZone = "Asia/Kolkata"
+	obj.Spec.SuccessfulJobsHistoryLimit = ptr.To[int32](2)
+	create(t, obj)
+
+	first := activeJobName(t, obj)
+	eventually(t, func() error {
+		if next := get(t, obj).Status.NextSyncTime; next == nil || !next.Time.Equal(tick(0)) {
+			return fmt.Errorf("nextSyncTime %v, want %s", next, tick(0))
+		}
+		return nil
+	})
+
+	// The tick comes while the first sync runs: recorded, not stacked.
+	setClock(tick(0).Add(time.Second))
+	poke(t, obj)
+	eventually(t, func() error {
+		if c := condition(get(t, obj), v1alpha1.ConditionSyncing); c == nil || !contains(c.Message, "another sync is due") {
+			return fmt.Errorf("Syncing %+v", c)
+		}
+		return nil
+	})
+	if names := jobNames(t, obj); !slices.Equal(names, []string{first}) {
+		t.Fatalf("jobs during the run %v", names)
+	}
+
+	// It runs once after.
+	succeed(t, obj, first, 10)
+	second := jobName(obj, tick(0))
+	expectActiveJob(t, obj, second)
+	if last := get(t, obj).Status.LastScheduleTime; last == nil || !last.Time.Equal(tick(0)) {
+		t.Fatalf("lastScheduleTime %v", last)
+	}
+	succeed(t, obj, second, 11)
+
+	// The next day's tick.
+	setClock(tick(1).Add(200 * time.Millisecond))
+	poke(t, obj)
+	third := jobName(obj, tick(1))
+	expectActiveJob(t, obj, third)
+	succeed(t, obj, third, 12)
+
+	// Three days of downtime: the most recent missed tick runs, once.
+	setClock(tick(4).Add(90 * time.Minute))
+	poke(t, obj)
+	fourth := jobName(obj, tick(4))
+	expectActiveJob(t, obj, fourth)
+	succeed(t, obj, fourth, 13)
+
+	// History: the two newest successful Jobs stay.
+	eventually(t, func() error {
+		names := jobNames(t, obj)
+		slices.Sort(names)
+		want := []string{third, fourth}
+		slices.Sort(want)
+		if !slices.Equal(names, want) {
+			return fmt.Errorf("jobs %v, want %v", names, want)
+		}
+		return nil
+	})
+	if next := get(t, obj).Status.NextSyncTime; next == nil || !next.Time.Equal(tick(5)) {
+		t.Fatalf("nextSyncTime %v, want %s", next, tick(5))
+	}
+}
+
+func TestController_RequestedSync_EchoedWithModeOverride(t *testing.T) {
+	skipShort(t)
+	ns := newNamespace(t)
+	basicSecret(t, ns)
+	setClock(nextDay().Add(12 * time.Hour))
+	obj := newDataSource(ns, "wiki")
+	obj.Spec.Sync.Mode = v1alpha1.SyncIncremental
+	create(t, obj)
+	first := jobName(obj, clock.Now())
+	expectActiveJob(t, obj, first)
+	succeed(t, obj, first, 5)
+
+	setClock(clock.Now().Add(2 * time.Minute))
+	setAnnotations(t, obj, map[string]string{
+		v1alpha1.RequestedSyncAnnotation:     "2031-01-01T10:00:00Z",
+		v1alpha1.RequestedSyncModeAnnotation: string(v1alpha1.SyncForcedFullCrawl),
+	})
+	requested := jobName(obj, clock.Now())
+	job := expectActiveJob(t, obj, requested)
+	if args := job.Spec.Template.Spec.Containers[0].Args; !slices.Equal(args[len(args)-2:], []string{"--mode", "ForcedFullCrawl"}) {
+		t.Fatalf("args %q", args)
+	}
+	if got := get(t, obj).Status.LastHandledSyncRequest; got != "2031-01-01T10:00:00Z" {
+		t.Fatalf("lastHandledSyncRequest %q", got)
+	}
+	succeed(t, obj, requested, 6)
+
+	// The same request value is not handled twice.
+	setClock(clock.Now().Add(2 * time.Minute))
+	poke(t, obj)
+	consistently(t, 500*time.Millisecond, func() error {
+		if cur := get(t, obj); cur.Status.ActiveJob != nil {
+			return fmt.Errorf("unexpected job %s", cur.Status.ActiveJob.Name)
+		}
+		return nil
+	})
+}
+
+func TestController_Suspend_StopsSchedulingButNotARunningJob(t *testing.T) {
+	skipShort(t)
+	ns := newNamespace(t)
+	basicSecret(t, ns)
+	setClock(nextDay().Add(8 * time.Hour))
+	obj := newDataSource(ns, "wiki")
+	obj.Spec.Sync.Schedule = "*/5 * * * *"
+	obj.Spec.Sync.Suspend = true
+	create(t, obj)
+
+	cur := expectCondition(t, obj, v1alpha1.ConditionSyncing, metav1.ConditionFalse, v1alpha1.ReasonSuspended)
+	if c := condition(cur, v1alpha1.ConditionReady); c.Reason != v1alpha1.ReasonSuspended || condition(cur, v1alpha1.ConditionReconciling) != nil {
+		t.Fatalf("conditions %+v", cur.Status.Conditions)
+	}
+	if cur.Status.NextSyncTime != nil || len(jobNames(t, obj)) != 0 {
+		t.Fatalf("suspended: next %v jobs %v", cur.Status.NextSyncTime, jobNames(t, obj))
+	}
+
+	patchSpec(t, obj, func(o *v1alpha1.ConfluenceDataSource) { o.Spec.Sync.Suspend = false })
+	running := activeJobName(t, obj)
+
+	patchSpec(t, obj, func(o *v1alpha1.ConfluenceDataSource) { o.Spec.Sync.Suspend = true })
+	setClock(clock.Now().Add(time.Hour))
+	poke(t, obj)
+	consistently(t, 500*time.Millisecond, func() error {
+		cur := get(t, obj)
+		if cur.Status.ActiveJob == nil || cur.Status.ActiveJob.Name != running || !slices.Equal(jobNames(t, obj), []string{running}) {
+			return fmt.Errorf("running job touched: active %+v jobs %v", cur.Status.ActiveJob, jobNames(t, obj))
+		}
+		return nil
+	})
+}
+
+func TestController_MissingSecret_StalledUntilItAppears(t *testing.T) {
+	skipShort(t)
+	ns := newNamespace(t)
+	setClock(nextDay().Add(9 * time.Hour))
+	obj := newDataSource(ns, "wiki")
+	create(t, obj)
+
+	cur := expectCondition(t, obj, v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonSecretNotFound)
+	if msg := condition(cur, v1alpha1.ConditionStalled).Message; !contains(msg, `Secret "confluence"`) {
+		t.Fatalf("message %q does not name the Secret", msg)
+	}
+	if c := condition(cur, v1alpha1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonSecretNotFound ||
+		condition(cur, v1alpha1.ConditionReconciling) != nil || cur.Status.ObservedGeneration != cur.Generation {
+		t.Fatalf("status %+v", cur.Status)
+	}
+	if names := jobNames(t, obj); len(names) != 0 {
+		t.Fatalf("jobs %v while stalled", names)
+	}
+
+	createSecret(t, ns, "confluence", map[string]string{"username": "bot"})
+	cur = expectCondition(t, obj, v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonSecretKeyMissing)
+	if msg := condition(cur, v1alpha1.ConditionStalled).Message; !contains(msg, `lacks key "password"`) || contains(msg, "bot") {
+		t.Fatalf("message %q", msg)
+	}
+
+	// Fixing the Secret is enough: no requeue timer, no poke.
+	secret := &corev1.Secret{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "confluence"}, secret); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(secret.DeepCopy())
+	secret.StringData = map[string]string{"password": "token"}
+	if err := k8s.Patch(ctx, secret, patch); err != nil {
+		t.Fatal(err)
+	}
+	activeJobName(t, obj)
+	if c := condition(get(t, obj), v1alpha1.ConditionStalled); c != nil {
+		t.Fatalf("still stalled: %+v", c)
+	}
+}
+
+func TestController_JobFailureWithoutReport_IsReflected(t *testing.T) {
+	skipShort(t)
+	ns := newNamespace(t)
+	basicSecret(t, ns)
+	setClock(nextDay().Add(9 * time.Hour))
+	obj := newDataSource(ns, "wiki")
+	obj.Spec.Crawler.BackoffLimit = ptr.To[int32](0)
+	create(t, obj)
+	name := activeJobName(t, obj)
+
+	finishPod(t, ns, name, false)
+	cur := expectCondition(t, obj, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonJobFailed)
+	ready := condition(cur, v1alpha1.ConditionReady)
+	if !contains(ready.Message, name) || !contains(ready.Message, "BackoffLimitExceeded") {
+		t.Fatalf("Ready message %q", ready.Message)
+	}
+	if c := condition(cur, v1alpha1.ConditionSyncFailed); c == nil || c.Status != metav1.ConditionTrue || c.Reason != v1alpha1.ReasonJobFailed {
+		t.Fatalf("SyncFailed %+v", c)
+	}
+	if cur.Status.ActiveJob != nil || condition(cur, v1alpha1.ConditionReconciling) != nil || condition(cur, v1alpha1.ConditionStalled) != nil {
+		t.Fatalf("status %+v", cur.Status)
+	}
+	eventually(t, func() error {
+		if evs := events(t, obj, v1alpha1.ReasonJobFailed); len(evs) == 0 || evs[0].Type != corev1.EventTypeWarning {
+			return fmt.Errorf("no Warning JobFailed event")
+		}
+		return nil
+	})
+	// The failed first sync is not retried in a loop.
+	consistently(t, 500*time.Millisecond, func() error {
+		if names := jobNames(t, obj); len(names) != 1 {
+			return fmt.Errorf("jobs %v", names)
+		}
+		return nil
+	})
+}
+
+func TestController_OAuth2_CrawlerMayRotateItsRefreshToken(t *testing.T) {
+	skipShort(t)
+	ns := newNamespace(t)
+	createSecret(t, ns, "confluence", map[string]string{
+		"confluenceAppKey": "k", "confluenceAppSecret": "s", "confluenceAccessToken": "a", "confluenceRefreshToken": "r",
+	})
+	createSecret(t, ns, "os-creds", map[string]string{"apiKey": "key"})
+	createSecret(t, ns, "os-ca", map[string]string{"ca.crt": "pem"})
+	obj := newDataSource(ns, "oauth")
+	obj.Spec.Confluence.Auth.Type = v1alpha1.AuthOAuth2
+	obj.Spec.OpenSearch.Auth = &v1alpha1.OpenSearchAuth{SecretRef: v1alpha1.SecretReference{Name: "os-creds"}}
+	obj.Spec.OpenSearch.TLS = &v1alpha1.TLSSpec{CASecretRef: &v1alpha1.SecretReference{Name: "os-ca"}}
+	create(t, obj)
+	expectCrawlerRBAC(t, obj, crawlerRules(obj, []string{"confluence", "os-ca", "os-creds"}, true))
+	activeJobName(t, obj)
+}
+
+func TestController_DeletePolicy_CleanupRetriedThenReleased(t *testing.T) {
+	skipShort(t)
+	ns := newNamespace(t)
+	basicSecret(t, ns)
+	setClock(nextDay().Add(9 * time.Hour))
+	obj := newDataSource(ns, "wiki")
+	obj.Spec.DeletionPolicy = v1alpha1.DeletionPolicyDelete
+	obj.Spec.Crawler.BackoffLimit = ptr.To[int32](0)
+	create(t, obj)
+	running := activeJobName(t, obj)
+
+	if err := k8s.Delete(ctx, obj); err != nil {
+		t.Fatal(err)
+	}
+	// The running sync is stopped before documents are removed.
+	eventually(t, func() error {
+		err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: running}, &batchv1.Job{})
+		if !isNotFound(err) {
+			return fmt.Errorf("sync job %s still there (%v)", running, err)
+		}
+		return nil
+	})
+	cleanup := &batchv1.Job{}
+	eventually(t, func() error {
+		return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "wiki-cleanup-1"}, cleanup)
+	})
+	want := []string{"crawl", "--in-cluster", "--namespace", ns, "--name", "wiki", "--cleanup"}
+	if args := cleanup.Spec.Template.Spec.Containers[0].Args; !slices.Equal(args, want) {
+		t.Fatalf("cleanup args %q", args)
+	}
+
+	finishPod(t, ns, "wiki-cleanup-1", false)
+	cur := expectCondition(t, obj, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonCleanupFailed)
+	if !contains(cur.Status.CleanupMessage, "cleanup job wiki-cleanup-1 failed") || cur.Status.CleanupAttempts != 1 {
+		t.Fatalf("cleanup status %q attempts %d", cur.Status.CleanupMessage, cur.Status.CleanupAttempts)
+	}
+
+	// After the backoff, a second attempt runs; it succeeds and releases.
+	setClock(clock.Now().Add(11 * time.Second))
+	poke(t, obj)
+	eventually(t, func() error {
+		return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "wiki-cleanup-2"}, &batchv1.Job{})
+	})
+	finishPod(t, ns, "wiki-cleanup-2", true)
+	eventually(t, func() error {
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(obj), &v1alpha1.ConfluenceDataSource{}); !isNotFound(err) {
+			return fmt.Errorf("data source still there (%v)", err)
+		}
+		return nil
+	})
+}
+
+func TestController_RetainPolicy_ReleasesAtOnce_AlsoDuringAStuckCleanup(t *testing.T) {
+	skipShort(t)
+	ns := newNamespace(t)
+	basicSecret(t, ns)
+	setClock(nextDay().Add(9 * time.Hour))
+
+	retained := newDataSource(ns, "retained")
+	create(t, retained)
+	activeJobName(t, retained)
+	if err := k8s.Delete(ctx, retained); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() error {
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(retained), &v1alpha1.ConfluenceDataSource{}); !isNotFound(err) {
+			return fmt.Errorf("still there (%v)", err)
+		}
+		return nil
+	})
+
+	stuck := newDataSource(ns, "stuck")
+	stuck.Spec.DeletionPolicy = v1alpha1.DeletionPolicyDelete
+	stuck.Spec.Crawler.BackoffLimit = ptr.To[int32](0)
+	create(t, stuck)
+	running := activeJobName(t, stuck)
+	finishPod(t, ns, running, false)
+	expectCondition(t, stuck, v1alpha1.ConditionSyncFailed, metav1.ConditionTrue, v1alpha1.ReasonJobFailed)
+	if err := k8s.Delete(ctx, stuck); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() error {
+		return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "stuck-cleanup-1"}, &batchv1.Job{})
+	})
+	finishPod(t, ns, "stuck-cleanup-1", false)
+	expectCondition(t, stuck, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonCleanupFailed)
+	patchSpec(t, stuck, func(o *v1alpha1.ConfluenceDataSource) { o.Spec.DeletionPolicy = v1alpha1.DeletionPolicyRetain })
+	eventually(t, func() error {
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(stuck), &v1alpha1.ConfluenceDataSource{}); !isNotFound(err) {
+			return fmt.Errorf("still there (%v)", err)
+		}
+		return nil
+	})
+}

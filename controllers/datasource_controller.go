@@ -1,0 +1,496 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/confluence-operator/confluence-operator/api/v1alpha1"
+)
+
+// secretIndex indexes data sources by the names of the Secrets they reference.
+const secretIndex = ".spec.secretRefs"
+
+// DataSourceReconciler keeps each ConfluenceDataSource's sync running: it
+// validates the spec and its Secrets, grants the crawler exactly its
+// permissions, starts sync Jobs on schedule, on creation and on request (one
+// at a time), reports status, and cleans up the index on deletion.
+type DataSourceReconciler struct {
+	client.Client
+	// APIReader reads around the cache: Secrets (only their metadata is
+	// cached) and fresh state before acting on a finished Job.
+	APIReader client.Reader
+	Scheme    *runtime.Scheme
+	Recorder  events.EventRecorder
+	// Clock is injected so tests drive time.
+	Clock clock.PassiveClock
+	// CrawlerImage runs the crawler unless spec.crawler.image overrides it.
+	CrawlerImage string
+	// Limiter caps running syncs across data sources; nil means no cap.
+	Limiter *SyncLimiter
+	// MaxConcurrentReconciles defaults to 4.
+	MaxConcurrentReconciles int
+}
+
+// +kubebuilder:rbac:groups=sources.confluence-operator.dev,resources=confluencedatasources,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=sources.confluence-operator.dev,resources=confluencedatasources/status,verbs=get;patch
+// +kubebuilder:rbac:groups=sources.confluence-operator.dev,resources=confluencedatasources/finalizers,verbs=update
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// SetupWithManager registers the controller: the data sources themselves
+// (spec, annotation and deletion changes only, never its own status writes),
+// their Jobs, ServiceAccounts, Roles and RoleBindings, and the metadata of the
+// Secrets they reference, mapped back through a field index.
+func (r *DataSourceReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.ConfluenceDataSource{}, secretIndex,
+		func(o client.Object) []string { return referencedSecretNames(o.(*v1alpha1.ConfluenceDataSource)) }); err != nil {
+		return err
+	}
+	workers := r.MaxConcurrentReconciles
+	if workers <= 0 {
+		workers = 4
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("confluencedatasource").
+		For(&v1alpha1.ConfluenceDataSource{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{},
+			predicate.AnnotationChangedPredicate{},
+			deletionRequested(),
+		))).
+		Owns(&batchv1.Job{}).
+		Owns(&corev1.ServiceAccount{}).
+		Owns(&rbacv1.Role{}).
+		Owns(&rbacv1.RoleBinding{}).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.requestsForSecret)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, RecoverPanic: ptr.To(true)}).
+		Complete(r)
+}
+
+// deletionRequested passes the update that sets deletionTimestamp.
+func deletionRequested() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return e.ObjectOld.GetDeletionTimestamp() == nil && e.ObjectNew.GetDeletionTimestamp() != nil
+		},
+	}
+}
+
+// requestsForSecret maps a Secret to the data sources referencing it.
+func (r *DataSourceReconciler) requestsForSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+	var list v1alpha1.ConfluenceDataSourceList
+	if err := r.List(ctx, &list, client.InNamespace(secret.GetNamespace()),
+		client.MatchingFields{secretIndex: secret.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing data sources for Secret", "secret", secret.GetName())
+		return nil
+	}
+	reqs := make([]reconcile.Request, len(list.Items))
+	for i := range list.Items {
+		reqs[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])}
+	}
+	return reqs
+}
+
+// step is one concern of a reconcile. It returns when to look again (zero:
+// only on the next event) or an error: a stallError, a waitError, or a
+// transient error.
+type step func(ctx context.Context, sc *scope) (time.Duration, error)
+
+// Reconcile gets the data source, runs the deletion branch or the ordered
+// steps, summarizes the conditions and writes status once.
+func (r *DataSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	obj := &v1alpha1.ConfluenceDataSource{}
+	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetMetrics(req.Namespace, req.Name)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	sc := &scope{obj: obj, before: obj.DeepCopy(), now: r.Clock.Now(), log: ctrl.LoggerFrom(ctx)}
+
+	var requeue time.Duration
+	var err error
+	if obj.DeletionTimestamp.IsZero() {
+		requeue, err = r.runSteps(ctx, sc, []step{
+			r.ensureFinalizer,
+			r.observeJobs,
+			r.validate,
+			r.ensureRBAC,
+			r.scheduleSync,
+		})
+	} else {
+		requeue, err = r.reconcileDelete(ctx, sc)
+		errors.As(err, &sc.stall)
+	}
+	if sc.released {
+		return resultFor(sc.log, 0, err)
+	}
+
+	summarize(sc, err)
+	r.eventOnNewStall(sc)
+	recordStatusGauges(obj)
+	if perr := r.patchStatus(ctx, sc); perr != nil {
+		return ctrl.Result{}, errors.Join(perr, ignoreTyped(err))
+	}
+	return resultFor(sc.log, requeue, err)
+}
+
+// ignoreTyped drops stall and wait errors, keeping transient ones.
+func ignoreTyped(err error) error {
+	var stall *stallError
+	var wait *waitError
+	if errors.As(err, &stall) || errors.As(err, &wait) {
+		return nil
+	}
+	return err
+}
+
+// runSteps runs steps in order until one fails; the earliest requeue wins.
+func (r *DataSourceReconciler) runSteps(ctx context.Context, sc *scope, steps []step) (time.Duration, error) {
+	var requeue time.Duration
+	for _, s := range steps {
+		after, err := s(ctx, sc)
+		requeue = minRequeue(requeue, after)
+		if err != nil {
+			errors.As(err, &sc.stall)
+			return requeue, err
+		}
+	}
+	return requeue, nil
+}
+
+// ensureFinalizer adds the cleanup finalizer with a merge patch, never an
+// Update that would co-own the user's fields.
+func (r *DataSourceReconciler) ensureFinalizer(ctx context.Context, sc *scope) (time.Duration, error) {
+	if controllerutil.ContainsFinalizer(sc.obj, v1alpha1.Finalizer) {
+		return 0, nil
+	}
+	if err := r.patchFinalizers(ctx, sc, func(o client.Object) { controllerutil.AddFinalizer(o, v1alpha1.Finalizer) }); err != nil {
+		return 0, fmt.Errorf("adding finalizer: %w", err)
+	}
+	return 0, nil
+}
+
+// patchFinalizers changes the finalizers on a copy, so the server's answer
+// does not leak fresh crawler status into the status patch base.
+func (r *DataSourceReconciler) patchFinalizers(ctx context.Context, sc *scope, change func(client.Object)) error {
+	cp := sc.obj.DeepCopy()
+	patch := client.MergeFromWithOptions(sc.obj.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	change(cp)
+	if err := r.Patch(ctx, cp, patch); err != nil {
+		return err
+	}
+	sc.obj.Finalizers = cp.Finalizers
+	sc.before.Finalizers = append([]string(nil), cp.Finalizers...)
+	return nil
+}
+
+// listJobs reads the Jobs this data source controls from the cache.
+func (r *DataSourceReconciler) listJobs(ctx context.Context, sc *scope) error {
+	var list batchv1.JobList
+	if err := r.List(ctx, &list, client.InNamespace(sc.obj.Namespace),
+		client.MatchingLabels{v1alpha1.DataSourceLabel: labelValue(sc.obj.Name)}); err != nil {
+		return fmt.Errorf("listing Jobs: %w", err)
+	}
+	sc.syncJobs, sc.cleanupJobs = nil, nil
+	for i := range list.Items {
+		j := &list.Items[i]
+		if !metav1.IsControlledBy(j, sc.obj) {
+			continue
+		}
+		if j.Labels[JobTypeLabel] == JobTypeCleanup {
+			sc.cleanupJobs = append(sc.cleanupJobs, j)
+		} else {
+			sc.syncJobs = append(sc.syncJobs, j)
+		}
+	}
+	return nil
+}
+
+// findJob looks a controlled Job up in jobs, then live (the cache may not
+// have a Job created a moment ago). It returns nil when there is none.
+func (r *DataSourceReconciler) findJob(ctx context.Context, sc *scope, jobs []*batchv1.Job, name string) (*batchv1.Job, error) {
+	for _, j := range jobs {
+		if j.Name == name {
+			return j, nil
+		}
+	}
+	live := &batchv1.Job{}
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: sc.obj.Namespace, Name: name}, live); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading Job %s: %w", name, err)
+	}
+	if !metav1.IsControlledBy(live, sc.obj) {
+		return nil, nil
+	}
+	return live, nil
+}
+
+// observeJobs records the end of the active sync Job (the crawler's report,
+// or the Job's own failure), adopts a running Job the status does not know,
+// and prunes finished Jobs to the history limits. It sets or removes the
+// SyncFailed condition and status.activeJob.
+func (r *DataSourceReconciler) observeJobs(ctx context.Context, sc *scope) (time.Duration, error) {
+	if err := r.listJobs(ctx, sc); err != nil {
+		return 0, err
+	}
+	st := &sc.obj.Status
+	if st.ActiveJob != nil {
+		if err := r.checkActiveJob(ctx, sc); err != nil {
+			return 0, err
+		}
+	}
+	if st.ActiveJob == nil {
+		var newest *batchv1.Job
+		for _, j := range sc.syncJobs {
+			if finished, _ := jobFinished(j); !finished && (newest == nil || jobStart(j).After(jobStart(newest))) {
+				newest = j
+			}
+		}
+		if newest != nil {
+			st.ActiveJob = &v1alpha1.JobReference{Name: newest.Name}
+		}
+	}
+
+	var finished []*batchv1.Job
+	for _, j := range sc.syncJobs {
+		if st.ActiveJob == nil || j.Name != st.ActiveJob.Name {
+			finished = append(finished, j)
+		}
+	}
+	successful, failed := defaultSuccessfulHistory, defaultFailedHistory
+	if l := sc.obj.Spec.SuccessfulJobsHistoryLimit; l != nil {
+		successful = *l
+	}
+	if l := sc.obj.Spec.FailedJobsHistoryLimit; l != nil {
+		failed = *l
+	}
+	for _, j := range jobsToPrune(finished, successful, failed) {
+		err := r.Delete(ctx, j, client.PropagationPolicy(metav1.DeletePropagationBackground),
+			client.Preconditions{UID: &j.UID})
+		if client.IgnoreNotFound(err) != nil {
+			return 0, fmt.Errorf("pruning Job %s: %w", j.Name, err)
+		}
+		sc.log.V(1).Info("pruned finished Job", "job", j.Name)
+	}
+	return 0, nil
+}
+
+// checkActiveJob handles status.activeJob once its Job finished or vanished.
+func (r *DataSourceReconciler) checkActiveJob(ctx context.Context, sc *scope) error {
+	st := &sc.obj.Status
+	name := st.ActiveJob.Name
+	job, err := r.findJob(ctx, sc, sc.syncJobs, name)
+	if err != nil {
+		return err
+	}
+	if job != nil {
+		if finished, _ := jobFinished(job); !finished {
+			return nil
+		}
+	}
+	// The cached object may lag behind both the crawler's report and this
+	// controller's own last status write: decide on a live read, once.
+	fresh := &v1alpha1.ConfluenceDataSource{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(sc.obj), fresh); err != nil {
+		return fmt.Errorf("reading the sync report: %w", err)
+	}
+	sc.rebase(fresh)
+	st = &sc.obj.Status
+	if st.ActiveJob == nil || st.ActiveJob.Name != name {
+		return nil // already handled by an earlier reconcile
+	}
+	out := outcomeOf(name, job, st.LastSync)
+	if out.Succeeded {
+		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionSyncFailed)
+		r.event(sc.obj, corev1.EventTypeNormal, "SyncSucceeded", "Sync", syncedMessage(st))
+	} else {
+		setCondition(sc, v1alpha1.ConditionSyncFailed, metav1.ConditionTrue, out.Reason, out.Message)
+		r.event(sc.obj, corev1.EventTypeWarning, out.Reason, "Sync", out.Message)
+	}
+	recordSyncFinished(sc.obj, out)
+	sc.log.Info("sync finished", "job", name, "succeeded", out.Succeeded, "duration", out.Duration.Round(time.Second).String())
+	st.ActiveJob = nil
+	return nil
+}
+
+// validate re-parses the schedule and time zone, checks what admission cannot
+// and reads the referenced Secrets' keys. Everything it finds is a stall
+// (Stalled=True with reason InvalidSchedule, InvalidSpec, SecretNotFound or
+// SecretKeyMissing); a watch on the Secrets brings the object back at once.
+func (r *DataSourceReconciler) validate(ctx context.Context, sc *scope) (time.Duration, error) {
+	spec := &sc.obj.Spec
+	sched, err := parseSchedule(string(spec.Sync.Schedule), spec.Sync.TimeZone)
+	if err != nil {
+		return 0, stalled(v1alpha1.ReasonInvalidSchedule, "%v", err)
+	}
+	sc.schedule = sched
+	if r.crawlerImage(sc.obj) == "" {
+		return 0, stalled(v1alpha1.ReasonInvalidSpec, "no crawler image: set spec.crawler.image or the manager's --crawler-image")
+	}
+	if spec.Confluence.Auth.Type == v1alpha1.AuthPersonalAccessToken && spec.Confluence.Deployment != v1alpha1.DeploymentDataCenter {
+		return 0, stalled(v1alpha1.ReasonInvalidSpec, "spec.confluence.auth.type PersonalAccessToken needs spec.confluence.deployment DataCenter")
+	}
+	for _, req := range secretRequirements(sc.obj) {
+		secret := &corev1.Secret{}
+		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: sc.obj.Namespace, Name: req.Name}, secret)
+		switch {
+		case apierrors.IsNotFound(err):
+			return 0, stalled(v1alpha1.ReasonSecretNotFound, "Secret %q (%s) not found", req.Name, req.Field)
+		case err != nil:
+			return 0, fmt.Errorf("reading Secret %s: %w", req.Name, err)
+		}
+		if missing := missingKeys(req, secret.Data); missing != nil {
+			return 0, stalled(v1alpha1.ReasonSecretKeyMissing, "%s", secretKeyMissingMessage(req, missing))
+		}
+	}
+	return 0, nil
+}
+
+// ensureRBAC keeps the crawler's ServiceAccount, Role and RoleBinding right.
+func (r *DataSourceReconciler) ensureRBAC(ctx context.Context, sc *scope) (time.Duration, error) {
+	return 0, r.ensureCrawlerRBAC(ctx, sc.obj)
+}
+
+// crawlerImage is spec.crawler.image, else the manager's default.
+func (r *DataSourceReconciler) crawlerImage(obj *v1alpha1.ConfluenceDataSource) string {
+	if obj.Spec.Crawler.Image != "" {
+		return obj.Spec.Crawler.Image
+	}
+	return r.CrawlerImage
+}
+
+// scheduleSync decides whether a sync starts now (first sync, new request,
+// due slot; never while one runs or while suspended) and starts it. It sets
+// status.nextSyncTime, and on start activeJob, lastScheduleTime and
+// lastHandledSyncRequest; a sync that must wait shows on Syncing (Queued).
+func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (time.Duration, error) {
+	obj, st := sc.obj, &sc.obj.Status
+	request := obj.Annotations[v1alpha1.RequestedSyncAnnotation]
+	d := decideSync(scheduleInput{
+		Now:                sc.now,
+		Schedule:           sc.schedule,
+		Suspend:            obj.Spec.Sync.Suspend,
+		Created:            obj.CreationTimestamp.Time,
+		LastScheduleTime:   timeOf(st.LastScheduleTime),
+		NeverSynced:        neverSynced(st),
+		Request:            request,
+		LastHandledRequest: st.LastHandledSyncRequest,
+		Running:            st.ActiveJob != nil,
+	})
+	st.NextSyncTime = metaTime(d.Next)
+	var requeue time.Duration
+	if d.Next != nil {
+		requeue = requeueAt(sc.now, *d.Next)
+	}
+	sc.due = d.Due
+	if !d.Start {
+		return requeue, nil
+	}
+
+	job := newSyncJob(obj, r.crawlerImage(obj), d, effectiveMode(obj, d.HandlesRequest))
+	if err := controllerutil.SetControllerReference(obj, job, r.Scheme); err != nil {
+		return 0, err
+	}
+	create := func() error { return r.Create(ctx, job) }
+	var err error
+	adopted := false
+	if r.Limiter != nil {
+		var started bool
+		var running int
+		started, running, err = r.Limiter.Start(ctx, r.Client, sc.now, client.ObjectKeyFromObject(job), create)
+		if !started && err == nil {
+			sc.queued = fmt.Sprintf("waiting for a free sync slot: %d of %d syncs running", running, r.Limiter.Max())
+			return minRequeue(requeue, queuedRetry), nil
+		}
+	} else {
+		err = create()
+	}
+	if apierrors.IsAlreadyExists(err) {
+		existing, ferr := r.findJob(ctx, sc, sc.syncJobs, job.Name)
+		switch {
+		case ferr != nil:
+			return 0, ferr
+		case existing == nil:
+			return 0, fmt.Errorf("job %s exists and is not controlled by this data source", job.Name)
+		}
+		if finished, _ := jobFinished(existing); finished && d.Trigger != triggerSchedule {
+			// A sync already used this minute's name; the next minute frees it.
+			sc.queued = "a sync finished within this minute; the next one starts at the next minute"
+			return minRequeue(requeue, requeueAt(sc.now, sc.now.Truncate(time.Minute).Add(time.Minute))), nil
+		}
+		job, err, adopted = existing, nil, true
+	}
+	if err != nil {
+		return 0, fmt.Errorf("creating sync Job %s: %w", job.Name, err)
+	}
+
+	st.ActiveJob = &v1alpha1.JobReference{Name: job.Name}
+	if d.RecordSlot != nil {
+		st.LastScheduleTime = metaTime(d.RecordSlot)
+	}
+	if d.HandlesRequest {
+		st.LastHandledSyncRequest = request
+	}
+	if adopted {
+		sc.log.Info("adopted existing sync Job", "job", job.Name)
+		return requeue, nil
+	}
+	mode := effectiveMode(obj, d.HandlesRequest)
+	r.event(obj, corev1.EventTypeNormal, "SyncStarted", "Sync",
+		fmt.Sprintf("started sync job %s (mode %s, trigger %s)", job.Name, mode, d.Trigger))
+	sc.log.Info("sync started", "job", job.Name, "mode", mode, "trigger", d.Trigger)
+	return requeue, nil
+}
+
+// event records a Kubernetes event about the data source.
+func (r *DataSourceReconciler) event(obj runtime.Object, eventType, reason, action, message string) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(obj, nil, eventType, reason, action, "%s", message)
+	}
+}
+
+// eventOnNewStall emits a Warning when the data source newly stalls or stalls
+// for a different reason, not on every reconcile.
+func (r *DataSourceReconciler) eventOnNewStall(sc *scope) {
+	if sc.stall == nil {
+		return
+	}
+	old := meta.FindStatusCondition(sc.before.Status.Conditions, v1alpha1.ConditionStalled)
+	if old == nil || old.Reason != sc.stall.reason || old.Message != sc.stall.message {
+		r.event(sc.obj, corev1.EventTypeWarning, sc.stall.reason, "Validate", sc.stall.message)
+	}
+}

@@ -1,0 +1,321 @@
+package controllers
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/confluence-operator/confluence-operator/api/v1alpha1"
+)
+
+// Labels and annotations on the objects the controller creates.
+const (
+	// JobTypeLabel tells sync Jobs from cleanup Jobs.
+	JobTypeLabel = "sources.confluence-operator.dev/job-type"
+	// JobTypeSync and JobTypeCleanup are the values of JobTypeLabel.
+	JobTypeSync    = "sync"
+	JobTypeCleanup = "cleanup"
+	// TriggerAnnotation records why a sync Job started (FirstSync, Schedule, Request).
+	TriggerAnnotation = "sources.confluence-operator.dev/trigger"
+	// ManagedBy is the app.kubernetes.io/managed-by value of created objects.
+	ManagedBy = "confluence-operator"
+
+	managedByLabel = "app.kubernetes.io/managed-by"
+)
+
+// Defaults for Job fields the CRD defaults too (objects created before a
+// default existed, or a CRD installed without defaults, still work).
+const (
+	defaultActiveDeadlineSeconds int64 = 21600
+	defaultBackoffLimit          int32 = 2
+	defaultSuccessfulHistory     int32 = 3
+	defaultFailedHistory         int32 = 1
+)
+
+// Pod identity of the crawler: the distroless nonroot user.
+const (
+	crawlerUID         int64 = 65532
+	crawlerContainer         = "crawler"
+	serviceAccountPath       = "/var/run/secrets/kubernetes.io/serviceaccount"
+	tokenExpirySeconds int64 = 3600
+)
+
+// childLabels are the labels of every object owned by a data source.
+func childLabels(obj *v1alpha1.ConfluenceDataSource, component string) map[string]string {
+	return map[string]string{
+		v1alpha1.DataSourceLabel:      labelValue(obj.Name),
+		"app.kubernetes.io/name":      "confluence-operator",
+		"app.kubernetes.io/instance":  labelValue(obj.Name),
+		"app.kubernetes.io/component": component,
+		managedByLabel:                ManagedBy,
+	}
+}
+
+// syncArgs are the crawler arguments of a sync Job.
+func syncArgs(obj *v1alpha1.ConfluenceDataSource, job string, mode v1alpha1.SyncMode) []string {
+	return []string{"crawl", "--in-cluster", "--namespace", obj.Namespace, "--name", obj.Name, "--job", job, "--mode", string(mode)}
+}
+
+// cleanupArgs are the crawler arguments of a cleanup Job.
+func cleanupArgs(obj *v1alpha1.ConfluenceDataSource) []string {
+	return []string{"crawl", "--in-cluster", "--namespace", obj.Namespace, "--name", obj.Name, "--cleanup"}
+}
+
+// effectiveMode is the mode of a sync: the requested-sync-mode annotation for
+// a requested sync, else spec.sync.mode.
+func effectiveMode(obj *v1alpha1.ConfluenceDataSource, requested bool) v1alpha1.SyncMode {
+	if requested {
+		switch m := v1alpha1.SyncMode(obj.Annotations[v1alpha1.RequestedSyncModeAnnotation]); m {
+		case v1alpha1.SyncForcedFullCrawl, v1alpha1.SyncFullCrawl, v1alpha1.SyncIncremental:
+			return m
+		}
+	}
+	if obj.Spec.Sync.Mode == "" {
+		return v1alpha1.SyncFullCrawl
+	}
+	return obj.Spec.Sync.Mode
+}
+
+// newSyncJob builds the sync Job for a slot. The caller sets the owner reference.
+func newSyncJob(obj *v1alpha1.ConfluenceDataSource, image string, d scheduleDecision, mode v1alpha1.SyncMode) *batchv1.Job {
+	name := syncJobName(obj.Name, d.Slot)
+	job := crawlerJob(obj, name, JobTypeSync, image, syncArgs(obj, name, mode))
+	job.Annotations = map[string]string{TriggerAnnotation: string(d.Trigger)}
+	return job
+}
+
+// newCleanupJob builds the cleanup Job of an attempt. The caller sets the owner reference.
+func newCleanupJob(obj *v1alpha1.ConfluenceDataSource, image string, attempt int32) *batchv1.Job {
+	return crawlerJob(obj, cleanupJobName(obj.Name, attempt), JobTypeCleanup, image, cleanupArgs(obj))
+}
+
+// crawlerJob is the Job both sync and cleanup run: the crawler image as the
+// data source's ServiceAccount, hardened, with only a projected API token.
+func crawlerJob(obj *v1alpha1.ConfluenceDataSource, name, jobType, image string, args []string) *batchv1.Job {
+	labels := childLabels(obj, "crawler")
+	labels[JobTypeLabel] = jobType
+	deadline := obj.Spec.Crawler.ActiveDeadlineSeconds
+	if deadline == nil {
+		deadline = ptr.To(defaultActiveDeadlineSeconds)
+	}
+	backoff := obj.Spec.Crawler.BackoffLimit
+	if backoff == nil {
+		backoff = ptr.To(defaultBackoffLimit)
+	}
+	return &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: obj.Namespace, Labels: labels},
+		Spec: batchv1.JobSpec{
+			ActiveDeadlineSeconds: ptr.To(*deadline),
+			BackoffLimit:          ptr.To(*backoff),
+			// Exit code 2 is bad input: retrying cannot help. Evictions and
+			// preemptions do not count against the backoff limit.
+			PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{
+				{
+					Action: batchv1.PodFailurePolicyActionFailJob,
+					OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
+						ContainerName: ptr.To(crawlerContainer),
+						Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
+						Values:        []int32{2},
+					},
+				},
+				{
+					Action: batchv1.PodFailurePolicyActionIgnore,
+					OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{
+						{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue},
+					},
+				},
+			}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       crawlerPodSpec(obj, image, args),
+			},
+		},
+	}
+}
+
+// crawlerPodSpec runs as non-root with a read-only root filesystem and no
+// automounted token; the projected volume gives the crawler exactly what
+// in-cluster config reads: a short-lived token, the cluster CA and the namespace.
+func crawlerPodSpec(obj *v1alpha1.ConfluenceDataSource, image string, args []string) corev1.PodSpec {
+	return corev1.PodSpec{
+		RestartPolicy:                corev1.RestartPolicyNever,
+		ServiceAccountName:           crawlerName(obj.Name),
+		AutomountServiceAccountToken: ptr.To(false),
+		EnableServiceLinks:           ptr.To(false),
+		SecurityContext: &corev1.PodSecurityContext{
+			RunAsNonRoot:   ptr.To(true),
+			RunAsUser:      ptr.To(crawlerUID),
+			RunAsGroup:     ptr.To(crawlerUID),
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+		Containers: []corev1.Container{{
+			Name:                     crawlerContainer,
+			Image:                    image,
+			Args:                     args,
+			Resources:                *obj.Spec.Crawler.Resources.DeepCopy(),
+			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+			SecurityContext: &corev1.SecurityContext{
+				RunAsNonRoot:             ptr.To(true),
+				RunAsUser:                ptr.To(crawlerUID),
+				ReadOnlyRootFilesystem:   ptr.To(true),
+				AllowPrivilegeEscalation: ptr.To(false),
+				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+				SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+			VolumeMounts: []corev1.VolumeMount{
+				{Name: "kube-api-access", MountPath: serviceAccountPath, ReadOnly: true},
+				{Name: "tmp", MountPath: "/tmp"},
+			},
+		}},
+		Volumes: []corev1.Volume{
+			{Name: "kube-api-access", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+				DefaultMode: ptr.To[int32](0o444),
+				Sources: []corev1.VolumeProjection{
+					{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: ptr.To(tokenExpirySeconds)}},
+					{ConfigMap: &corev1.ConfigMapProjection{
+						LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"},
+						Items:                []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}},
+					}},
+					{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{{
+						Path:     "namespace",
+						FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"},
+					}}}},
+				},
+			}}},
+			{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		},
+	}
+}
+
+// jobCondition returns the Job's condition of type t when it is True.
+func jobCondition(job *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCondition {
+	for i := range job.Status.Conditions {
+		if c := &job.Status.Conditions[i]; c.Type == t && c.Status == corev1.ConditionTrue {
+			return c
+		}
+	}
+	return nil
+}
+
+// jobFinished reports whether the Job reached a terminal state and whether it succeeded.
+func jobFinished(job *batchv1.Job) (finished, succeeded bool) {
+	if jobCondition(job, batchv1.JobComplete) != nil {
+		return true, true
+	}
+	return jobCondition(job, batchv1.JobFailed) != nil, false
+}
+
+// jobFinishTime is when the Job ended, or the zero time.
+func jobFinishTime(job *batchv1.Job) time.Time {
+	if job.Status.CompletionTime != nil {
+		return job.Status.CompletionTime.Time
+	}
+	if c := jobCondition(job, batchv1.JobFailed); c != nil {
+		return c.LastTransitionTime.Time
+	}
+	return time.Time{}
+}
+
+// jobFailureMessage describes why a Job failed, from its Failed condition.
+func jobFailureMessage(job *batchv1.Job) string {
+	c := jobCondition(job, batchv1.JobFailed)
+	if c == nil {
+		return fmt.Sprintf("job %s failed", job.Name)
+	}
+	msg := fmt.Sprintf("job %s failed: %s", job.Name, c.Reason)
+	if c.Message != "" {
+		msg += ": " + strings.TrimSuffix(c.Message, ".")
+	}
+	return msg
+}
+
+// syncOutcome is the result of a finished sync Job.
+type syncOutcome struct {
+	Succeeded bool
+	// Reason and Message of the SyncFailed condition when it failed.
+	Reason, Message string
+	// Duration of the run, zero when unknown.
+	Duration time.Duration
+}
+
+// outcomeOf decides how a finished sync Job ended. The crawler's report wins
+// when it names the Job; a failed Job without one failed before or outside the
+// crawler (pod never started, deadline exceeded, crash); a Job that succeeded
+// without a report cannot be trusted to have synced anything. job is nil when
+// the Job disappeared before it was seen finishing.
+func outcomeOf(name string, job *batchv1.Job, report *v1alpha1.SyncReport) syncOutcome {
+	if report != nil && report.Job == name {
+		out := syncOutcome{Succeeded: report.Result == v1alpha1.SyncSucceeded}
+		if report.StartTime != nil && report.CompletionTime != nil {
+			out.Duration = report.CompletionTime.Sub(report.StartTime.Time)
+		}
+		if !out.Succeeded {
+			out.Reason = v1alpha1.ReasonSyncFailed
+			out.Message = fmt.Sprintf("sync job %s failed", name)
+			if report.Message != "" {
+				out.Message += ": " + report.Message
+			}
+		}
+		return out
+	}
+	if job == nil {
+		return syncOutcome{Reason: v1alpha1.ReasonJobFailed, Message: fmt.Sprintf("sync job %s disappeared before it finished", name)}
+	}
+	finished, succeeded := jobFinished(job)
+	out := syncOutcome{Reason: v1alpha1.ReasonJobFailed, Message: jobFailureMessage(job)}
+	if job.Status.StartTime != nil && finished {
+		out.Duration = jobFinishTime(job).Sub(job.Status.StartTime.Time)
+	}
+	if succeeded {
+		out.Reason = v1alpha1.ReasonSyncFailed
+		out.Message = fmt.Sprintf("sync job %s completed without a sync report", name)
+	}
+	return out
+}
+
+// jobsToPrune returns the finished Jobs beyond the history limits, oldest
+// first. Running Jobs are never pruned.
+func jobsToPrune(jobs []*batchv1.Job, successfulLimit, failedLimit int32) []*batchv1.Job {
+	var succeeded, failed []*batchv1.Job
+	for _, j := range jobs {
+		switch finished, ok := jobFinished(j); {
+		case !finished:
+		case ok:
+			succeeded = append(succeeded, j)
+		default:
+			failed = append(failed, j)
+		}
+	}
+	return append(oldestBeyond(succeeded, successfulLimit), oldestBeyond(failed, failedLimit)...)
+}
+
+// oldestBeyond sorts jobs by start time and returns all but the newest limit.
+func oldestBeyond(jobs []*batchv1.Job, limit int32) []*batchv1.Job {
+	if limit < 0 {
+		limit = 0
+	}
+	if len(jobs) <= int(limit) {
+		return nil
+	}
+	sort.Slice(jobs, func(i, k int) bool {
+		if a, b := jobStart(jobs[i]), jobStart(jobs[k]); !a.Equal(b) {
+			return a.Before(b)
+		}
+		return jobs[i].Name < jobs[k].Name
+	})
+	return jobs[:len(jobs)-int(limit)]
+}
+
+// jobStart is the Job's start time, or its creation time before it started.
+func jobStart(job *batchv1.Job) time.Time {
+	if job.Status.StartTime != nil {
+		return job.Status.StartTime.Time
+	}
+	return job.CreationTimestamp.Time
+}

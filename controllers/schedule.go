@@ -1,0 +1,210 @@
+package controllers
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	// The manager image may have no zoneinfo; embed it so spec.sync.timeZone
+	// always resolves.
+	_ "time/tzdata"
+
+	"github.com/robfig/cron/v3"
+)
+
+// trigger says why a sync Job was started.
+type trigger string
+
+const (
+	// triggerFirstSync: the data source never ran a sync.
+	triggerFirstSync trigger = "FirstSync"
+	// triggerSchedule: a cron slot came due.
+	triggerSchedule trigger = "Schedule"
+	// triggerRequest: the requested-sync annotation got a new value.
+	triggerRequest trigger = "Request"
+)
+
+// parseSchedule parses a standard cron expression evaluated in the IANA time
+// zone tz (empty means UTC). An empty expression returns a nil schedule: the
+// data source syncs only on creation and on demand. Admission validates most
+// of this; what it cannot see (reversed ranges, a date that never comes, an
+// unknown zone) is reported here as an error the caller turns into Stalled.
+func parseSchedule(expr, tz string) (cron.Schedule, error) {
+	if strings.TrimSpace(expr) == "" {
+		return nil, nil
+	}
+	if strings.Contains(expr, "TZ=") {
+		return nil, fmt.Errorf("schedule %q must not set TZ or CRON_TZ; use spec.sync.timeZone", expr)
+	}
+	loc := time.UTC
+	if tz != "" {
+		var err error
+		if loc, err = time.LoadLocation(tz); err != nil {
+			return nil, fmt.Errorf("unknown time zone %q in spec.sync.timeZone", tz)
+		}
+	}
+	sched, err := cron.ParseStandard(expr)
+	if err != nil {
+		return nil, fmt.Errorf("invalid schedule %q in spec.sync.schedule: %v", expr, err)
+	}
+	if spec, ok := sched.(*cron.SpecSchedule); ok {
+		spec.Location = loc
+	}
+	// robfig/cron gives up after five years without a match (e.g. 30 February).
+	if sched.Next(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)).IsZero() {
+		return nil, fmt.Errorf("schedule %q in spec.sync.schedule never fires", expr)
+	}
+	return sched, nil
+}
+
+// maxSlotsPerWindow bounds the slots mostRecentSlot steps through in one
+// search window, whatever the schedule and downtime.
+const maxSlotsPerWindow = 100_000
+
+// mostRecentSlot returns the latest slot of sched in (earliest, now], or nil
+// when none is due. Like the CronJob controller it never walks every missed
+// slot: it measures the schedule's interval from the first two slots after
+// earliest and searches windows ending at now, doubling them until one holds
+// a slot. Unlike CronJob's single estimate this stays exact for irregular
+// schedules (weekdays only, business hours), and a controller that was down
+// for a year does a few dozen steps.
+func mostRecentSlot(sched cron.Schedule, earliest, now time.Time) *time.Time {
+	if every, ok := sched.(cron.ConstantDelaySchedule); ok {
+		// @every slots are relative to the previous one, not to the clock.
+		start := earliest.Truncate(time.Second)
+		n := now.Sub(start) / every.Delay
+		if n < 1 {
+			return nil
+		}
+		slot := start.Add(n * every.Delay)
+		return &slot
+	}
+	t1 := sched.Next(earliest)
+	if t1.IsZero() || t1.After(now) {
+		return nil
+	}
+	t2 := sched.Next(t1)
+	if t2.IsZero() || t2.After(now) {
+		return &t1
+	}
+	for window := t2.Sub(t1); ; window *= 2 {
+		from := now.Add(-window)
+		if !from.After(t1) {
+			from = earliest
+		}
+		if last, ok := lastSlotIn(sched, from, now); ok {
+			return &last
+		}
+		if from.Equal(earliest) {
+			return &t1 // unreachable: t1 <= now lies in the window
+		}
+	}
+}
+
+// lastSlotIn returns the latest slot in (from, now].
+func lastSlotIn(sched cron.Schedule, from, now time.Time) (time.Time, bool) {
+	var last time.Time
+	t := sched.Next(from)
+	for n := 0; !t.IsZero() && !t.After(now) && n < maxSlotsPerWindow; n++ {
+		last = t
+		t = sched.Next(t)
+	}
+	return last, !last.IsZero()
+}
+
+// scheduleInput is everything the sync decision depends on.
+type scheduleInput struct {
+	Now time.Time
+	// Schedule is nil when the data source syncs only on demand.
+	Schedule cron.Schedule
+	Suspend  bool
+	// Created is the data source's creation time; slots before it never run.
+	Created time.Time
+	// LastScheduleTime is the last slot a Job was started for.
+	LastScheduleTime *time.Time
+	// NeverSynced is true when no sync Job was ever started.
+	NeverSynced bool
+	// Request is the requested-sync annotation; LastHandledRequest its value
+	// when the last request was handled.
+	Request            string
+	LastHandledRequest string
+	// Running is true while a sync Job runs.
+	Running bool
+}
+
+// scheduleDecision is what to do now.
+type scheduleDecision struct {
+	// Start a sync Job named after Slot.
+	Start   bool
+	Trigger trigger
+	Slot    time.Time
+	// RecordSlot, when set, becomes status.lastScheduleTime once the Job starts.
+	RecordSlot *time.Time
+	// HandlesRequest is true when the Job answers Request.
+	HandlesRequest bool
+	// Due is true when a sync is due but a Job is running: it starts, once,
+	// after that Job ends.
+	Due bool
+	// Next is the next schedule slot after now; nil when suspended or on demand.
+	Next *time.Time
+}
+
+// decideSync decides whether a sync starts now. A new request, the first
+// sync and a due schedule slot are all served by one Job; missed slots after
+// downtime collapse into the most recent one; nothing starts while a Job runs
+// or while suspended, and what was due stays due (the slot is recorded only
+// when a Job starts for it).
+func decideSync(in scheduleInput) scheduleDecision {
+	var d scheduleDecision
+	if in.Suspend {
+		return d
+	}
+	if in.Schedule != nil {
+		if next := in.Schedule.Next(in.Now); !next.IsZero() {
+			d.Next = &next
+		}
+	}
+	earliest := in.Created
+	if in.LastScheduleTime != nil {
+		earliest = *in.LastScheduleTime
+	}
+	var slot *time.Time
+	if in.Schedule != nil {
+		slot = mostRecentSlot(in.Schedule, earliest, in.Now)
+	}
+	requested := in.Request != "" && in.Request != in.LastHandledRequest
+	if slot == nil && !requested && !in.NeverSynced {
+		return d
+	}
+	if in.Running {
+		d.Due = true
+		return d
+	}
+	d.Start = true
+	d.Slot = in.Now.Truncate(time.Minute)
+	switch {
+	case requested:
+		d.Trigger, d.HandlesRequest = triggerRequest, true
+	case slot != nil:
+		d.Trigger, d.Slot = triggerSchedule, slot.Truncate(time.Minute)
+	default:
+		d.Trigger = triggerFirstSync
+	}
+	switch {
+	case slot != nil:
+		d.RecordSlot = slot
+	case in.NeverSynced:
+		// Recording the first sync as a slot makes it run once.
+		first := d.Slot
+		d.RecordSlot = &first
+	}
+	return d
+}
+
+// requeueAt returns the delay until t plus a little slack, so the reconcile
+// lands after the slot rather than a hair before it.
+func requeueAt(now, t time.Time) time.Duration {
+	if d := t.Sub(now); d > 0 {
+		return d + 100*time.Millisecond
+	}
+	return 100 * time.Millisecond
+}
