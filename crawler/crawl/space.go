@@ -145,18 +145,8 @@ func (sc *spaceCrawl) hide(ctx context.Context, id string, err error) error {
 // comment handles one comment from the space-wide listing.
 func (sc *spaceCrawl) comment(c confluence.Comment) error {
 	ctx := context.Background()
-	sc.processed.Add(1)
-	parent, ok := sc.containers[c.ContainerID]
-	if !ok || !sc.commentsOf(parent.typ) {
-		sc.skip("comment", c.ID, "container not indexed")
-		return nil
-	}
-	if ok, why := sc.filters.commentTitles.allows(c.Title); !ok {
-		sc.skip("comment", c.ID, "title "+why)
-		return nil
-	}
-	if ok, why := sc.filters.urls.allows(c.WebURL); !ok {
-		sc.skip("comment", c.ID, "url "+why)
+	parent := sc.admitChild("comment", c.ID, c.ContainerID, c.Title, c.WebURL, sc.filters.commentTitles, sc.commentsOf)
+	if parent == nil {
 		return nil
 	}
 	id := opensearch.DocumentID(sc.DataSource, opensearch.TypeComment, c.ID)
@@ -169,6 +159,28 @@ func (sc *spaceCrawl) comment(c confluence.Comment) error {
 		doc.Body = text.Body
 		return doc, nil
 	}})
+}
+
+// admitChild decides whether a comment or attachment is indexed: its
+// container must be indexed and its kind in scope for the container's type,
+// and its title and URL must pass the filters. It returns the container, or
+// nil after counting the item as skipped.
+func (sc *spaceCrawl) admitChild(kind, id, containerID, title, url string, titles patternSet, inScope func(confluence.ContentType) bool) *container {
+	sc.processed.Add(1)
+	parent, ok := sc.containers[containerID]
+	if !ok || !inScope(parent.typ) {
+		sc.skip(kind, id, "container not indexed")
+		return nil
+	}
+	if ok, why := titles.allows(title); !ok {
+		sc.skip(kind, id, "title "+why)
+		return nil
+	}
+	if ok, why := sc.filters.urls.allows(url); !ok {
+		sc.skip(kind, id, "url "+why)
+		return nil
+	}
+	return parent
 }
 
 func (sc *spaceCrawl) commentsOf(t confluence.ContentType) bool {
@@ -191,22 +203,12 @@ func (sc *spaceCrawl) attachmentsOf(t confluence.ContentType) bool {
 // downloaded only when its metadata or ACL changed.
 func (sc *spaceCrawl) attachment(at confluence.Attachment) error {
 	ctx := context.Background()
-	sc.processed.Add(1)
-	parent, ok := sc.containers[at.ContainerID]
-	if !ok || !sc.attachmentsOf(parent.typ) {
-		sc.skip("attachment", at.ID, "container not indexed")
+	parent := sc.admitChild("attachment", at.ID, at.ContainerID, at.FileName, at.WebURL, sc.filters.attachTitles, sc.attachmentsOf)
+	if parent == nil {
 		return nil
 	}
 	if ok, why := sc.filters.attachmentTypes.allows(fileExtension(at.FileName)); !ok {
 		sc.skip("attachment", at.ID, "file type "+why)
-		return nil
-	}
-	if ok, why := sc.filters.attachTitles.allows(at.FileName); !ok {
-		sc.skip("attachment", at.ID, "title "+why)
-		return nil
-	}
-	if ok, why := sc.filters.urls.allows(at.WebURL); !ok {
-		sc.skip("attachment", at.ID, "url "+why)
 		return nil
 	}
 	id := opensearch.DocumentID(sc.DataSource, opensearch.TypeAttachment, at.ID)

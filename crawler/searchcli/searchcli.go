@@ -14,10 +14,9 @@ import (
 	"os"
 	"strings"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/confluence-operator/confluence-operator/api/v1alpha1"
 	"github.com/confluence-operator/confluence-operator/crawler/credentials"
+	"github.com/confluence-operator/confluence-operator/crawler/manifest"
 	"github.com/confluence-operator/confluence-operator/crawler/opensearch"
 )
 
@@ -151,73 +150,50 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 
 // datasource is what the search needs from a ConfluenceDataSource.
 type datasource struct {
-	name       string // namespace/name
-	alias      string
-	endpoints  []string
-	authSecret string
-	caSecret   string
+	name  string // namespace/name
+	alias string
+	spec  v1alpha1.ConfluenceDataSourceSpec
 }
 
 func loadDatasource(path string) (datasource, error) {
-	raw, err := os.ReadFile(path)
+	obj, err := manifest.Load(path)
 	if err != nil {
 		return datasource{}, err
 	}
-	var obj v1alpha1.ConfluenceDataSource
-	if err := yaml.Unmarshal(raw, &obj); err != nil {
-		return datasource{}, fmt.Errorf("%s: %w", path, err)
-	}
-	if obj.Kind != "ConfluenceDataSource" {
-		return datasource{}, fmt.Errorf("%s: kind is %q, want ConfluenceDataSource", path, obj.Kind)
-	}
-	if obj.Name == "" {
-		return datasource{}, fmt.Errorf("%s: metadata.name is empty", path)
-	}
-	ns := obj.Namespace
-	if ns == "" {
-		ns = "default"
-	}
-	ds := datasource{name: ns + "/" + obj.Name, alias: obj.Spec.OpenSearch.Index, endpoints: obj.Spec.OpenSearch.Endpoints}
-	if ds.alias == "" {
-		ds.alias = "confluence"
-	}
-	if a := obj.Spec.OpenSearch.Auth; a != nil {
-		ds.authSecret = a.SecretRef.Name
-	}
-	if t := obj.Spec.OpenSearch.TLS; t != nil && t.CASecretRef != nil {
-		ds.caSecret = t.CASecretRef.Name
-	}
-	return ds, nil
+	return datasource{name: manifest.Key(obj), alias: obj.Spec.OpenSearch.Index, spec: obj.Spec}, nil
 }
 
 func clientConfig(ds datasource, o options) (opensearch.Config, error) {
-	cfg := opensearch.Config{Endpoints: ds.endpoints, InsecureSkipVerify: o.insecure}
+	var endpoints []string
 	if o.url != "" {
-		cfg.Endpoints = strings.Split(o.url, ",")
+		endpoints = strings.Split(o.url, ",")
 	}
-	if len(cfg.Endpoints) == 0 {
-		return cfg, errors.New("no OpenSearch endpoint: set spec.opensearch.endpoints or --opensearch-url")
-	}
+	var sec manifest.Secrets
 	if o.creds != "" {
 		keys, err := credentials.Load(o.creds)
 		if err != nil {
-			return cfg, err
+			return opensearch.Config{}, err
 		}
-		cfg.Username, cfg.Password, cfg.APIKey = string(keys["username"]), string(keys["password"]), string(keys["apiKey"])
-		if cfg.APIKey == "" && (cfg.Username == "" || cfg.Password == "") {
-			return cfg, fmt.Errorf("%s: needs keys username and password, or apiKey", o.creds)
-		}
-		cfg.CACert = keys["ca.crt"]
-	} else if ds.authSecret != "" {
-		return cfg, fmt.Errorf("spec.opensearch.auth names Secret %q: pass its content with --opensearch-credentials", ds.authSecret)
+		sec.OpenSearch, sec.OpenSearchCA = keys, keys[v1alpha1.SecretKeyCACert]
+	} else if a := ds.spec.OpenSearch.Auth; a != nil {
+		return opensearch.Config{}, fmt.Errorf("spec.opensearch.auth names Secret %q: pass its content with --opensearch-credentials", a.SecretRef.Name)
 	}
 	if o.ca != "" {
 		pem, err := os.ReadFile(o.ca)
 		if err != nil {
-			return cfg, err
+			return opensearch.Config{}, err
 		}
-		cfg.CACert = pem
+		sec.OpenSearchCA = pem
 	}
+	if o.creds != "" && ds.spec.OpenSearch.Auth == nil {
+		// Credentials given on the command line for a manifest without auth.
+		ds.spec.OpenSearch.Auth = &v1alpha1.OpenSearchAuth{SecretRef: v1alpha1.SecretReference{Name: o.creds}}
+	}
+	cfg, err := manifest.OpenSearchConfig(ds.spec, sec, endpoints)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.InsecureSkipVerify = cfg.InsecureSkipVerify || o.insecure
 	return cfg, nil
 }
 
