@@ -54,7 +54,9 @@ func TestScopeAndFilters(t *testing.T) {
 			},
 		},
 		"page title exclude": {
-			func(s *v1.ConfluenceDataSourceSpec) { s.Filters.Titles.Pages.Exclude = []v1.Regex{"(?i)runbook|faq|design"} },
+			func(s *v1.ConfluenceDataSourceSpec) {
+				s.Filters.Titles.Pages.Exclude = []v1.Regex{"(?i)runbook|faq|design"}
+			},
 			func(h *harness, base map[string]int, sum summaryView) {
 				if sum.DocumentsSkipped == 0 || h.count(opensearch.IDFilter{Types: []string{"page"}}) >= base["page"] {
 					h.t.Errorf("title exclude skipped nothing: %+v", sum)
