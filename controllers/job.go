@@ -257,6 +257,9 @@ func outcomeOf(name string, job *batchv1.Job, report *v1alpha1.SyncReport) syncO
 		}
 		if !out.Succeeded {
 			out.Reason = v1alpha1.ReasonSyncFailed
+			if report.Reason != "" {
+				out.Reason = report.Reason
+			}
 			out.Message = fmt.Sprintf("sync job %s failed", name)
 			if report.Message != "" {
 				out.Message += ": " + report.Message

@@ -490,6 +490,10 @@ type SyncReport struct {
 	// APICalls is the number of Confluence requests made.
 	// +optional
 	APICalls int64 `json:"apiCalls,omitempty"`
+	// Reason classifies a failure for the Ready condition, e.g.
+	// CredentialsRejected; empty on success.
+	// +optional
+	Reason string `json:"reason,omitempty"`
 	// Message is a human summary, or the reason of a failure.
 	// +optional
 	Message string `json:"message,omitempty"`

@@ -235,6 +235,7 @@ func toReport(job string, start time.Time, sum crawl.Summary, err error) v1.Sync
 	}
 	if err != nil {
 		r.Result = v1.SyncFailed
+		r.Reason = failureReason(err)
 		r.Message = err.Error()
 	} else {
 		r.Message = fmt.Sprintf("synced %d documents (%d written, %d unchanged, %d deleted, %d skipped, %d failed) with %d Confluence API calls in %s",
@@ -245,6 +246,18 @@ func toReport(job string, start time.Time, sum crawl.Summary, err error) v1.Sync
 		}
 	}
 	return r
+}
+
+// failureReason classifies a failed run for the Ready condition.
+func failureReason(err error) string {
+	switch {
+	case errors.Is(err, confluence.ErrCredentialsRejected), errors.Is(err, confluence.ErrAnonymous),
+		errors.Is(err, confluence.ErrRefreshTokenRejected), errors.Is(err, confluence.ErrTokenPersist):
+		return v1.ReasonCredentialsRejected
+	case errors.Is(err, confluence.ErrInvalidConfig), errors.Is(err, confluence.ErrWrongDeployment):
+		return v1.ReasonInvalidSpec
+	}
+	return v1.ReasonSyncFailed
 }
 
 func writeJSON(w io.Writer, v any) {
