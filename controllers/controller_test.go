@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/confluence-operator/confluence-operator/api/v1alpha1"
 	"github.com/confluence-operator/confluence-operator/test/testenv"
@@ -153,6 +154,14 @@ func TestController_FirstSyncOnCreation_ReadyAfterTheReport(t *testing.T) {
 	}
 	eventually(t, func() error { return kstatusCurrent(get(t, obj)) })
 	kubectlWait(t, obj)
+	eventually(t, func() error {
+		for metric, want := range map[string]float64{"confluence_operator_syncs_total": 1, "confluence_operator_documents": 1234} {
+			if got := gathered(t, metric, ns, "eng-wiki"); got != want {
+				return fmt.Errorf("%s = %v, want %v", metric, got, want)
+			}
+		}
+		return nil
+	})
 	cur = get(t, obj)
 	if c := condition(cur, v1alpha1.ConditionSyncing); c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonIdle {
 		t.Fatalf("Syncing after the run: %+v", c)
@@ -172,6 +181,33 @@ func TestController_FirstSyncOnCreation_ReadyAfterTheReport(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// gathered returns the value of a metric series of a data source from the
+// manager's registry (the one served on its metrics endpoint).
+func gathered(t *testing.T, name, namespace, dataSource string) float64 {
+	t.Helper()
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["namespace"] != namespace || labels["name"] != dataSource {
+				continue
+			}
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return sum
 }
 
 // kubectlWait runs `kubectl wait --for=condition=Ready` as a user would.
