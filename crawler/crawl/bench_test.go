@@ -56,9 +56,16 @@ func newBenchEnv(b *testing.B, spaces, pagesPerSpace int, pagesOnly bool) *bench
 
 func (e *benchEnv) run(b *testing.B, mode v1.SyncMode) crawl.Summary {
 	b.Helper()
+	return e.runLimited(b, mode, 0)
+}
+
+// runLimited runs with a client-side rate limit (0 = none).
+func (e *benchEnv) runLimited(b *testing.B, mode v1.SyncMode, maxRequestsPerSecond float64) crawl.Summary {
+	b.Helper()
 	cf, err := confluence.New(confluence.Config{
 		BaseURL: e.cf.URL(), Deployment: confluence.Cloud, AuthType: confluence.AuthBasic,
-		Credentials: confluence.Credentials{Username: e.data.Crawler.Email, Password: e.data.Crawler.Secret},
+		Credentials:          confluence.Credentials{Username: e.data.Crawler.Email, Password: e.data.Crawler.Secret},
+		MaxRequestsPerSecond: maxRequestsPerSecond,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -83,6 +90,23 @@ func BenchmarkFullCrawl(b *testing.B) {
 	}
 	b.ReportMetric(float64(docs)/b.Elapsed().Seconds(), "pages/s")
 	b.ReportMetric(float64(calls)/float64(docs), "calls/page")
+}
+
+// BenchmarkFullCrawlWith100msLatency gives every Confluence request 100 ms
+// of latency and the client a 10 requests/s limit: throughput should be
+// bound by the limit (10 calls/s × ~50 pages per call), not by latency.
+func BenchmarkFullCrawlWith100msLatency(b *testing.B) {
+	e := newBenchEnv(b, 4, 250, true)
+	e.cf.SetLatency(100 * time.Millisecond)
+	var docs, calls int64
+	b.ResetTimer()
+	for b.Loop() {
+		sum := e.runLimited(b, v1.SyncForcedFullCrawl, 10)
+		docs += sum.DocumentsIndexed
+		calls += sum.APICalls
+	}
+	b.ReportMetric(float64(docs)/b.Elapsed().Seconds(), "pages/s")
+	b.ReportMetric(float64(calls)/b.Elapsed().Seconds(), "calls/s")
 }
 
 // BenchmarkFullCrawlWithCommentsAndAttachments adds comments and attachments
