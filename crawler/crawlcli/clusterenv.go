@@ -158,7 +158,11 @@ func (e *clusterEnv) progress(ctx context.Context, p v1.SyncProgress) {
 	}
 	now := metav1.Now()
 	p.UpdateTime = &now
-	if err := e.applyStatus(ctx, map[string]any{"progress": toMap(p)}); err != nil {
+	progress, err := toMap(&p)
+	if err == nil {
+		err = e.applyStatus(ctx, map[string]any{"progress": progress})
+	}
+	if err != nil {
 		e.log.Error(err, "writing progress to status")
 	}
 }
@@ -166,7 +170,11 @@ func (e *clusterEnv) progress(ctx context.Context, p v1.SyncProgress) {
 func (e *clusterEnv) report(ctx context.Context, r v1.SyncReport, documentCount int64) error {
 	now := metav1.Now()
 	r.CompletionTime = &now
-	status := map[string]any{"lastSync": toMap(r), "lastSyncTime": now.UTC().Format(time.RFC3339)}
+	report, err := toMap(&r)
+	if err != nil {
+		return err
+	}
+	status := map[string]any{"lastSync": report, "lastSyncTime": now.UTC().Format(time.RFC3339)}
 	if r.Result == v1.SyncSucceeded {
 		status["lastSuccessfulSyncTime"] = now.UTC().Format(time.RFC3339)
 		status["documentCount"] = documentCount
@@ -196,10 +204,7 @@ func (e *clusterEnv) ownedSuccess(ctx context.Context) (map[string]any, error) {
 	return out, nil
 }
 
-func toMap(v any) map[string]any {
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(v)
-	if err != nil {
-		return nil
-	}
-	return m
+// toMap converts a status struct (a pointer) for an unstructured apply.
+func toMap(v any) (map[string]any, error) {
+	return runtime.DefaultUnstructuredConverter.ToUnstructured(v)
 }
