@@ -326,7 +326,7 @@ func TestController_RequestedSync_EchoedWithModeOverride(t *testing.T) {
 		v1alpha1.RequestedSyncAnnotation:     "2031-01-01T10:00:00Z",
 		v1alpha1.RequestedSyncModeAnnotation: string(v1alpha1.SyncForcedFullCrawl),
 	})
-	requested := jobName(obj, clock.Now())
+	requested := requestJobName(obj, "", "2031-01-01T10:00:00Z")
 	job := expectActiveJob(t, obj, requested)
 	if args := job.Spec.Template.Spec.Containers[0].Args; !slices.Equal(args[len(args)-2:], []string{"--mode", "ForcedFullCrawl"}) {
 		t.Fatalf("args %q", args)
@@ -345,6 +345,124 @@ func TestController_RequestedSync_EchoedWithModeOverride(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func TestController_RequestedSyncs_InTheSameMinute_EachRunAtOnce(t *testing.T) {
+	skipShort(t)
+	ns := newNamespace(t)
+	basicSecret(t, ns)
+	setClock(nextDay().Add(13*time.Hour + 10*time.Second))
+	obj := newDataSource(ns, "wiki")
+	create(t, obj)
+	first := jobName(obj, clock.Now())
+	expectActiveJob(t, obj, first)
+	succeed(t, obj, first, 5)
+
+	// The fake clock never moves: each request gets its own Job at once,
+	// instead of waiting for the minute after the previous Job's.
+	handled := ""
+	for i, request := range []string{"a", "b"} {
+		setAnnotations(t, obj, map[string]string{v1alpha1.RequestedSyncAnnotation: request})
+		name := requestJobName(obj, handled, request)
+		job := expectActiveJob(t, obj, name)
+		if job.Annotations["sources.confluence-operator.dev/trigger"] != "Request" {
+			t.Fatalf("job %s annotations %v", name, job.Annotations)
+		}
+		if got := get(t, obj).Status.LastHandledSyncRequest; got != request {
+			t.Fatalf("lastHandledSyncRequest %q, want %q", got, request)
+		}
+		succeed(t, obj, name, int64(6+i))
+		handled = request
+	}
+	want := []string{first, requestJobName(obj, "", "a"), requestJobName(obj, "a", "b")}
+	if names := jobNames(t, obj); !slices.Equal(sorted(names), sorted(want)) {
+		t.Fatalf("jobs %v, want %v", names, want)
+	}
+	// Handled requests are not handled again.
+	poke(t, obj)
+	consistently(t, 500*time.Millisecond, func() error {
+		if cur := get(t, obj); cur.Status.ActiveJob != nil {
+			return fmt.Errorf("unexpected job %s", cur.Status.ActiveJob.Name)
+		}
+		return nil
+	})
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
+
+func TestController_CredentialsRejected_FixedSecretRetriesOncePerChange(t *testing.T) {
+	skipShort(t)
+	ns := newNamespace(t)
+	createSecret(t, ns, "confluence", map[string]string{"username": "bot@example.com", "password": "wrong"})
+	setClock(nextDay().Add(11 * time.Hour))
+	obj := newDataSource(ns, "wiki")
+	obj.Spec.Crawler.BackoffLimit = ptr.To[int32](0)
+	obj.Spec.FailedJobsHistoryLimit = ptr.To[int32](5)
+	create(t, obj)
+	first := activeJobName(t, obj)
+
+	fail(t, obj, first, v1alpha1.ReasonCredentialsRejected)
+	cur := expectCondition(t, obj, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonCredentialsRejected)
+	if cur.Status.FailedSecretVersions["confluence"] == "" {
+		t.Fatalf("failedSecretVersions %v", cur.Status.FailedSecretVersions)
+	}
+	// Nothing retries until the Secret changes.
+	poke(t, obj)
+	consistently(t, 500*time.Millisecond, func() error {
+		if names := jobNames(t, obj); len(names) != 1 {
+			return fmt.Errorf("jobs %v before the Secret changed", names)
+		}
+		return nil
+	})
+
+	// Fixing the password is enough: no request, no clock move.
+	start := clock.Now()
+	patchSecret(t, ns, "confluence", map[string]string{"password": "right"})
+	second := activeJobName(t, obj)
+	job := &batchv1.Job{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: second}, job); err != nil {
+		t.Fatal(err)
+	}
+	secret := &corev1.Secret{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "confluence"}, secret); err != nil {
+		t.Fatal(err)
+	}
+	versions := job.Annotations["sources.confluence-operator.dev/secret-versions"]
+	if second == first || job.Annotations["sources.confluence-operator.dev/trigger"] != "SecretChanged" ||
+		versions != fmt.Sprintf(`{"confluence":%q}`, secret.ResourceVersion) || !clock.Now().Equal(start) {
+		t.Fatalf("retry job %s annotations %v", second, job.Annotations)
+	}
+	if cur := get(t, obj); cur.Status.FailedSecretVersions != nil {
+		t.Fatalf("failedSecretVersions %v kept after the retry started", cur.Status.FailedSecretVersions)
+	}
+
+	// Still rejected: one retry per change, not a loop.
+	fail(t, obj, second, v1alpha1.ReasonCredentialsRejected)
+	expectCondition(t, obj, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonCredentialsRejected)
+	poke(t, obj)
+	consistently(t, 500*time.Millisecond, func() error {
+		cur := get(t, obj)
+		if names := jobNames(t, obj); len(names) != 2 || cur.Status.ActiveJob != nil {
+			return fmt.Errorf("jobs %v active %+v after the retry failed", names, cur.Status.ActiveJob)
+		}
+		return nil
+	})
+
+	// The next fix retries again, and succeeds.
+	patchSecret(t, ns, "confluence", map[string]string{"password": "right-now"})
+	third := activeJobName(t, obj)
+	if third == second || third == first {
+		t.Fatalf("no new job: %s", third)
+	}
+	succeed(t, obj, third, 3)
+	cur = expectCondition(t, obj, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonSynced)
+	if cur.Status.FailedSecretVersions != nil {
+		t.Fatalf("failedSecretVersions %v after success", cur.Status.FailedSecretVersions)
+	}
 }
 
 func TestController_Suspend_StopsSchedulingButNotARunningJob(t *testing.T) {

@@ -262,7 +262,7 @@ func (r *DataSourceReconciler) findJob(ctx context.Context, sc *scope, jobs []*b
 // observeJobs records the end of the active sync Job (the crawler's report,
 // or the Job's own failure), adopts a running Job the status does not know,
 // and prunes finished Jobs to the history limits. It sets or removes the
-// SyncFailed condition and status.activeJob.
+// SyncFailed condition, status.activeJob and status.failedSecretVersions.
 func (r *DataSourceReconciler) observeJobs(ctx context.Context, sc *scope) (time.Duration, error) {
 	if err := r.listJobs(ctx, sc); err != nil {
 		return 0, err
@@ -334,6 +334,13 @@ func (r *DataSourceReconciler) checkActiveJob(ctx context.Context, sc *scope) er
 		return nil // already handled by an earlier reconcile
 	}
 	out := outcomeOf(name, job, st.LastSync)
+	var blamed map[string]string
+	if !out.Succeeded && blamesSecrets(out.Reason) {
+		if blamed, err = r.blamedSecretVersions(ctx, sc.obj, job); err != nil {
+			return err
+		}
+	}
+	st.FailedSecretVersions = blamed
 	if out.Succeeded {
 		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionSyncFailed)
 		r.event(sc.obj, corev1.EventTypeNormal, "SyncSucceeded", "Sync", syncedMessage(st))
@@ -347,10 +354,38 @@ func (r *DataSourceReconciler) checkActiveJob(ctx context.Context, sc *scope) er
 	return nil
 }
 
+// blamedSecretVersions returns the Secret versions a credentials failure of
+// job is blamed on, so that only a later change to them retries: the versions
+// the Job started with, except for Secrets the crawler writes itself (a
+// rotated OAuth2 refresh token), which are taken as they are now that it has
+// stopped, so its own writes never count as a fix. Without a record on the Job
+// (it vanished), every Secret is taken as it is now.
+func (r *DataSourceReconciler) blamedSecretVersions(ctx context.Context, obj *v1alpha1.ConfluenceDataSource, job *batchv1.Job) (map[string]string, error) {
+	var versions map[string]string
+	if job != nil {
+		versions = decodeSecretVersions(job.Annotations[SecretVersionsAnnotation])
+	}
+	current := crawlerWrittenSecrets(obj)
+	if versions == nil {
+		versions, current = map[string]string{}, referencedSecretNames(obj)
+	}
+	for _, name := range current {
+		m := &metav1.PartialObjectMetadata{}
+		m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: name}, m)
+		if client.IgnoreNotFound(err) != nil {
+			return nil, fmt.Errorf("reading Secret %s: %w", name, err)
+		}
+		versions[name] = m.ResourceVersion // empty when it does not exist
+	}
+	return versions, nil
+}
+
 // validate re-parses the schedule and time zone, checks what admission cannot
-// and reads the referenced Secrets' keys. Everything it finds is a stall
-// (Stalled=True with reason InvalidSchedule, InvalidSpec, SecretNotFound or
-// SecretKeyMissing); a watch on the Secrets brings the object back at once.
+// and reads the referenced Secrets' keys and resourceVersions. Everything it
+// finds is a stall (Stalled=True with reason InvalidSchedule, InvalidSpec,
+// SecretNotFound or SecretKeyMissing); a watch on the Secrets brings the
+// object back at once.
 func (r *DataSourceReconciler) validate(ctx context.Context, sc *scope) (time.Duration, error) {
 	spec := &sc.obj.Spec
 	sched, err := parseSchedule(string(spec.Sync.Schedule), spec.Sync.TimeZone)
@@ -364,6 +399,7 @@ func (r *DataSourceReconciler) validate(ctx context.Context, sc *scope) (time.Du
 	if spec.Confluence.Auth.Type == v1alpha1.AuthPersonalAccessToken && spec.Confluence.Deployment != v1alpha1.DeploymentDataCenter {
 		return 0, stalled(v1alpha1.ReasonInvalidSpec, "spec.confluence.auth.type PersonalAccessToken needs spec.confluence.deployment DataCenter")
 	}
+	sc.secretVersions = map[string]string{}
 	for _, req := range secretRequirements(sc.obj) {
 		secret := &corev1.Secret{}
 		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: sc.obj.Namespace, Name: req.Name}, secret)
@@ -376,6 +412,7 @@ func (r *DataSourceReconciler) validate(ctx context.Context, sc *scope) (time.Du
 		if missing := missingKeys(req, secret.Data); missing != nil {
 			return 0, stalled(v1alpha1.ReasonSecretKeyMissing, "%s", secretKeyMissingMessage(req, missing))
 		}
+		sc.secretVersions[req.Name] = secret.ResourceVersion
 	}
 	return 0, nil
 }
@@ -394,9 +431,10 @@ func (r *DataSourceReconciler) crawlerImage(obj *v1alpha1.ConfluenceDataSource) 
 }
 
 // scheduleSync decides whether a sync starts now (first sync, new request,
-// due slot; never while one runs or while suspended) and starts it. It sets
-// status.nextSyncTime, and on start activeJob, lastScheduleTime and
-// lastHandledSyncRequest; a sync that must wait shows on Syncing (Queued).
+// due slot, a Secret changed after a credentials failure; never while one
+// runs or while suspended) and starts it. It sets status.nextSyncTime, and on
+// start activeJob, lastScheduleTime and lastHandledSyncRequest, and clears
+// failedSecretVersions; a sync that must wait shows on Syncing (Queued).
 func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (time.Duration, error) {
 	obj, st := sc.obj, &sc.obj.Status
 	request := obj.Annotations[v1alpha1.RequestedSyncAnnotation]
@@ -410,6 +448,9 @@ func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (tim
 		Request:            request,
 		LastHandledRequest: st.LastHandledSyncRequest,
 		Running:            st.ActiveJob != nil,
+
+		FailedSecretVersions: st.FailedSecretVersions,
+		SecretVersions:       sc.secretVersions,
 	})
 	st.NextSyncTime = metaTime(d.Next)
 	var requeue time.Duration
@@ -421,7 +462,7 @@ func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (tim
 		return requeue, nil
 	}
 
-	job := newSyncJob(obj, r.crawlerImage(obj), d, effectiveMode(obj, d.HandlesRequest))
+	job := newSyncJob(obj, r.crawlerImage(obj), d, effectiveMode(obj, d.HandlesRequest), sc.secretVersions)
 	if err := controllerutil.SetControllerReference(obj, job, r.Scheme); err != nil {
 		return 0, err
 	}
@@ -447,7 +488,16 @@ func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (tim
 		case existing == nil:
 			return 0, fmt.Errorf("job %s exists and is not controlled by this data source", job.Name)
 		}
-		if finished, _ := jobFinished(existing); finished && d.Trigger != triggerSchedule {
+		finished, _ := jobFinished(existing)
+		switch {
+		case finished && d.Key != "":
+			// The Job for this very request or Secret change already ran and
+			// was seen running (observeJobs adopts it); only recording what it
+			// answered was lost. Running it again would serve the event twice.
+			recordStarted(st, d, request)
+			sc.log.Info("sync already ran", "job", job.Name, "trigger", d.Trigger)
+			return requeue, nil
+		case finished && d.Trigger != triggerSchedule:
 			// A sync already used this minute's name; the next minute frees it.
 			sc.queued = "a sync finished within this minute; the next one starts at the next minute"
 			return minRequeue(requeue, requeueAt(sc.now, sc.now.Truncate(time.Minute).Add(time.Minute))), nil
@@ -459,12 +509,7 @@ func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (tim
 	}
 
 	st.ActiveJob = &v1alpha1.JobReference{Name: job.Name}
-	if d.RecordSlot != nil {
-		st.LastScheduleTime = metaTime(d.RecordSlot)
-	}
-	if d.HandlesRequest {
-		st.LastHandledSyncRequest = request
-	}
+	recordStarted(st, d, request)
 	if adopted {
 		sc.log.Info("adopted existing sync Job", "job", job.Name)
 		return requeue, nil
@@ -474,6 +519,19 @@ func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (tim
 		fmt.Sprintf("started sync job %s (mode %s, trigger %s)", job.Name, mode, d.Trigger))
 	sc.log.Info("sync started", "job", job.Name, "mode", mode, "trigger", d.Trigger)
 	return requeue, nil
+}
+
+// recordStarted records in the status what a started sync Job answers: the
+// slot, the request, and a Secret change (its outcome decides anew whether a
+// Secret is blamed).
+func recordStarted(st *v1alpha1.ConfluenceDataSourceStatus, d scheduleDecision, request string) {
+	if d.RecordSlot != nil {
+		st.LastScheduleTime = metaTime(d.RecordSlot)
+	}
+	if d.HandlesRequest {
+		st.LastHandledSyncRequest = request
+	}
+	st.FailedSecretVersions = nil
 }
 
 // event records a Kubernetes event about the data source.

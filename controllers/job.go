@@ -21,8 +21,12 @@ const (
 	// JobTypeSync and JobTypeCleanup are the values of JobTypeLabel.
 	JobTypeSync    = "sync"
 	JobTypeCleanup = "cleanup"
-	// TriggerAnnotation records why a sync Job started (FirstSync, Schedule, Request).
+	// TriggerAnnotation records why a sync Job started (FirstSync, Schedule,
+	// Request, SecretChanged).
 	TriggerAnnotation = "sources.confluence-operator.dev/trigger"
+	// SecretVersionsAnnotation records the resourceVersions, by name, of the
+	// referenced Secrets when the sync Job was created, as JSON; never data.
+	SecretVersionsAnnotation = "sources.confluence-operator.dev/secret-versions"
 	// ManagedBy is the app.kubernetes.io/managed-by value of created objects.
 	ManagedBy = "confluence-operator"
 
@@ -82,11 +86,18 @@ func effectiveMode(obj *v1alpha1.ConfluenceDataSource, requested bool) v1alpha1.
 	return obj.Spec.Sync.Mode
 }
 
-// newSyncJob builds the sync Job for a slot. The caller sets the owner reference.
-func newSyncJob(obj *v1alpha1.ConfluenceDataSource, image string, d scheduleDecision, mode v1alpha1.SyncMode) *batchv1.Job {
+// newSyncJob builds the sync Job of a decision, recording the versions of the
+// Secrets it starts with. The caller sets the owner reference.
+func newSyncJob(obj *v1alpha1.ConfluenceDataSource, image string, d scheduleDecision, mode v1alpha1.SyncMode, secretVersions map[string]string) *batchv1.Job {
 	name := syncJobName(obj.Name, d.Slot)
+	if d.Key != "" {
+		name = keyedSyncJobName(obj.Name, d.Key)
+	}
 	job := crawlerJob(obj, name, JobTypeSync, image, syncArgs(obj, name, mode))
-	job.Annotations = map[string]string{TriggerAnnotation: string(d.Trigger)}
+	job.Annotations = map[string]string{
+		TriggerAnnotation:        string(d.Trigger),
+		SecretVersionsAnnotation: encodeSecretVersions(secretVersions),
+	}
 	return job
 }
 
@@ -280,6 +291,15 @@ func outcomeOf(name string, job *batchv1.Job, report *v1alpha1.SyncReport) syncO
 		out.Message = fmt.Sprintf("sync job %s completed without a sync report", name)
 	}
 	return out
+}
+
+// blamesSecrets is true for sync failure reasons a Secret edit can fix.
+func blamesSecrets(reason string) bool {
+	switch reason {
+	case v1alpha1.ReasonCredentialsRejected, v1alpha1.ReasonSecretKeyMissing, v1alpha1.ReasonSecretNotFound:
+		return true
+	}
+	return false
 }
 
 // jobsToPrune returns the finished Jobs beyond the history limits, oldest

@@ -40,6 +40,10 @@ func TestNames_FitKubernetesLimits(t *testing.T) {
 		if !strings.HasSuffix(job, "-31558200") {
 			t.Errorf("sync job name %q does not end in the slot's unix minutes", job)
 		}
+		if k := keyedSyncJobName(name, "r0123abcd"); len(k) > 63 || len(validation.IsDNS1123Label(strings.ReplaceAll(k, ".", "-"))) > 0 ||
+			!strings.HasSuffix(k, "-r0123abcd") {
+			t.Errorf("keyed sync job name %q is not a valid label-sized name with the key", k)
+		}
 		if c := cleanupJobName(name, 12); len(c) > 63 {
 			t.Errorf("cleanup job name %q too long", c)
 		}
@@ -65,11 +69,17 @@ func TestSyncJob_ContractWithTheCrawler(t *testing.T) {
 	obj.Spec.Crawler.Resources = corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: *resourceQuantity("256Mi")}}
 	obj.Spec.Crawler.ActiveDeadlineSeconds = ptr.To[int64](600)
 	obj.Spec.Crawler.BackoffLimit = ptr.To[int32](1)
-	d := scheduleDecision{Start: true, Trigger: triggerRequest, Slot: at("2030-01-01T10:00:00Z"), HandlesRequest: true}
+	d := scheduleDecision{Start: true, Trigger: triggerRequest, Slot: at("2030-01-01T10:00:00Z"), HandlesRequest: true, Key: "r0123abcd"}
 
-	job := newSyncJob(obj, "img:1", d, effectiveMode(obj, true))
+	job := newSyncJob(obj, "img:1", d, effectiveMode(obj, true), map[string]string{"conf": "42"})
 
-	wantArgs := []string{"crawl", "--in-cluster", "--namespace", "search", "--name", "eng-wiki", "--job", "eng-wiki-31558200", "--mode", "ForcedFullCrawl"}
+	wantArgs := []string{"crawl", "--in-cluster", "--namespace", "search", "--name", "eng-wiki", "--job", "eng-wiki-r0123abcd", "--mode", "ForcedFullCrawl"}
+	if job.Annotations[TriggerAnnotation] != "Request" || job.Annotations[SecretVersionsAnnotation] != `{"conf":"42"}` {
+		t.Fatalf("annotations %v", job.Annotations)
+	}
+	if got := newSyncJob(obj, "img:1", scheduleDecision{Trigger: triggerSchedule, Slot: d.Slot}, "FullCrawl", nil).Name; got != "eng-wiki-31558200" {
+		t.Fatalf("scheduled sync job name %s", got)
+	}
 	pod := job.Spec.Template.Spec
 	c := pod.Containers[0]
 	if !reflect.DeepEqual(c.Args, wantArgs) || c.Image != "img:1" {

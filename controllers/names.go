@@ -22,8 +22,7 @@ func truncateName(name string, max int) string {
 	if len(name) <= max {
 		return name
 	}
-	sum := sha256.Sum256([]byte(name))
-	hash := hex.EncodeToString(sum[:])[:8]
+	hash := shortHash(name)
 	prefix := strings.TrimRight(name[:max-len(hash)-1], "-.")
 	return prefix + "-" + hash
 }
@@ -33,10 +32,24 @@ func withSuffix(name, suffix string, max int) string {
 	return truncateName(name, max-len(suffix)-1) + "-" + suffix
 }
 
+// shortHash is the first 8 hex digits of the SHA-256 of s.
+func shortHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])[:8]
+}
+
 // syncJobName is <name>-<unix minutes of the slot>: a crash between creating
 // the Job and recording it cannot launch a second Job for the same slot.
 func syncJobName(name string, slot time.Time) string {
 	return withSuffix(name, strconv.FormatInt(slot.Unix()/60, 10), maxLabelLength)
+}
+
+// keyedSyncJobName is <name>-<key>, for syncs that answer one event (a
+// request, a Secret change) rather than a minute: such a sync never waits for
+// the previous Job's minute to pass, and a crash between creating the Job and
+// recording it cannot launch a second Job for the same event.
+func keyedSyncJobName(name, key string) string {
+	return withSuffix(name, key, maxLabelLength)
 }
 
 // cleanupJobName is <name>-cleanup-<attempt>.

@@ -25,12 +25,12 @@ func crawlerRules(obj *v1alpha1.ConfluenceDataSource) []rbacv1.PolicyRule {
 		Verbs:         []string{"get"},
 		ResourceNames: referencedSecretNames(obj),
 	}}
-	if obj.Spec.Confluence.Auth.Type == v1alpha1.AuthOAuth2 {
+	if written := crawlerWrittenSecrets(obj); len(written) > 0 {
 		rules = append(rules, rbacv1.PolicyRule{
 			APIGroups:     []string{""},
 			Resources:     []string{"secrets"},
 			Verbs:         []string{"patch", "update"},
-			ResourceNames: []string{obj.Spec.Confluence.Auth.SecretRef.Name},
+			ResourceNames: written,
 		})
 	}
 	return append(rules,

@@ -21,6 +21,9 @@ const (
 	triggerSchedule trigger = "Schedule"
 	// triggerRequest: the requested-sync annotation got a new value.
 	triggerRequest trigger = "Request"
+	// triggerSecretChanged: a referenced Secret changed after the last sync
+	// failed because of its credentials.
+	triggerSecretChanged trigger = "SecretChanged"
 )
 
 // parseSchedule parses a standard cron expression evaluated in the IANA time
@@ -129,14 +132,23 @@ type scheduleInput struct {
 	LastHandledRequest string
 	// Running is true while a sync Job runs.
 	Running bool
+	// FailedSecretVersions are the Secret versions the last sync's
+	// credentials failure is blamed on (nil when it did not fail so);
+	// SecretVersions are the referenced Secrets' versions now.
+	FailedSecretVersions, SecretVersions map[string]string
 }
 
 // scheduleDecision is what to do now.
 type scheduleDecision struct {
-	// Start a sync Job named after Slot.
+	// Start a sync Job named after Key, or after Slot when Key is empty.
 	Start   bool
 	Trigger trigger
 	Slot    time.Time
+	// Key names the Job of a sync that answers one event: r<hash> for a
+	// request (of the value and the one handled before it, so a value used
+	// again later is still new), s<hash> for a Secret change (of the
+	// versions it runs with). The same event always gets the same name.
+	Key string
 	// RecordSlot, when set, becomes status.lastScheduleTime once the Job starts.
 	RecordSlot *time.Time
 	// HandlesRequest is true when the Job answers Request.
@@ -149,10 +161,10 @@ type scheduleDecision struct {
 }
 
 // decideSync decides whether a sync starts now. A new request, the first
-// sync and a due schedule slot are all served by one Job; missed slots after
-// downtime collapse into the most recent one; nothing starts while a Job runs
-// or while suspended, and what was due stays due (the slot is recorded only
-// when a Job starts for it).
+// sync, a due schedule slot and a Secret changed since a credentials failure
+// are all served by one Job; missed slots after downtime collapse into the
+// most recent one; nothing starts while a Job runs or while suspended, and
+// what was due stays due (the slot is recorded only when a Job starts for it).
 func decideSync(in scheduleInput) scheduleDecision {
 	var d scheduleDecision
 	if in.Suspend {
@@ -172,7 +184,8 @@ func decideSync(in scheduleInput) scheduleDecision {
 		slot = mostRecentSlot(in.Schedule, earliest, in.Now)
 	}
 	requested := in.Request != "" && in.Request != in.LastHandledRequest
-	if slot == nil && !requested && !in.NeverSynced {
+	secretChanged := secretsChanged(in.FailedSecretVersions, in.SecretVersions)
+	if slot == nil && !requested && !in.NeverSynced && !secretChanged {
 		return d
 	}
 	if in.Running {
@@ -184,8 +197,12 @@ func decideSync(in scheduleInput) scheduleDecision {
 	switch {
 	case requested:
 		d.Trigger, d.HandlesRequest = triggerRequest, true
+		d.Key = "r" + shortHash(in.LastHandledRequest+"\n"+in.Request)
 	case slot != nil:
 		d.Trigger, d.Slot = triggerSchedule, slot.Truncate(time.Minute)
+	case secretChanged:
+		d.Trigger = triggerSecretChanged
+		d.Key = "s" + shortHash(encodeSecretVersions(in.SecretVersions))
 	default:
 		d.Trigger = triggerFirstSync
 	}
@@ -198,6 +215,21 @@ func decideSync(in scheduleInput) scheduleDecision {
 		d.RecordSlot = &first
 	}
 	return d
+}
+
+// secretsChanged is true when a Secret the sync uses now has another
+// version than the one a credentials failure was blamed on, or was not
+// referenced then. Nothing changed without such a failure.
+func secretsChanged(failed, now map[string]string) bool {
+	if failed == nil {
+		return false
+	}
+	for name, version := range now {
+		if failed[name] != version {
+			return true
+		}
+	}
+	return false
 }
 
 // requeueAt returns the delay until t plus a little slack, so the reconcile

@@ -99,6 +99,7 @@ func TestDecideSync(t *testing.T) {
 		slot    string
 		record  string
 		handles bool
+		key     string
 		due     bool
 		next    string
 		noNext  bool
@@ -130,7 +131,11 @@ func TestDecideSync(t *testing.T) {
 		},
 		"new request": {
 			in:    scheduleInput{Now: at("2030-01-01T09:45:30Z"), Schedule: hourly, Created: created, LastScheduleTime: slot("2030-01-01T09:30:00Z"), Request: "r1"},
-			start: true, trigger: triggerRequest, slot: "2030-01-01T09:45:00Z", handles: true, next: "2030-01-01T10:00:00Z",
+			start: true, trigger: triggerRequest, slot: "2030-01-01T09:45:00Z", handles: true, key: "r" + shortHash("\nr1"), next: "2030-01-01T10:00:00Z",
+		},
+		"a request value used again after another is new": {
+			in:    scheduleInput{Now: at("2030-01-01T09:45:30Z"), Created: created, LastScheduleTime: slot("2030-01-01T09:30:00Z"), Request: "r1", LastHandledRequest: "r2"},
+			start: true, trigger: triggerRequest, slot: "2030-01-01T09:45:00Z", handles: true, key: "r" + shortHash("r2\nr1"), noNext: true,
 		},
 		"handled request": {
 			in:   scheduleInput{Now: at("2030-01-01T09:45:30Z"), Schedule: hourly, Created: created, LastScheduleTime: slot("2030-01-01T09:30:00Z"), Request: "r1", LastHandledRequest: "r1"},
@@ -138,7 +143,37 @@ func TestDecideSync(t *testing.T) {
 		},
 		"request and due slot share one Job": {
 			in:    scheduleInput{Now: at("2030-01-01T10:00:30Z"), Schedule: hourly, Created: created, LastScheduleTime: slot("2030-01-01T09:30:00Z"), Request: "r2", LastHandledRequest: "r1"},
-			start: true, trigger: triggerRequest, slot: "2030-01-01T10:00:00Z", record: "2030-01-01T10:00:00Z", handles: true, next: "2030-01-01T11:00:00Z",
+			start: true, trigger: triggerRequest, slot: "2030-01-01T10:00:00Z", record: "2030-01-01T10:00:00Z", handles: true,
+			key: "r" + shortHash("r1\nr2"), next: "2030-01-01T11:00:00Z",
+		},
+		"secret changed after a credentials failure": {
+			in: scheduleInput{Now: at("2030-01-01T09:45:30Z"), Schedule: hourly, Created: created, LastScheduleTime: slot("2030-01-01T09:30:00Z"),
+				FailedSecretVersions: map[string]string{"conf": "1", "os": "7"}, SecretVersions: map[string]string{"conf": "2", "os": "7"}},
+			start: true, trigger: triggerSecretChanged, slot: "2030-01-01T09:45:00Z", key: "s" + shortHash(`{"conf":"2","os":"7"}`), next: "2030-01-01T10:00:00Z",
+		},
+		"secret newly referenced after a credentials failure": {
+			in: scheduleInput{Now: at("2030-01-01T09:45:30Z"), Created: created, LastScheduleTime: slot("2030-01-01T09:30:00Z"),
+				FailedSecretVersions: map[string]string{"conf": "1"}, SecretVersions: map[string]string{"conf2": "1"}},
+			start: true, trigger: triggerSecretChanged, slot: "2030-01-01T09:45:00Z", key: "s" + shortHash(`{"conf2":"1"}`), noNext: true,
+		},
+		"secrets unchanged since the credentials failure": {
+			in: scheduleInput{Now: at("2030-01-01T09:45:30Z"), Schedule: hourly, Created: created, LastScheduleTime: slot("2030-01-01T09:30:00Z"),
+				FailedSecretVersions: map[string]string{"conf": "1", "os": "7"}, SecretVersions: map[string]string{"conf": "1"}},
+			next: "2030-01-01T10:00:00Z",
+		},
+		"secret changed without a credentials failure": {
+			in:   scheduleInput{Now: at("2030-01-01T09:45:30Z"), Schedule: hourly, Created: created, LastScheduleTime: slot("2030-01-01T09:30:00Z"), SecretVersions: map[string]string{"conf": "2"}},
+			next: "2030-01-01T10:00:00Z",
+		},
+		"secret changed during a run waits": {
+			in: scheduleInput{Now: at("2030-01-01T09:45:30Z"), Created: created, LastScheduleTime: slot("2030-01-01T09:30:00Z"), Running: true,
+				FailedSecretVersions: map[string]string{"conf": "1"}, SecretVersions: map[string]string{"conf": "2"}},
+			due: true, noNext: true,
+		},
+		"secret change and due slot share one scheduled Job": {
+			in: scheduleInput{Now: at("2030-01-01T10:00:30Z"), Schedule: hourly, Created: created, LastScheduleTime: slot("2030-01-01T09:30:00Z"),
+				FailedSecretVersions: map[string]string{"conf": "1"}, SecretVersions: map[string]string{"conf": "2"}},
+			start: true, trigger: triggerSchedule, slot: "2030-01-01T10:00:00Z", record: "2030-01-01T10:00:00Z", next: "2030-01-01T11:00:00Z",
 		},
 		"request during a run waits": {
 			in:  scheduleInput{Now: at("2030-01-01T09:45:30Z"), Schedule: hourly, Created: created, LastScheduleTime: slot("2030-01-01T09:30:00Z"), Request: "r1", Running: true},
@@ -160,8 +195,8 @@ func TestDecideSync(t *testing.T) {
 				t.Fatalf("start/due/handles = %v/%v/%v, want %v/%v/%v", d.Start, d.Due, d.HandlesRequest, tt.start, tt.due, tt.handles)
 			}
 			if tt.start {
-				if d.Trigger != tt.trigger || !d.Slot.Equal(at(tt.slot)) {
-					t.Fatalf("trigger/slot = %s/%s, want %s/%s", d.Trigger, d.Slot.Format(time.RFC3339), tt.trigger, tt.slot)
+				if d.Trigger != tt.trigger || !d.Slot.Equal(at(tt.slot)) || d.Key != tt.key {
+					t.Fatalf("trigger/slot/key = %s/%s/%q, want %s/%s/%q", d.Trigger, d.Slot.Format(time.RFC3339), d.Key, tt.trigger, tt.slot, tt.key)
 				}
 			}
 			switch {

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -56,6 +57,35 @@ func referencedSecretNames(obj *v1alpha1.ConfluenceDataSource) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// crawlerWrittenSecrets are the Secrets the crawler itself may write: the
+// OAuth2 credentials, where it stores each rotated refresh token.
+func crawlerWrittenSecrets(obj *v1alpha1.ConfluenceDataSource) []string {
+	if obj.Spec.Confluence.Auth.Type == v1alpha1.AuthOAuth2 {
+		return []string{obj.Spec.Confluence.Auth.SecretRef.Name}
+	}
+	return nil
+}
+
+// encodeSecretVersions renders Secret resourceVersions by name as compact
+// JSON with sorted keys, for a Job annotation and a Job name hash.
+func encodeSecretVersions(versions map[string]string) string {
+	b, err := json.Marshal(versions)
+	if err != nil {
+		return "" // unreachable: a map of strings always marshals
+	}
+	return string(b)
+}
+
+// decodeSecretVersions parses encodeSecretVersions' output; it returns nil
+// for an empty or unreadable value.
+func decodeSecretVersions(s string) map[string]string {
+	var versions map[string]string
+	if s == "" || json.Unmarshal([]byte(s), &versions) != nil {
+		return nil
+	}
+	return versions
 }
 
 // missingKeys checks the keys of a Secret (never its values, beyond being

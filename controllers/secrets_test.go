@@ -1,11 +1,16 @@
 package controllers
 
 import (
+	"context"
 	"reflect"
 	"strings"
 	"testing"
 
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/confluence-operator/confluence-operator/api/v1alpha1"
 )
@@ -85,5 +90,47 @@ func TestSplitList(t *testing.T) {
 	}
 	if got := splitList(""); got != nil {
 		t.Fatalf("empty = %q", got)
+	}
+}
+
+func TestBlamedSecretVersions_CrawlerOwnWritesNeverCountAsAFix(t *testing.T) {
+	secret := func(name, rv string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "search", ResourceVersion: rv}}
+	}
+	started := func(versions string) *batchv1.Job {
+		return &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "j", Annotations: map[string]string{SecretVersionsAnnotation: versions}}}
+	}
+	oauth2 := testDataSource("x")
+	oauth2.Spec.Confluence.Auth.Type = v1alpha1.AuthOAuth2
+	oauth2.Spec.OpenSearch.Auth = &v1alpha1.OpenSearchAuth{SecretRef: v1alpha1.SecretReference{Name: "os"}}
+	basic := oauth2.DeepCopy()
+	basic.Spec.Confluence.Auth.Type = v1alpha1.AuthBasic
+	tests := map[string]struct {
+		obj  *v1alpha1.ConfluenceDataSource
+		job  *batchv1.Job
+		want map[string]string
+	}{
+		"basic: the versions the Job started with": {
+			obj: basic, job: started(`{"conf":"10","os":"20"}`), want: map[string]string{"conf": "10", "os": "20"},
+		},
+		"oauth2: the rotated token Secret as it is after the run": {
+			obj: oauth2, job: started(`{"conf":"10","os":"20"}`), want: map[string]string{"conf": "11", "os": "20"},
+		},
+		"no record on the Job: all as they are now": {
+			obj: basic, job: nil, want: map[string]string{"conf": "11", "os": "21"},
+		},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			c := fake.NewClientBuilder().WithScheme(Scheme).WithObjects(secret("conf", "11"), secret("os", "21")).Build()
+			r := &DataSourceReconciler{Client: c, APIReader: c}
+			got, err := r.blamedSecretVersions(context.Background(), tt.obj, tt.job)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

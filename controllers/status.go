@@ -31,6 +31,9 @@ type scope struct {
 
 	// schedule is the parsed spec.sync.schedule, nil for on demand only.
 	schedule cron.Schedule
+	// secretVersions are the referenced Secrets' resourceVersions by name,
+	// read live by validate.
+	secretVersions map[string]string
 	// syncJobs and cleanupJobs are the Jobs this data source controls.
 	syncJobs, cleanupJobs []*batchv1.Job
 

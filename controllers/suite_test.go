@@ -2,6 +2,8 @@ package controllers_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
@@ -311,6 +313,13 @@ func jobName(obj *v1alpha1.ConfluenceDataSource, slot time.Time) string {
 	return fmt.Sprintf("%s-%d", obj.Name, slot.Unix()/60)
 }
 
+// requestJobName is the sync Job name for the request value after the
+// handled one: <name>-r<8 hex digits of SHA-256 of "handled\nvalue">.
+func requestJobName(obj *v1alpha1.ConfluenceDataSource, handled, value string) string {
+	sum := sha256.Sum256([]byte(handled + "\n" + value))
+	return obj.Name + "-r" + hex.EncodeToString(sum[:])[:8]
+}
+
 // finishPod waits for the Job's Pod and sets its phase, as a kubelet would.
 func finishPod(t *testing.T, ns, job string, succeed bool) {
 	t.Helper()
@@ -389,6 +398,38 @@ func succeed(t *testing.T, obj *v1alpha1.ConfluenceDataSource, job string, docs 
 		}
 		return nil
 	})
+}
+
+// fail finishes a sync Job (with backoffLimit 0) with a failed report of
+// reason, as the crawler does before it exits non-zero.
+func fail(t *testing.T, obj *v1alpha1.ConfluenceDataSource, job, reason string) {
+	t.Helper()
+	applyReport(t, obj, v1alpha1.SyncReport{
+		Job: job, Mode: v1alpha1.SyncFullCrawl, Result: v1alpha1.SyncFailed, Reason: reason, Message: "401 Unauthorized",
+		StartTime: &metav1.Time{Time: clock.Now().Add(-time.Second)}, CompletionTime: &metav1.Time{Time: clock.Now()},
+	}, 0)
+	finishPod(t, obj.Namespace, job, false)
+	eventually(t, func() error {
+		cur := get(t, obj)
+		if cur.Status.ActiveJob != nil && cur.Status.ActiveJob.Name == job {
+			return fmt.Errorf("job %s still active", job)
+		}
+		return nil
+	})
+}
+
+// patchSecret sets keys of a Secret, as a user fixing it would.
+func patchSecret(t *testing.T, ns, name string, data map[string]string) {
+	t.Helper()
+	secret := &corev1.Secret{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, secret); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(secret.DeepCopy())
+	secret.StringData = data
+	if err := k8s.Patch(ctx, secret, patch); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // events lists the events about the data source with a reason.

@@ -170,6 +170,12 @@ func TestAdmission_RejectsInvalidSpecsNamingTheField(t *testing.T) {
 			func(ds *v1.ConfluenceDataSource) { ds.Spec.DeletionPolicy = "Orphan" },
 			"spec.deletionPolicy",
 		},
+		"field mapping onto a field the index owns": {
+			func(ds *v1.ConfluenceDataSource) {
+				ds.Spec.FieldMappings = []v1.FieldMapping{{From: "page.labels", To: "tags"}, {From: "page.title", To: "acl"}}
+			},
+			"spec.fieldMappings[1].to",
+		},
 		"missing opensearch endpoints": {
 			func(ds *v1.ConfluenceDataSource) { ds.Spec.OpenSearch.Endpoints = nil },
 			"spec.opensearch.endpoints",

@@ -321,8 +321,9 @@ type FieldMapping struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
 	From string `json:"from"`
-	// To is the index field name.
+	// To is the index field name; it must not be one of the fields the index owns.
 	// +kubebuilder:validation:Pattern=`^[a-zA-Z][a-zA-Z0-9_]*$`
+	// +kubebuilder:validation:XValidation:rule="!(self in ['doc_id', 'id', 'type', 'datasource', 'space_key', 'space_name', 'url', 'title', 'body', 'author', 'author_name', 'labels', 'version', 'parent_id', 'container_id', 'ancestors', 'media_type', 'size', 'created', 'updated', 'content_hash', 'acl_hash', 'acl', 'indexed_at'])",message="is a field the index already uses"
 	// +kubebuilder:validation:MaxLength=128
 	To string `json:"to"`
 }
@@ -554,6 +555,12 @@ type ConfluenceDataSourceStatus struct {
 	// LastHandledSyncRequest echoes the requested-sync annotation once handled.
 	// +optional
 	LastHandledSyncRequest string `json:"lastHandledSyncRequest,omitempty"`
+	// FailedSecretVersions is set while the last sync failed because of its
+	// credentials (reason CredentialsRejected): the resourceVersions of the
+	// referenced Secrets, by name, that failure is blamed on. A change to any
+	// of these Secrets starts one sync at once (trigger SecretChanged).
+	// +optional
+	FailedSecretVersions map[string]string `json:"failedSecretVersions,omitempty"`
 
 	// DocumentCount is the number of documents this source had in the index
 	// after the last successful sync.

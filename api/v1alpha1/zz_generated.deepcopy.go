@@ -152,6 +152,13 @@ func (in *ConfluenceDataSourceStatus) DeepCopyInto(out *ConfluenceDataSourceStat
 		in, out := &in.LastScheduleTime, &out.LastScheduleTime
 		*out = (*in).DeepCopy()
 	}
+	if in.FailedSecretVersions != nil {
+		in, out := &in.FailedSecretVersions, &out.FailedSecretVersions
+		*out = make(map[string]string, len(*in))
+		for key, val := range *in {
+			(*out)[key] = val
+		}
+	}
 	if in.ActiveJob != nil {
 		in, out := &in.ActiveJob, &out.ActiveJob
 		*out = new(JobReference)
