@@ -1,0 +1,96 @@
+package crawlcli_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/confluence-operator/confluence-operator/api/v1alpha1"
+	"github.com/confluence-operator/confluence-operator/test/testenv"
+)
+
+// TestCrawl_InClusterWritesTheReportToStatus runs the crawler as a Job does:
+// the resource and its Secret come from a real API server, and the report
+// goes back onto the status with server-side apply.
+func TestCrawl_InClusterWritesTheReportToStatus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
+	env, err := testenv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	kubeconfig, err := env.Kubeconfig(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", kubeconfig)
+	ctx := context.Background()
+	f := newFixture(t)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "docs"}}
+	secret := func(password string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: "docs"},
+			StringData: map[string]string{"username": f.data.Crawler.Email, "password": password}}
+	}
+	ds := &v1.ConfluenceDataSource{
+		ObjectMeta: metav1.ObjectMeta{Name: "wiki", Namespace: "docs"},
+		Spec: v1.ConfluenceDataSourceSpec{
+			Confluence: v1.ConfluenceSpec{URL: f.cf.URL(), Auth: v1.ConfluenceAuth{SecretRef: v1.SecretReference{Name: "creds"}}, MaxRequestsPerSecond: 1000},
+			OpenSearch: v1.OpenSearchSpec{Endpoints: []string{f.os.URL}, Index: "incluster"},
+		},
+	}
+	for _, obj := range []client.Object{ns, secret("wrong"), ds} {
+		if err := env.Client.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := []string{"--in-cluster", "--namespace", "docs", "--name", "wiki", "--job", "wiki-1"}
+
+	code, _, stderr := run(args...)
+	got := &v1.ConfluenceDataSource{}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(ds), got); err != nil {
+		t.Fatal(err)
+	}
+	last := got.Status.LastSync
+	if code != 1 || last == nil || last.Result != v1.SyncFailed || last.Reason != v1.ReasonCredentialsRejected || last.Job != "wiki-1" {
+		t.Fatalf("wrong password: exit %d, lastSync %+v\n%s", code, last, stderr)
+	}
+	if strings.Contains(fmt.Sprint(got.Status), "wrong") {
+		t.Fatal("the password reached the status")
+	}
+
+	if err := env.Client.Update(ctx, secret(f.data.Crawler.Secret)); err != nil {
+		t.Fatal(err)
+	}
+	args[len(args)-1] = "wiki-2"
+	code, stdout, stderr := run(args...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(ds), got); err != nil {
+		t.Fatal(err)
+	}
+	st := got.Status
+	if st.LastSync == nil || st.LastSync.Result != v1.SyncSucceeded || st.LastSync.Job != "wiki-2" || st.LastSync.Reason != "" ||
+		st.DocumentCount == 0 || st.LastSuccessfulSyncTime == nil || st.LastSyncTime == nil || st.Progress != nil {
+		t.Fatalf("status after success: %+v\nsummary %s", st, stdout)
+	}
+	if st.LastSync.StartTime == nil || st.LastSync.CompletionTime == nil || st.LastSync.DocumentsIndexed != st.DocumentCount {
+		t.Fatalf("report %+v", st.LastSync)
+	}
+	var managers []string
+	for _, m := range got.ManagedFields {
+		if m.Subresource == "status" {
+			managers = append(managers, m.Manager)
+		}
+	}
+	if len(managers) != 1 || managers[0] != "crawler" {
+		t.Fatalf("status field managers %v, want only crawler", managers)
+	}
+}
