@@ -157,13 +157,16 @@ func OpenSearchConfig(s v1.ConfluenceDataSourceSpec, sec Secrets, endpoints []st
 	if t := s.OpenSearch.TLS; t != nil {
 		cfg.InsecureSkipVerify = t.InsecureSkipVerify
 	}
-	if a := s.OpenSearch.Auth; a != nil {
-		cfg.Username = string(sec.OpenSearch[v1.SecretKeyUsername])
-		cfg.Password = string(sec.OpenSearch[v1.SecretKeyPassword])
-		cfg.APIKey = string(sec.OpenSearch[v1.SecretKeyAPIKey])
-		if cfg.APIKey == "" && (cfg.Username == "" || cfg.Password == "") {
-			return cfg, fmt.Errorf("secret %q needs keys username and password, or apiKey", a.SecretRef.Name)
-		}
+	// Credentials that were given are used; they are required when the spec names a Secret.
+	cfg.Username = string(sec.OpenSearch[v1.SecretKeyUsername])
+	cfg.Password = string(sec.OpenSearch[v1.SecretKeyPassword])
+	cfg.APIKey = string(sec.OpenSearch[v1.SecretKeyAPIKey])
+	complete := cfg.APIKey != "" || (cfg.Username != "" && cfg.Password != "")
+	switch a := s.OpenSearch.Auth; {
+	case a != nil && !complete:
+		return cfg, fmt.Errorf("secret %q needs keys username and password, or apiKey", a.SecretRef.Name)
+	case sec.OpenSearch != nil && !complete:
+		return cfg, errors.New("the OpenSearch credentials need keys username and password, or apiKey")
 	}
 	return cfg, nil
 }

@@ -185,10 +185,6 @@ func clientConfig(ds datasource, o options) (opensearch.Config, error) {
 		}
 		sec.OpenSearchCA = pem
 	}
-	if o.creds != "" && ds.spec.OpenSearch.Auth == nil {
-		// Credentials given on the command line for a manifest without auth.
-		ds.spec.OpenSearch.Auth = &v1alpha1.OpenSearchAuth{SecretRef: v1alpha1.SecretReference{Name: o.creds}}
-	}
 	cfg, err := manifest.OpenSearchConfig(ds.spec, sec, endpoints)
 	if err != nil {
 		return cfg, err
