@@ -2,7 +2,6 @@ package crawl_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,68 +12,23 @@ import (
 	"time"
 
 	v1 "github.com/confluence-operator/confluence-operator/api/v1alpha1"
-	"github.com/confluence-operator/confluence-operator/crawler/confluence"
-	"github.com/confluence-operator/confluence-operator/crawler/crawl"
 	"github.com/confluence-operator/confluence-operator/crawler/manifest"
-	"github.com/confluence-operator/confluence-operator/crawler/opensearch"
 	"github.com/confluence-operator/confluence-operator/test/fakeconfluence"
-	"github.com/confluence-operator/confluence-operator/test/fakeopensearch"
 	"github.com/confluence-operator/confluence-operator/test/testenv"
 )
 
 var off = func() *bool { b := false; return &b }()
 
-// benchEnv is a fake Confluence with pages of ~5 KB bodies and an OpenSearch double.
-type benchEnv struct {
-	cf   *fakeconfluence.Server
-	data fakeconfluence.Dataset
-	os   *opensearch.Client
-	url  string
-	spec v1.ConfluenceDataSourceSpec
-}
-
-func newBenchEnv(b *testing.B, spaces, pagesPerSpace int, pagesOnly bool) *benchEnv {
+// newBenchEnv is the test harness with pages of ~5 KB bodies, optionally
+// without comments and attachments.
+func newBenchEnv(b *testing.B, spaces, pagesPerSpace int, pagesOnly bool) *harness {
 	b.Helper()
-	cf := fakeconfluence.New(fakeconfluence.Options{})
-	b.Cleanup(cf.Close)
-	data := cf.Generate(fakeconfluence.DatasetOptions{Spaces: spaces, PagesPerSpace: pagesPerSpace, BlogPostsPerSpace: 1, BodyBytes: 5000, PersonalSpaces: 1, ArchivedSpaces: 1})
-	target := fakeopensearch.ForTest(b)
-	osc, err := opensearch.NewClient(opensearch.Config{Endpoints: []string{target.URL}, Username: target.Username, Password: target.Password, InsecureSkipVerify: target.Insecure})
-	if err != nil {
-		b.Fatal(err)
-	}
-	spec := v1.ConfluenceDataSourceSpec{
-		Confluence: v1.ConfluenceSpec{URL: cf.URL(), Deployment: v1.DeploymentCloud, Auth: v1.ConfluenceAuth{Type: v1.AuthBasic}},
-		OpenSearch: v1.OpenSearchSpec{Endpoints: []string{target.URL}, Index: fakeopensearch.IndexName(b)},
-	}
+	h := newHarness(b, fakeconfluence.Cloud, fakeconfluence.DatasetOptions{Spaces: spaces, PagesPerSpace: pagesPerSpace, BlogPostsPerSpace: 1, BodyBytes: 5000, PersonalSpaces: 1, ArchivedSpaces: 1})
 	if pagesOnly {
-		spec.Scope = v1.ScopeSpec{PageComments: off, PageAttachments: off, BlogComments: off, BlogAttachments: off}
+		h.spec.Scope = v1.ScopeSpec{PageComments: off, PageAttachments: off, BlogComments: off, BlogAttachments: off}
+		manifest.Default(&h.spec)
 	}
-	manifest.Default(&spec)
-	return &benchEnv{cf: cf, data: data, os: osc, url: target.URL, spec: spec}
-}
-
-func (e *benchEnv) run(b *testing.B, mode v1.SyncMode) crawl.Summary {
-	b.Helper()
-	return e.runLimited(b, mode, 0)
-}
-
-// runLimited runs with a client-side rate limit (0 = none).
-func (e *benchEnv) runLimited(b *testing.B, mode v1.SyncMode, maxRequestsPerSecond float64) crawl.Summary {
-	b.Helper()
-	cf, err := confluence.New(confluence.Config{
-		BaseURL: e.cf.URL(), Deployment: confluence.Cloud, AuthType: confluence.AuthBasic,
-		Credentials:          confluence.Credentials{Username: e.data.Crawler.Email, Password: e.data.Crawler.Secret},
-		MaxRequestsPerSecond: maxRequestsPerSecond,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	sum, err := crawl.Run(context.Background(), crawl.Options{DataSource: "bench/wiki", Spec: e.spec, Mode: mode, Confluence: cf, OpenSearch: e.os})
-	if err != nil {
-		b.Fatalf("%s: %v", mode, err)
-	}
-	return sum
+	return h
 }
 
 // BenchmarkFullCrawl measures a first full crawl of pages and blog posts
@@ -84,7 +38,7 @@ func BenchmarkFullCrawl(b *testing.B) {
 	var docs, calls int64
 	b.ResetTimer()
 	for b.Loop() {
-		sum := e.run(b, v1.SyncForcedFullCrawl)
+		sum := e.mustRun(v1.SyncForcedFullCrawl)
 		docs += sum.DocumentsIndexed
 		calls += sum.APICalls
 	}
@@ -101,7 +55,8 @@ func BenchmarkFullCrawlWith100msLatency(b *testing.B) {
 	var docs, calls int64
 	b.ResetTimer()
 	for b.Loop() {
-		sum := e.runLimited(b, v1.SyncForcedFullCrawl, 10)
+		e.rate = 10
+		sum := e.mustRun(v1.SyncForcedFullCrawl)
 		docs += sum.DocumentsIndexed
 		calls += sum.APICalls
 	}
@@ -117,7 +72,7 @@ func BenchmarkFullCrawlWithCommentsAndAttachments(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		e.cf.ResetCalls()
-		sum := e.run(b, v1.SyncForcedFullCrawl)
+		sum := e.mustRun(v1.SyncForcedFullCrawl)
 		docs += sum.DocumentsIndexed
 		calls += sum.APICalls
 		downloads += e.cf.Calls("attachment.download") + e.cf.Calls("download") + e.cf.Calls("media")
@@ -130,11 +85,11 @@ func BenchmarkFullCrawlWithCommentsAndAttachments(b *testing.B) {
 // unchanged pages: the calls are the body-less listings only.
 func BenchmarkIncrementalNoChange10k(b *testing.B) {
 	e := newBenchEnv(b, 10, 1000, true)
-	e.run(b, v1.SyncFullCrawl)
+	e.mustRun(v1.SyncFullCrawl)
 	var calls, unchanged int64
 	b.ResetTimer()
 	for b.Loop() {
-		sum := e.run(b, v1.SyncIncremental)
+		sum := e.mustRun(v1.SyncIncremental)
 		if sum.DocumentsIndexed != 0 {
 			b.Fatalf("an unchanged incremental sync wrote %d documents", sum.DocumentsIndexed)
 		}
@@ -161,7 +116,7 @@ func BenchmarkCrawlerPeakRSS100k(b *testing.B) {
 	dir := b.TempDir()
 	ds := filepath.Join(dir, "ds.yaml")
 	creds := filepath.Join(dir, "creds.yaml")
-	manifestYAML := fmt.Sprintf("apiVersion: sources.confluence-operator.dev/v1alpha1\nkind: ConfluenceDataSource\nmetadata: {name: wiki, namespace: bench}\nspec:\n  confluence: {url: %q, auth: {secretRef: {name: c}}, maxRequestsPerSecond: 1000}\n  scope: {pageComments: false, pageAttachments: false, blogComments: false, blogAttachments: false}\n  identityCrawler: {enabled: false}\n  opensearch: {endpoints: [%q], index: %s}\n", e.cf.URL(), e.url, e.spec.OpenSearch.Index)
+	manifestYAML := fmt.Sprintf("apiVersion: sources.confluence-operator.dev/v1alpha1\nkind: ConfluenceDataSource\nmetadata: {name: wiki, namespace: bench}\nspec:\n  confluence: {url: %q, auth: {secretRef: {name: c}}, maxRequestsPerSecond: 1000}\n  scope: {pageComments: false, pageAttachments: false, blogComments: false, blogAttachments: false}\n  identityCrawler: {enabled: false}\n  opensearch: {endpoints: [%q], index: %s}\n", e.cf.URL(), e.spec.OpenSearch.Endpoints[0], e.spec.OpenSearch.Index)
 	if err := os.WriteFile(ds, []byte(manifestYAML), 0o600); err != nil {
 		b.Fatal(err)
 	}

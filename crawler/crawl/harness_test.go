@@ -20,14 +20,16 @@ const dataSource = "search/eng-wiki"
 // harness is a fake Confluence with a generated data set and an OpenSearch
 // (the double, or a real cluster when OPENSEARCH_URL is set).
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	cf   *fakeconfluence.Server
 	data fakeconfluence.Dataset
 	os   *opensearch.Client
 	spec v1.ConfluenceDataSourceSpec
+	// rate is the client's request limit per second; 0 means none.
+	rate float64
 }
 
-func newHarness(t *testing.T, deployment fakeconfluence.Deployment, o fakeconfluence.DatasetOptions) *harness {
+func newHarness(t testing.TB, deployment fakeconfluence.Deployment, o fakeconfluence.DatasetOptions) *harness {
 	t.Helper()
 	cf := fakeconfluence.New(fakeconfluence.Options{Deployment: deployment})
 	t.Cleanup(cf.Close)
@@ -71,7 +73,7 @@ func (h *harness) runCtx(ctx context.Context, mode v1.SyncMode) (crawl.Summary, 
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	cfg.MaxRequestsPerSecond = 0
+	cfg.MaxRequestsPerSecond = h.rate
 	cfg.RetryBaseDelay = 1
 	cf, err := confluence.New(cfg)
 	if err != nil {
