@@ -198,8 +198,7 @@ type wireContent struct {
 		Type string     `json:"type"`
 	} `json:"container"`
 	Children *struct {
-		Comment    *wireChildren `json:"comment"`
-		Attachment *wireChildren `json:"attachment"`
+		Comment *wireChildren `json:"comment"`
 	} `json:"children"`
 
 	// v2 fields
