@@ -69,9 +69,13 @@ test-opensearch: ## Run the OpenSearch package tests on a real OpenSearch (OPENS
 opensearch: ## Start a local OpenSearch in the background and print its URL (hack/opensearch.sh stop ends it).
 	@hack/opensearch.sh start
 
+# The crawler benchmarks use the OpenSearch double (or OPENSEARCH_URL); the
+# OpenSearch package's benchmarks run on the double and on a real node that
+# hack/opensearch.sh starts, side by side.
 .PHONY: bench
 bench: ## Run the benchmarks recorded in docs/benchmarks.md.
-	go test -run '^$$' -bench . -benchmem ./crawler/...
+	go test -run '^$$' -bench . -benchmem -timeout 60m $$(go list ./crawler/... | grep -v '/crawler/opensearch$$')
+	hack/opensearch.sh run -- go test -run '^$$' -bench . -benchmem -timeout 60m ./crawler/opensearch/
 
 ##@ Build
 
