@@ -29,6 +29,9 @@ type call struct {
 	contentType string
 	noAuth      bool
 	spaceKey    string // for ForbiddenError
+	// final500 makes HTTP 500 a final answer instead of a retried one, for
+	// resources that answer 500 by design (CONFSERVER-99908).
+	final500 bool
 }
 
 const userAgent = "confluence-operator"
@@ -126,6 +129,8 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 			case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
 				retryAfter = c.retryAfter(resp)
 				lastErr = httpErr
+			case status == http.StatusInternalServerError && cl.final500:
+				return nil, httpErr
 			case status == http.StatusInternalServerError || status == http.StatusBadGateway || status == http.StatusGatewayTimeout:
 				lastErr = httpErr
 			default:

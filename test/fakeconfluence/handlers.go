@@ -288,44 +288,93 @@ func (s *Server) dcHasPermAPI() bool {
 	return maj > 9 || (maj == 9 && minor >= 1)
 }
 
+// hDCSpacePerms serves GET /rest/api/space/{spaceKey}/permissions (Data
+// Center 9.1+). Source: Atlassian DC REST reference v9.1–v10.x, "Space
+// Permissions › Get all space permissions": array<SpacePermission>; schema
+// SpacePermission {operation: OperationDescription {targetType, operationKey},
+// subject, spaceKey, spaceId (integer)} in the npm package
+// @atlassian-dc-mcp/confluence (generated from Atlassian's DC OpenAPI);
+// subject {type:"user", userKey} / {type:"group", name} as quoted from a real
+// server in CONFSERVER-100505. displayName on subjects: per the reference
+// as summarised in issue 11 (unverified; the client does not read it).
+//
+// Quirks: callers without admin rights get HTTP 500 (CONFSERVER-99908, cited
+// by Onyx and Elastic); OAuth 2.0 apps cannot call it (DC REST reference
+// v10.1: "Forge and OAuth2 apps cannot access this REST resource"; the
+// status they get is unverified, 403 here).
 func (s *Server) hDCSpacePerms(w http.ResponseWriter, rq req) {
 	key := rq.q.Get(":key")
-	if !s.dcHasPermAPI() {
-		writeError(w, http.StatusNotFound, "null for uri: "+rq.r.URL.Path)
-		return
-	}
-	if !s.spaceVisible(rq, key) {
-		writeError(w, http.StatusNotFound, "No space with key : "+key)
+	if !s.dcSpacePermsAllowed(w, rq, key) {
 		return
 	}
 	sp := s.st.spaces[key]
 	out := []any{}
-	n := 1
-	add := func(typ, ident, op, target string) {
-		out = append(out, map[string]any{"id": n, "subject": map[string]string{"type": typ, "identifier": ident}, "operation": map[string]string{"key": op, "target": target}})
-		n++
-	}
 	for _, u := range sp.ViewUsers {
-		add("user", u, "read", "space")
-		add("user", u, "create", "page")
+		out = append(out, s.dcSpacePermission(sp, s.dcUserSubject(u), "read", "space"))
+		// A non-read operation the client must ignore.
+		out = append(out, s.dcSpacePermission(sp, s.dcUserSubject(u), "create", "page"))
 	}
 	for _, g := range sp.ViewGroups {
-		add("group", g, "read", "space")
+		out = append(out, s.dcSpacePermission(sp, map[string]any{"type": "group", "name": g, "displayName": g}, "read", "space"))
+	}
+	if sp.Anonymous {
+		// "all permissions granted to users/groups/anonymous user": the
+		// anonymous subject's shape is unverified; the client reads anonymous
+		// access from /permissions/anonymous only.
+		out = append(out, s.dcSpacePermission(sp, map[string]any{"type": "anonymous"}, "read", "space"))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
+// hDCSpacePermsAnon serves GET /rest/api/space/{spaceKey}/permissions/anonymous:
+// array<SpacePermission> (same reference section and model as hDCSpacePerms),
+// the permissions granted to the anonymous user; same quirks.
 func (s *Server) hDCSpacePermsAnon(w http.ResponseWriter, rq req) {
 	key := rq.q.Get(":key")
-	if !s.dcHasPermAPI() || !s.spaceVisible(rq, key) {
-		writeError(w, http.StatusNotFound, "not found")
+	if !s.dcSpacePermsAllowed(w, rq, key) {
 		return
 	}
+	sp := s.st.spaces[key]
 	out := []any{}
-	if s.st.spaces[key].Anonymous {
-		out = append(out, map[string]string{"key": "read", "target": "space"})
+	if sp.Anonymous {
+		out = append(out, s.dcSpacePermission(sp, map[string]any{"type": "anonymous"}, "read", "space"))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// dcSpacePermsAllowed answers the documented refusals of the DC space
+// permission resources and reports whether the request may proceed.
+func (s *Server) dcSpacePermsAllowed(w http.ResponseWriter, rq req, key string) bool {
+	switch {
+	case !s.dcHasPermAPI():
+		writeError(w, http.StatusNotFound, "null for uri: "+rq.r.URL.Path)
+	case rq.caller.oauth:
+		writeError(w, http.StatusForbidden, "OAuth 2.0 apps cannot access this REST resource")
+	case !s.spaceVisible(rq, key):
+		writeError(w, http.StatusNotFound, "No space with key : "+key)
+	case rq.caller.user == nil || !rq.caller.user.Admin:
+		// CONFSERVER-99908: a server error, not a 403.
+		writeError(w, http.StatusInternalServerError, "java.lang.NullPointerException")
+	default:
+		return true
+	}
+	return false
+}
+
+func (s *Server) dcUserSubject(id string) map[string]any {
+	m := map[string]any{"type": "user", "userKey": id}
+	if u, ok := s.st.users[id]; ok {
+		m["displayName"] = u.DisplayName
+	}
+	return m
+}
+
+func (s *Server) dcSpacePermission(sp *Space, subject map[string]any, op, target string) map[string]any {
+	id, _ := strconv.ParseInt(sp.ID, 10, 64)
+	return map[string]any{
+		"operation": map[string]string{"targetType": target, "operationKey": op},
+		"subject":   subject, "spaceKey": sp.Key, "spaceId": id,
+	}
 }
 
 func (s *Server) hJSONRPC(w http.ResponseWriter, rq req) {
