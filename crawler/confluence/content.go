@@ -20,13 +20,14 @@ const contentExpand = "body.storage," + metadataExpand
 const metadataExpand = "version,space,history,ancestors,metadata.labels," +
 	"restrictions.read.restrictions.user,restrictions.read.restrictions.group"
 
-// Server-side page size caps: asking for more is harmless (servers cap it),
-// and asking for the maximum minimises calls.
+// Server-side page size caps. Asking for exactly the cap minimises calls;
+// asking for more makes Data Center skip items (its next link advances by the
+// requested limit, Onyx #4129), which list re-derives but should not need to.
 const (
 	maxBodiesCloud = 50  // Cloud v1 / CQL with body expansion
-	maxBodiesDC    = 100 // DC v1 with body expansion
+	maxBodiesDC    = 50  // DC with body expansion (Atlassian KB "...always limits results to 50")
 	maxV2          = 250 // Cloud v2
-	maxPlain       = 200 // v1 listings without bodies
+	maxPlain       = 200 // v1 listings without bodies (DC KB: 200 with other expansions)
 )
 
 func (c *Client) pageSize(serverMax int) string {

@@ -95,3 +95,46 @@ func TestClient_DCSpacePermissionsOnTheFakeMatchItsModel(t *testing.T) {
 		t.Fatalf("got users %v groups %v anonymous %v", gotUsers, gotGroups, p.Anonymous)
 	}
 }
+
+// Data Center caps listings with bodies at 50 (Atlassian KB), advances its
+// next link by the requested limit (Onyx #4129) and sends a next link past
+// the real end (CONFSERVER-95396): whatever the requested page size, every
+// item is listed exactly once and the listing ends cleanly.
+func TestClient_DCPagingNeverSkipsPastTheCap(t *testing.T) {
+	tests := map[string]struct {
+		pages     int
+		pageSize  int // 0: the client's default
+		wantCalls int64
+	}{
+		"default asks for the cap":         {pages: 130, wantCalls: 3},
+		"exact multiple ends past the end": {pages: 100, wantCalls: 3},
+		"asking for more than the cap":     {pages: 130, pageSize: 120, wantCalls: 3},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, dc, fakeconfluence.Options{}, fakeconfluence.DatasetOptions{PagesPerSpace: tc.pages, BlogPostsPerSpace: 1})
+			cfg := f.config(t, confluence.AuthPersonalAccessToken, nil)
+			cfg.PageSize = tc.pageSize
+			c := mustClient(t, cfg)
+			if _, err := c.Verify(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			f.srv.ResetCalls()
+			got := listIDs(t, c, "S1", confluence.TypePage)
+			assertOnce(t, "pages", got, f.srv.ContentIDs("S1", "page", "current"))
+			if n := f.srv.Calls("content.list"); n != tc.wantCalls {
+				t.Errorf("content.list calls = %d, want %d", n, tc.wantCalls)
+			}
+			// The same through CQL search (changed content).
+			var changed []string
+			err := c.ListChangedContent(context.Background(), confluence.ChangeQuery{SpaceKeys: []string{"S1"}, Types: []confluence.ContentType{confluence.TypePage}}, func(ct confluence.Content) error {
+				changed = append(changed, ct.ID)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertOnce(t, "changed pages", changed, f.srv.ContentIDs("S1", "page", "current"))
+		})
+	}
+}

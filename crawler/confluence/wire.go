@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -251,6 +252,12 @@ func list[T any](ctx context.Context, c *Client, cl call, fn func(item T, base s
 		if err != nil {
 			return err
 		}
+		if c.cfg.Deployment == DataCenter {
+			var end bool
+			if next, end, err = dcNextPage(cl.path, next, len(p.Results)); err != nil || end {
+				return err
+			}
+		}
 		if seen[next] {
 			return fmt.Errorf("listing %s: server repeated the next link %q", cl.endpoint, next)
 		}
@@ -260,6 +267,39 @@ func list[T any](ctx context.Context, c *Client, cl call, fn func(item T, base s
 			return err
 		}
 	}
+}
+
+// dcNextPage corrects a Data Center start/limit next link. DC advances start
+// by the requested limit even when its cap returned fewer items (Onyx #4129,
+// CONFSERVER-95272), so the next start is re-derived as this page's start
+// plus the items it returned: nothing is skipped. An empty page with a next
+// link is the end: DC sends next links past the real end (CONFSERVER-95396).
+// Links without a start parameter (cursors) pass unchanged.
+func dcNextPage(current, next string, got int) (string, bool, error) {
+	nu, err := url.Parse(next)
+	if err != nil {
+		return "", false, fmt.Errorf("invalid next link %q: %w", next, err)
+	}
+	q := nu.Query()
+	if q.Get("start") == "" {
+		return next, false, nil
+	}
+	if got == 0 {
+		return "", true, nil
+	}
+	cu, err := url.Parse(current)
+	if err != nil {
+		return "", false, err
+	}
+	start := 0
+	if v := cu.Query().Get("start"); v != "" {
+		if start, err = strconv.Atoi(v); err != nil || start < 0 {
+			return "", false, fmt.Errorf("listing at %q: invalid start %q", current, v)
+		}
+	}
+	q.Set("start", strconv.Itoa(start+got))
+	nu.RawQuery = q.Encode()
+	return nu.String(), false, nil
 }
 
 // relativeAPIPath turns a next link (absolute, site-relative "/wiki/api/v2/..."

@@ -429,15 +429,17 @@ func (s *Server) hJSONRPC(w http.ResponseWriter, rq req) {
 
 // ---- content ----
 
+// bodyCap is the server's silent cap on limit. Data Center: 50 with a body
+// expansion, 200 with other expansions (Atlassian KB "Searching for content
+// with the REST API and CQL always limits results to 50", written for
+// /rest/api/content/search; applied to /rest/api/content and child listings
+// too, unverified). Cloud v1: 50 with bodies (Cloud v1 OpenAPI: "may be
+// restricted by fixed system limits"; value from elastic/onyx practice).
 func (s *Server) bodyCap(exp expandSet) int {
-	switch {
-	case exp.has("body") && s.cloud():
+	if exp.has("body") {
 		return 50
-	case exp.has("body"):
-		return 100
-	default:
-		return 200
 	}
+	return 200
 }
 
 func (s *Server) hContentList(w http.ResponseWriter, rq req) {
