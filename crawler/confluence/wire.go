@@ -86,16 +86,32 @@ type wireLinks struct {
 	Download string `json:"download"`
 }
 
+// wireUserList and wireGroupList are the UserArray and GroupArray of the
+// v1 API (Cloud v1 OpenAPI; DC REST reference "Content Restrictions"):
+// results, start, limit, size, _links, and optionally totalSize.
 type wireUserList struct {
-	Results []wireUser `json:"results"`
-	Size    int        `json:"size"`
-	Links   wireLinks  `json:"_links"`
+	Results   []wireUser `json:"results"`
+	Start     int        `json:"start"`
+	Limit     int        `json:"limit"`
+	Size      int        `json:"size"`
+	TotalSize int        `json:"totalSize"`
+	Links     wireLinks  `json:"_links"`
 }
 
 type wireGroupList struct {
-	Results []wireGroup `json:"results"`
-	Size    int         `json:"size"`
-	Links   wireLinks   `json:"_links"`
+	Results   []wireGroup `json:"results"`
+	Start     int         `json:"start"`
+	Limit     int         `json:"limit"`
+	Size      int         `json:"size"`
+	TotalSize int         `json:"totalSize"`
+	Links     wireLinks   `json:"_links"`
+}
+
+// mayContinue reports whether a restriction's user or group list may have
+// more entries after this page: a next link, a totalSize beyond it, or a
+// full page (fail closed: a full page is checked with one more call).
+func mayContinue(got, start, limit, totalSize int, next string) bool {
+	return next != "" || totalSize > start+got || (limit > 0 && got >= limit)
 }
 
 type wireVersion struct {
@@ -122,18 +138,24 @@ func (w *wireVersion) version() Version {
 	return v
 }
 
+// wireReadRestriction is a ContentRestriction for the read operation:
+// {operation, restrictions: {user: UserArray, group: GroupArray}, _links}
+// (Cloud v1 OpenAPI "ContentRestriction"; DC REST reference "Content
+// Restrictions › Get restrictions by operation"). Its users and groups page
+// together through the start/limit query parameters; each list says itself
+// whether it continues (_links, totalSize, or a full page).
 type wireReadRestriction struct {
 	Restrictions struct {
 		User  wireUserList  `json:"user"`
 		Group wireGroupList `json:"group"`
 	} `json:"restrictions"`
-	Links wireLinks `json:"_links"`
 }
 
-// truncated reports whether the embedded user/group lists are incomplete.
+// truncated reports whether the embedded user/group lists may be incomplete.
 func (r *wireReadRestriction) truncated() bool {
 	u, g := r.Restrictions.User, r.Restrictions.Group
-	return u.Links.Next != "" || g.Links.Next != "" || u.Size > len(u.Results) || g.Size > len(g.Results)
+	return mayContinue(len(u.Results), u.Start, u.Limit, u.TotalSize, u.Links.Next) ||
+		mayContinue(len(g.Results), g.Start, g.Limit, g.TotalSize, g.Links.Next)
 }
 
 func (r *wireReadRestriction) restriction() *Restriction {

@@ -3,6 +3,7 @@ package fakeconfluence
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -557,6 +558,15 @@ func (s *Server) hContentGet(w http.ResponseWriter, rq req) {
 	writeJSON(w, http.StatusOK, s.renderContent(c, parseExpand(rq.q.Get("expand")), rq.base))
 }
 
+// hRestriction serves GET /rest/api/content/{id}/restriction/byOperation/read:
+// a ContentRestriction {operation, restrictions: {user: UserArray, group:
+// GroupArray}, _expandable, _links} (Cloud v1 OpenAPI "ContentRestriction";
+// DC REST reference "Content Restrictions › Get restrictions by operation").
+// start/limit page the users and the groups together (both references:
+// "the maximum number of users and the maximum number of groups ... to
+// return per page"; default limit 100). A list that continues carries its
+// own _links.next (the link's exact form is unverified; the client only
+// takes its presence as "more") and there is no top-level next link.
 func (s *Server) hRestriction(w http.ResponseWriter, rq req) {
 	c, ok := s.st.content[rq.q.Get(":id")]
 	if !ok || !s.spaceVisible(rq, c.SpaceKey) {
@@ -567,31 +577,31 @@ func (s *Server) hRestriction(w http.ResponseWriter, rq req) {
 	start := intParam(rq.q, "start", 0)
 	limit := limitParam(rq.q, 100)
 	rs := map[string]any{}
-	more := false
+	self := rq.rest
 	if exp.has("restrictions.user") {
-		ul, m := s.userList(c.ReadUsers, start, limit)
-		rs["user"], more = ul, more || m
+		ul, more := s.userList(c.ReadUsers, start, limit)
+		rs["user"] = withNext(ul, more, self, start+limit, limit)
 	}
 	if exp.has("restrictions.group") {
-		gl, m := s.groupList(c.ReadGroups, start, limit)
-		rs["group"], more = gl, more || m
-	}
-	links := map[string]string{"base": rq.base, "context": s.opts.ContextPath, "self": rq.base + rq.rest}
-	if more {
-		nq := cloneValues(rq.q)
-		for k := range nq {
-			if strings.HasPrefix(k, ":") {
-				nq.Del(k)
-			}
-		}
-		nq.Set("start", strconv.Itoa(start+limit))
-		nq.Set("limit", strconv.Itoa(limit))
-		links["next"] = rq.rest + "?" + nq.Encode()
+		gl, more := s.groupList(c.ReadGroups, start, limit)
+		rs["group"] = withNext(gl, more, self, start+limit, limit)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"operation": "read", "restrictions": rs,
-		"_expandable": map[string]string{"content": "/rest/api/content/" + c.ID}, "_links": links,
+		"_expandable": map[string]string{"content": "/rest/api/content/" + c.ID},
+		"_links":      map[string]string{"base": rq.base, "context": s.opts.ContextPath, "self": rq.base + rq.rest},
 	})
+}
+
+// withNext gives a UserArray/GroupArray its own _links, with a next link
+// when it continues.
+func withNext(list map[string]any, more bool, path string, start, limit int) map[string]any {
+	links := map[string]string{}
+	if more {
+		links["next"] = fmt.Sprintf("%s?start=%d&limit=%d", path, start, limit)
+	}
+	list["_links"] = links
+	return list
 }
 
 // ---- comments ----

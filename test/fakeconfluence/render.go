@@ -180,19 +180,15 @@ func (s *Server) renderContent(c *Content, exp expandSet, base string) map[strin
 	if exp.has("restrictions.read") {
 		lim := s.opts.ExpandedRestrictionCap
 		rs := map[string]any{}
+		// The embedded ContentRestriction has the shape hRestriction serves.
+		path := "/rest/api/content/" + c.ID + "/restriction/byOperation/read"
 		if exp.has("restrictions.read.restrictions.user") {
 			ul, more := s.userList(c.ReadUsers, 0, lim)
-			if more {
-				ul["_links"] = map[string]string{"next": fmt.Sprintf("/rest/api/content/%s/restriction/byOperation/read/user?start=%d&limit=%d", c.ID, lim, lim)}
-			}
-			rs["user"] = ul
+			rs["user"] = withNext(ul, more, path, lim, lim)
 		}
 		if exp.has("restrictions.read.restrictions.group") {
 			gl, more := s.groupList(c.ReadGroups, 0, lim)
-			if more {
-				gl["_links"] = map[string]string{"next": fmt.Sprintf("/rest/api/content/%s/restriction/byOperation/read/group?start=%d&limit=%d", c.ID, lim, lim)}
-			}
-			rs["group"] = gl
+			rs["group"] = withNext(gl, more, path, lim, lim)
 		}
 		m["restrictions"] = map[string]any{"read": map[string]any{"operation": "read", "restrictions": rs}}
 	} else {
