@@ -138,3 +138,25 @@ func TestClient_DCPagingNeverSkipsPastTheCap(t *testing.T) {
 		})
 	}
 }
+
+// A DC group name containing "/" is sent as one encoded path segment.
+func TestClient_DCGroupNameIsOnePathSegment(t *testing.T) {
+	var raw string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/rest/api/user/current" {
+			_, _ = w.Write([]byte(`{"type":"known","username":"crawler","userKey":"k0"}`))
+			return
+		}
+		raw = r.URL.EscapedPath()
+		_, _ = w.Write([]byte(`{"results":[],"start":0,"limit":200,"size":0,"_links":{}}`))
+	}))
+	defer srv.Close()
+	c := mustClient(t, confluence.Config{BaseURL: srv.URL, Deployment: confluence.DataCenter, AuthType: confluence.AuthPersonalAccessToken, Credentials: confluence.Credentials{PAT: "pat-value"}})
+	if err := c.ListGroupMembers(context.Background(), confluence.Group{Name: "eng/platform"}, func(confluence.User) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if raw != "/rest/api/group/eng%2Fplatform/member" {
+		t.Fatalf("path = %q", raw)
+	}
+}

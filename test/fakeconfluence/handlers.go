@@ -54,6 +54,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if f, lat := s.fault(endpoint, p); applyFault(w, f, lat) {
 		return
 	}
+	if !s.cloud() && strings.Contains(strings.ToLower(rest), "%2f") {
+		// Group names containing "/" break DC member listing (reported by
+		// Onyx). The status is unverified: Tomcat's default
+		// encodedSolidusHandling=reject answers 400 to an encoded slash.
+		writeError(w, http.StatusBadRequest, "Invalid URI")
+		return
+	}
 	if h == nil {
 		writeError(w, http.StatusNotFound, "null for uri: "+r.URL.Path)
 		return
