@@ -1196,9 +1196,11 @@ func (s *Server) search(expr string, body []byte, q map[string][]string) (int, a
 		out = append(out, sh)
 	}
 	hitsObj := map[string]any{"max_score": maxScore, "hits": out}
-	if t, oe := totalHits(req.TrackTotalHits, total); oe != nil {
+	t, oe := totalHits(req.TrackTotalHits, total)
+	if oe != nil {
 		return 0, nil, oe
-	} else if t != nil {
+	}
+	if t != nil {
 		hitsObj["total"] = t
 	}
 	return 200, map[string]any{"took": 1, "timed_out": false, "_shards": shards(), "hits": hitsObj}, nil
