@@ -687,3 +687,84 @@ func TestController_RetainPolicy_ReleasesAtOnce_AlsoDuringAStuckCleanup(t *testi
 		return nil
 	})
 }
+
+// The Job controller applies the pod failure policy of TEAM.md: an evicted
+// crawler is retried without counting, whatever it exited with; a Go panic
+// (exit 2) counts toward backoffLimit like any crash; bad input (exit 64)
+// fails the Job at once.
+func TestController_PodFailurePolicy_EvictionRetried_PanicCounts_BadInputFails(t *testing.T) {
+	skipShort(t)
+	ns := newNamespace(t)
+	basicSecret(t, ns)
+	setClock(nextDay().Add(9 * time.Hour))
+	obj := newDataSource(ns, "wiki")
+	obj.Spec.Crawler.BackoffLimit = ptr.To[int32](1)
+	create(t, obj)
+	name := activeJobName(t, obj)
+
+	pods := func() int {
+		var list corev1.PodList
+		if err := k8s.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{batchv1.JobNameLabel: name}); err != nil {
+			t.Fatal(err)
+		}
+		return len(list.Items)
+	}
+	job := func() *batchv1.Job {
+		j := &batchv1.Job{}
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, j); err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	expectRetry := func(wantPods int, wantFailed int32) {
+		t.Helper()
+		eventually(t, func() error {
+			j := job()
+			if finished, _ := jobFinished(j); finished {
+				return fmt.Errorf("job finished: %+v", j.Status.Conditions)
+			}
+			if n := pods(); n != wantPods || j.Status.Failed != wantFailed {
+				return fmt.Errorf("%d pods, %d counted failures; want %d, %d", n, j.Status.Failed, wantPods, wantFailed)
+			}
+			return nil
+		})
+	}
+
+	// Evicted, and the crawler exits with what looks like bad input: retried, not counted.
+	terminatePod(t, ns, name, 64, true)
+	expectRetry(2, 0)
+	// A panic counts, one retry left.
+	terminatePod(t, ns, name, 2, false)
+	expectRetry(3, 1)
+	// Bad input fails the Job at once, by the policy rather than the backoff limit.
+	terminatePod(t, ns, name, 64, false)
+	eventually(t, func() error {
+		c := jobFailedCondition(job())
+		if c == nil || c.Reason != batchv1.JobReasonPodFailurePolicy {
+			return fmt.Errorf("Failed condition %+v, want reason PodFailurePolicy", c)
+		}
+		return nil
+	})
+	cur := expectCondition(t, obj, v1alpha1.ConditionSyncFailed, metav1.ConditionTrue, v1alpha1.ReasonJobFailed)
+	if msg := condition(cur, v1alpha1.ConditionSyncFailed).Message; !contains(msg, "PodFailurePolicy") {
+		t.Fatalf("SyncFailed message %q", msg)
+	}
+}
+
+func jobFinished(j *batchv1.Job) (bool, bool) {
+	for _, c := range j.Status.Conditions {
+		if c.Status == corev1.ConditionTrue && (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) {
+			return true, c.Type == batchv1.JobComplete
+		}
+	}
+	return false, false
+}
+
+func jobFailedCondition(j *batchv1.Job) *batchv1.JobCondition {
+	for i, c := range j.Status.Conditions {
+		if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
+			return &j.Status.Conditions[i]
+		}
+	}
+	return nil
+}

@@ -124,30 +124,43 @@ func crawlerJob(obj *v1alpha1.ConfluenceDataSource, name, jobType, image string,
 		Spec: batchv1.JobSpec{
 			ActiveDeadlineSeconds: ptr.To(*deadline),
 			BackoffLimit:          ptr.To(*backoff),
-			// Exit code 2 is bad input: retrying cannot help. Evictions and
-			// preemptions do not count against the backoff limit.
-			PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{
-				{
-					Action: batchv1.PodFailurePolicyActionFailJob,
-					OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
-						ContainerName: ptr.To(crawlerContainer),
-						Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
-						Values:        []int32{2},
-					},
-				},
-				{
-					Action: batchv1.PodFailurePolicyActionIgnore,
-					OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{
-						{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue},
-					},
-				},
-			}},
+			PodFailurePolicy:      crawlerPodFailurePolicy(),
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec:       crawlerPodSpec(obj, image, args),
 			},
 		},
 	}
+}
+
+// exitBadInput is the crawler's exit code for input no retry can fix
+// (unreadable resource, invalid regex, missing Secret key). Exit code 2 is
+// left to Go runtime panics, which count toward the backoff limit like any
+// other crash.
+const exitBadInput int32 = 64
+
+// crawlerPodFailurePolicy decides per failed pod, first matching rule wins: a
+// pod stopped by a disruption (eviction, preemption, node drain, taint) is
+// retried without counting toward the backoff limit, even when the crawler
+// then exits with a code of its own; bad input fails the Job at once;
+// everything else (crash, panic, interrupted sync) counts toward backoffLimit.
+func crawlerPodFailurePolicy() *batchv1.PodFailurePolicy {
+	return &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{
+		{
+			Action: batchv1.PodFailurePolicyActionIgnore,
+			OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{
+				{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue},
+			},
+		},
+		{
+			Action: batchv1.PodFailurePolicyActionFailJob,
+			OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
+				ContainerName: ptr.To(crawlerContainer),
+				Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
+				Values:        []int32{exitBadInput},
+			},
+		},
+	}}
 }
 
 // crawlerPodSpec runs as non-root with a read-only root filesystem and no

@@ -323,6 +323,19 @@ func requestJobName(obj *v1alpha1.ConfluenceDataSource, handled, value string) s
 // finishPod waits for the Job's Pod and sets its phase, as a kubelet would.
 func finishPod(t *testing.T, ns, job string, succeed bool) {
 	t.Helper()
+	code := int32(0)
+	if !succeed {
+		code = 1
+	}
+	terminatePod(t, ns, job, code, false)
+}
+
+// terminatePod waits for a running Pod of the Job and ends it with the
+// crawler's exit code, as a kubelet would; disrupted marks it the way an
+// eviction or preemption does (condition DisruptionTarget=True) before it
+// stops.
+func terminatePod(t *testing.T, ns, job string, code int32, disrupted bool) {
+	t.Helper()
 	var pod corev1.Pod
 	eventually(t, func() error {
 		var pods corev1.PodList
@@ -337,9 +350,9 @@ func finishPod(t *testing.T, ns, job string, succeed bool) {
 		}
 		return fmt.Errorf("no running pod of job %s yet", job)
 	})
-	phase, code := corev1.PodSucceeded, int32(0)
-	if !succeed {
-		phase, code = corev1.PodFailed, 1
+	phase := corev1.PodSucceeded
+	if code != 0 {
+		phase = corev1.PodFailed
 	}
 	now := metav1.Now()
 	pod.Status.Phase = phase
@@ -348,6 +361,12 @@ func finishPod(t *testing.T, ns, job string, succeed bool) {
 		Image: crawlerImage,
 		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, StartedAt: now, FinishedAt: now}},
 	}}
+	if disrupted {
+		pod.Status.Conditions = append(pod.Status.Conditions, corev1.PodCondition{
+			Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "EvictionByEvictionAPI",
+			Message: "Eviction API: evicting", LastTransitionTime: now,
+		})
+	}
 	if err := k8s.Status().Update(ctx, &pod); err != nil {
 		t.Fatal(err)
 	}

@@ -264,7 +264,7 @@ func TestAdmission_AppliesDefaults(t *testing.T) {
 		"backoff 2":                    s.Crawler.BackoffLimit != nil && *s.Crawler.BackoffLimit == 2,
 		"3 successful jobs kept":       s.SuccessfulJobsHistoryLimit != nil && *s.SuccessfulJobsHistoryLimit == 3,
 		"1 failed job kept":            s.FailedJobsHistoryLimit != nil && *s.FailedJobsHistoryLimit == 1,
-		"status not yet observed (-1)": ds.Status.ObservedGeneration == 0 || ds.Status.ObservedGeneration == -1,
+		"status not yet observed (-1)": ds.Status.ObservedGeneration == -1,
 	}
 	for what, ok := range checks {
 		if !ok {

@@ -607,7 +607,11 @@ type ConfluenceDataSource struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   ConfluenceDataSourceSpec   `json:"spec,omitempty"`
+	Spec ConfluenceDataSourceSpec `json:"spec,omitempty"`
+	// Status is the observed state. It is defaulted as a whole, because the
+	// API server drops status on create (a default inside it would never
+	// apply): a new object shows observedGeneration -1, "not observed yet".
+	// +kubebuilder:default={"observedGeneration":-1}
 	Status ConfluenceDataSourceStatus `json:"status,omitempty"`
 }
 
