@@ -16,6 +16,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -139,6 +140,9 @@ func TestController_FirstSyncOnCreation_ReadyAfterTheReport(t *testing.T) {
 	if c := condition(cur, v1alpha1.ConditionReconciling); c == nil || c.Status != metav1.ConditionTrue {
 		t.Fatalf("Reconciling while the first sync runs: %+v", c)
 	}
+	if res := kstatusOf(t, cur); res.Status != kstatus.InProgressStatus {
+		t.Fatalf("kstatus while the first sync runs: %s (%s)", res.Status, res.Message)
+	}
 	if c := condition(cur, v1alpha1.ConditionSyncing); c == nil || c.Status != metav1.ConditionTrue {
 		t.Fatalf("Syncing while a Job runs: %+v", c)
 	}
@@ -152,7 +156,7 @@ func TestController_FirstSyncOnCreation_ReadyAfterTheReport(t *testing.T) {
 	if msg := condition(cur, v1alpha1.ConditionReady).Message; msg != "synced 1,234 documents in 4m12s" {
 		t.Fatalf("Ready message %q", msg)
 	}
-	eventually(t, func() error { return kstatusCurrent(get(t, obj)) })
+	expectKstatus(t, obj, kstatus.CurrentStatus)
 	kubectlWait(t, obj)
 	eventually(t, func() error {
 		for metric, want := range map[string]float64{"confluence_operator_syncs_total": 1, "confluence_operator_documents": 1234} {
@@ -515,6 +519,9 @@ func TestController_MissingSecret_StalledUntilItAppears(t *testing.T) {
 	}
 	if names := jobNames(t, obj); len(names) != 0 {
 		t.Fatalf("jobs %v while stalled", names)
+	}
+	if res := kstatusOf(t, cur); res.Status != kstatus.FailedStatus {
+		t.Fatalf("kstatus while stalled: %s (%s)", res.Status, res.Message)
 	}
 
 	createSecret(t, ns, "confluence", map[string]string{"username": "bot"})

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	clocktesting "k8s.io/utils/clock/testing"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -246,26 +247,30 @@ func expectCondition(t *testing.T, obj *v1alpha1.ConfluenceDataSource, condType 
 	return cur
 }
 
-// kstatusCurrent applies the kstatus rules `kubectl wait`, Argo CD and Flux
-// use for custom resources: observed generation caught up, no
-// Reconciling=True, no Stalled=True; and Ready=True for `kubectl wait
-// --for=condition=Ready`.
-func kstatusCurrent(obj *v1alpha1.ConfluenceDataSource) error {
-	if obj.Status.ObservedGeneration != obj.Generation {
-		return fmt.Errorf("observedGeneration %d != generation %d", obj.Status.ObservedGeneration, obj.Generation)
+// kstatusOf computes the data source's kstatus the way `kubectl wait`,
+// Argo CD and Flux health checks do.
+func kstatusOf(t *testing.T, obj *v1alpha1.ConfluenceDataSource) *kstatus.Result {
+	t.Helper()
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, c := range obj.Status.Conditions {
-		if (c.Type == v1alpha1.ConditionReconciling || c.Type == v1alpha1.ConditionStalled) && c.Status == metav1.ConditionTrue {
-			return fmt.Errorf("%s is True: %s", c.Type, c.Message)
+	res, err := kstatus.Compute(&unstructured.Unstructured{Object: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// expectKstatus waits until the data source's kstatus is want.
+func expectKstatus(t *testing.T, obj *v1alpha1.ConfluenceDataSource, want kstatus.Status) {
+	t.Helper()
+	eventually(t, func() error {
+		if res := kstatusOf(t, get(t, obj)); res.Status != want {
+			return fmt.Errorf("kstatus %s (%s), want %s", res.Status, res.Message, want)
 		}
-		if c.ObservedGeneration != obj.Generation {
-			return fmt.Errorf("condition %s observed generation %d", c.Type, c.ObservedGeneration)
-		}
-	}
-	if c := condition(obj, v1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue {
-		return fmt.Errorf("not Ready: %+v", c)
-	}
-	return nil
+		return nil
+	})
 }
 
 // syncJobs lists the data source's sync Jobs.
