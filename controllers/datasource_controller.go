@@ -371,10 +371,10 @@ func (r *DataSourceReconciler) checkActiveJob(ctx context.Context, sc *scope) er
 }
 
 // observeSpec records whether the current generation changes what is
-// indexed (status.indexedSpec, pendingSpec; see observeSpec). It sets no
+// indexed (status.indexedSpec, pendingSpec; see trackSpec). It sets no
 // condition: Ready reads the result.
 func (r *DataSourceReconciler) observeSpec(_ context.Context, sc *scope) (time.Duration, error) {
-	observeSpec(&sc.obj.Status, sc.obj, sc.now)
+	trackSpec(&sc.obj.Status, sc.obj, sc.now)
 	return 0, nil
 }
 

@@ -67,14 +67,14 @@ func currentRevision(obj *v1alpha1.ConfluenceDataSource, now time.Time) *v1alpha
 	}
 }
 
-// observeSpec records what the current generation means for the index. A
+// trackSpec records what the current generation means for the index. A
 // generation that indexes what the index already reflects moves
 // status.indexedSpec on to it; one that indexes something else than the last
 // started sync is pending (status.pendingSpec, timed from its first sighting
 // and reset by each further change to what is indexed) until a sync starts.
 // A status from before these fields existed adopts the current spec as the
 // last started one, so an upgrade starts no sync by itself.
-func observeSpec(st *v1alpha1.ConfluenceDataSourceStatus, obj *v1alpha1.ConfluenceDataSource, now time.Time) {
+func trackSpec(st *v1alpha1.ConfluenceDataSourceStatus, obj *v1alpha1.ConfluenceDataSource, now time.Time) {
 	cur := currentRevision(obj, now)
 	if idx := st.IndexedSpec; idx != nil && idx.IndexHash == cur.IndexHash && idx.Generation < cur.Generation {
 		st.IndexedSpec = cur
@@ -109,9 +109,13 @@ func specChangeKey(st *v1alpha1.ConfluenceDataSourceStatus) string {
 // crawledRevision is the spec a finished sync crawled: the generation the
 // crawler reports (zero from a crawler that reports none) as the revision the
 // Job was started for, or the current one, or, when it is neither, with a
-// hash no spec matches (a sync of the current spec is then due).
+// hash no spec matches (a sync of the current spec is then due). It is nil
+// when nothing tells: no report and no record of the start (a Job started
+// before these records existed).
 func crawledRevision(reported int64, started *v1alpha1.SpecRevision, obj *v1alpha1.ConfluenceDataSource, now time.Time) *v1alpha1.SpecRevision {
 	switch {
+	case reported == 0 && started == nil:
+		return nil
 	case started != nil && (reported == 0 || reported == started.Generation):
 		rev := *started
 		rev.Time = ptr.To(metav1.NewTime(now.Truncate(time.Second)))

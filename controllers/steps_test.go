@@ -675,3 +675,73 @@ func TestReconcile_StatusFromBeforeSpecTracking_StartsNothing(t *testing.T) {
 	}
 	h.expectCond(cur, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonSynced)
 }
+
+func TestCrawledRevision(t *testing.T) {
+	obj := testDataSource("wiki")
+	obj.Generation = 5
+	started := &v1alpha1.SpecRevision{Generation: 3, IndexHash: "h3"}
+	for name, tc := range map[string]struct {
+		reported int64
+		started  *v1alpha1.SpecRevision
+		want     *v1alpha1.SpecRevision
+	}{
+		"the generation it was started for":      {reported: 3, started: started, want: &v1alpha1.SpecRevision{Generation: 3, IndexHash: "h3"}},
+		"a crawler that reports none":            {reported: 0, started: started, want: &v1alpha1.SpecRevision{Generation: 3, IndexHash: "h3"}},
+		"the current one, read after an edit":    {reported: 5, started: started, want: &v1alpha1.SpecRevision{Generation: 5, IndexHash: indexHash(&obj.Spec)}},
+		"one in between: content unknown":        {reported: 4, started: started, want: &v1alpha1.SpecRevision{Generation: 4}},
+		"no report, no record of the start":      {reported: 0, started: nil, want: nil},
+		"a report without a record of the start": {reported: 5, started: nil, want: &v1alpha1.SpecRevision{Generation: 5, IndexHash: indexHash(&obj.Spec)}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := crawledRevision(tc.reported, tc.started, obj, t0)
+			if got != nil {
+				got.Time = nil
+			}
+			if (got == nil) != (tc.want == nil) || got != nil && *got != *tc.want {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestIndexHash_OnlyWhatIsIndexedCounts(t *testing.T) {
+	base := testDataSource("wiki")
+	same := map[string]func(*v1alpha1.ConfluenceDataSource){
+		"schedule":     func(o *v1alpha1.ConfluenceDataSource) { o.Spec.Sync.Schedule = "@hourly" },
+		"suspend":      func(o *v1alpha1.ConfluenceDataSource) { o.Spec.Sync.Suspend = true },
+		"mode":         func(o *v1alpha1.ConfluenceDataSource) { o.Spec.Sync.Mode = v1alpha1.SyncIncremental },
+		"Job override": func(o *v1alpha1.ConfluenceDataSource) { o.Spec.Crawler.BackoffLimit = ptr.To[int32](5) },
+		"history":      func(o *v1alpha1.ConfluenceDataSource) { o.Spec.FailedJobsHistoryLimit = ptr.To[int32](9) },
+		"rate limit":   func(o *v1alpha1.ConfluenceDataSource) { o.Spec.Confluence.MaxRequestsPerSecond = 3 },
+		"deletion":     func(o *v1alpha1.ConfluenceDataSource) { o.Spec.DeletionPolicy = v1alpha1.DeletionPolicyRetain },
+	}
+	differs := map[string]func(*v1alpha1.ConfluenceDataSource){
+		"url":         func(o *v1alpha1.ConfluenceDataSource) { o.Spec.Confluence.URL = "https://other.atlassian.net/wiki" },
+		"credentials": func(o *v1alpha1.ConfluenceDataSource) { o.Spec.Confluence.Auth.SecretRef.Name = "other" },
+		"scope":       func(o *v1alpha1.ConfluenceDataSource) { o.Spec.Scope.BlogPosts = ptr.To(false) },
+		"filter": func(o *v1alpha1.ConfluenceDataSource) {
+			o.Spec.Filters.Titles.Pages.Exclude = []v1alpha1.Regex{"^Draft"}
+		},
+		"identities": func(o *v1alpha1.ConfluenceDataSource) { o.Spec.IdentityCrawler.Enabled = ptr.To(false) },
+		"field mappings": func(o *v1alpha1.ConfluenceDataSource) {
+			o.Spec.FieldMappings = []v1alpha1.FieldMapping{{From: "page.labels", To: "tags"}}
+		},
+		"language": func(o *v1alpha1.ConfluenceDataSource) { o.Spec.Language = "fr" },
+		"endpoint": func(o *v1alpha1.ConfluenceDataSource) { o.Spec.OpenSearch.Endpoints = []string{"https://os2:9200"} },
+		"index":    func(o *v1alpha1.ConfluenceDataSource) { o.Spec.OpenSearch.Index = "wiki2" },
+	}
+	for name, change := range same {
+		o := base.DeepCopy()
+		change(o)
+		if indexHash(&o.Spec) != indexHash(&base.Spec) {
+			t.Errorf("%s changed the index hash", name)
+		}
+	}
+	for name, change := range differs {
+		o := base.DeepCopy()
+		change(o)
+		if indexHash(&o.Spec) == indexHash(&base.Spec) {
+			t.Errorf("%s did not change the index hash", name)
+		}
+	}
+}
