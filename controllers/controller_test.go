@@ -775,3 +775,49 @@ func jobFailedCondition(j *batchv1.Job) *batchv1.JobCondition {
 	}
 	return nil
 }
+
+// The README invites editing the spec; the edit reaches the index by itself.
+func TestController_SpecEdit_SyncsAfterTheDebounce_ReadyOutdatedUntilThen(t *testing.T) {
+	skipShort(t)
+	ns := newNamespace(t)
+	basicSecret(t, ns)
+	setClock(nextDay().Add(14 * time.Hour))
+	obj := newDataSource(ns, "wiki")
+	create(t, obj)
+	first := jobName(obj, clock.Now())
+	expectActiveJob(t, obj, first)
+	succeed(t, obj, first, 40)
+	expectKstatus(t, obj, kstatus.CurrentStatus)
+
+	patchSpec(t, obj, func(o *v1alpha1.ConfluenceDataSource) {
+		o.Spec.Filters.Spaces.Include = []v1alpha1.Regex{"ENG"}
+	})
+	cur := expectCondition(t, obj, v1alpha1.ConditionReady, metav1.ConditionUnknown, v1alpha1.ReasonProgressing)
+	if msg := condition(cur, v1alpha1.ConditionReady).Message; !contains(msg, "the index reflects generation 1; generation 2 changes what is indexed") {
+		t.Fatalf("Ready message %q", msg)
+	}
+	if res := kstatusOf(t, cur); res.Status != kstatus.InProgressStatus || cur.Status.ObservedGeneration != 2 {
+		t.Fatalf("kstatus %s observedGeneration %d", res.Status, cur.Status.ObservedGeneration)
+	}
+	if names := jobNames(t, obj); len(names) != 1 {
+		t.Fatalf("jobs %v before the debounce", names)
+	}
+
+	setClock(clock.Now().Add(31 * time.Second))
+	poke(t, obj)
+	second := activeJobName(t, obj)
+	job := &batchv1.Job{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: second}, job); err != nil {
+		t.Fatal(err)
+	}
+	if second == first || job.Annotations["sources.confluence-operator.dev/trigger"] != "SpecChanged" ||
+		job.Annotations["sources.confluence-operator.dev/generation"] != "2" {
+		t.Fatalf("job %s annotations %v", second, job.Annotations)
+	}
+	succeed(t, obj, second, 30)
+	cur = expectCondition(t, obj, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonSynced)
+	if cur.Status.IndexedSpec == nil || cur.Status.IndexedSpec.Generation != 2 {
+		t.Fatalf("indexedSpec %+v", cur.Status.IndexedSpec)
+	}
+	expectKstatus(t, obj, kstatus.CurrentStatus)
+}
