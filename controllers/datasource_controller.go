@@ -508,7 +508,10 @@ func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (tim
 		var started bool
 		var running int
 		started, running, err = r.Limiter.Start(ctx, r.Client, sc.now, client.ObjectKeyFromObject(job), create)
-		if !started && err == nil {
+		switch {
+		case !started && err != nil:
+			return 0, fmt.Errorf("counting running syncs: %w", err)
+		case !started:
 			setCondition(sc, v1alpha1.ConditionSyncing, metav1.ConditionFalse, v1alpha1.ReasonQueued,
 				fmt.Sprintf("waiting for a free sync slot: %d of %d syncs running", running, r.Limiter.Max()))
 			return minRequeue(requeue, queuedRetry), nil
