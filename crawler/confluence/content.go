@@ -89,7 +89,21 @@ func (c *Client) ListContent(ctx context.Context, q ContentQuery, fn func(Conten
 		cl = call{endpoint: "content.list", path: "/rest/api/content?" + v.Encode()}
 	}
 	cl.spaceKey = q.SpaceKey
-	return c.listContent(ctx, cl, q.SpaceKey, fn)
+	if c.cfg.Deployment != Cloud || q.Type != TypePage {
+		return c.listContent(ctx, cl, q.SpaceKey, fn)
+	}
+	tree, err := c.newCloudTree(ctx, q.SpaceKey, status)
+	if err != nil {
+		return err
+	}
+	return c.listContent(ctx, cl, q.SpaceKey, func(ct Content) error {
+		chain, err := tree.chain(ctx, ct.ID)
+		if err != nil {
+			return err
+		}
+		ct.setAncestors(chain)
+		return fn(ct)
+	})
 }
 
 func (c *Client) searchCall(cql string) call {
@@ -214,14 +228,17 @@ func (c *Client) content(ctx context.Context, w wireContent, base, spaceKey stri
 	if w.History != nil {
 		ct.Created = w.History.CreatedDate.time()
 	}
+	// Every ancestor counts, whatever its type: a restricted folder (or
+	// whiteboard, database, embed) restricts the pages below it.
+	anc := make([]Ancestor, 0, len(w.Ancestors))
 	for _, a := range w.Ancestors {
-		if a.Type == "" || a.Type == "page" {
-			ct.AncestorIDs = append(ct.AncestorIDs, string(a.ID))
+		typ := a.Type
+		if typ == "" {
+			typ = string(TypePage)
 		}
+		anc = append(anc, Ancestor{ID: string(a.ID), Type: typ})
 	}
-	if n := len(ct.AncestorIDs); n > 0 {
-		ct.ParentID = ct.AncestorIDs[n-1]
-	}
+	ct.setAncestors(anc)
 	if w.Metadata != nil && w.Metadata.Labels != nil {
 		for _, l := range w.Metadata.Labels.Results {
 			ct.Labels = append(ct.Labels, l.Name)
@@ -243,9 +260,9 @@ func (c *Client) content(ctx context.Context, w wireContent, base, spaceKey stri
 }
 
 // ReadRestriction returns the read restriction set on the content item
-// itself (not inherited ones), or nil if it has none. A missing or invisible
-// item yields an error matching ErrNotFound (callers skip that layer); any
-// other error must be treated as "deny".
+// itself (not inherited ones), or nil if it has none. An item Confluence does
+// not show (404, or 403 on a draft) yields an error matching
+// ErrContentUnreadable; any other error must be treated as "deny".
 func (c *Client) ReadRestriction(ctx context.Context, contentID string) (*Restriction, error) {
 	if err := c.ready(ctx); err != nil {
 		return nil, err
@@ -257,7 +274,7 @@ func (c *Client) ReadRestriction(ctx context.Context, contentID string) (*Restri
 	for {
 		var w wireReadRestriction
 		if err := c.doJSON(ctx, cl, &w); err != nil {
-			return nil, err
+			return nil, unreadable(err)
 		}
 		r := w.restriction()
 		if r != nil {

@@ -120,7 +120,7 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 					continue
 				}
 				if status == http.StatusForbidden && !cl.noAuth {
-					return nil, &ForbiddenError{SpaceKey: cl.spaceKey, URL: shown}
+					return nil, &ForbiddenError{SpaceKey: cl.spaceKey, URL: shown, Body: httpErr.Body}
 				}
 				return nil, httpErr
 			case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:

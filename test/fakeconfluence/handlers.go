@@ -136,6 +136,7 @@ func (s *Server) route(method, rest string) (string, handler, map[string]string)
 		{"GET", "api/v2/spaces/{id}/pages", "v2.space.pages", s.hV2SpaceContent("page"), true, false},
 		{"GET", "api/v2/spaces/{id}/blogposts", "v2.space.blogposts", s.hV2SpaceContent("blogpost"), true, false},
 		{"GET", "api/v2/pages/{id}/attachments", "v2.attachments", s.hV2Attachments, true, false},
+		{"GET", "api/v2/pages/{id}/ancestors", "v2.page.ancestors", s.hV2Ancestors, true, false},
 		{"GET", "api/v2/blogposts/{id}/attachments", "v2.attachments", s.hV2Attachments, true, false},
 	}
 	for _, r := range routes {
@@ -185,17 +186,88 @@ func (s *Server) hUserList(w http.ResponseWriter, rq req) {
 	s.v1Page(w, rq, len(ids), 200, func(i int) any { return s.renderUser(ids[i]) })
 }
 
+// hUserSearch is Cloud's GET /wiki/rest/api/search/user (Cloud v1 OpenAPI,
+// operation searchUser, response SearchPageResponseSearchResult). Guests
+// are left out unless sitePermissionTypeFilter says otherwise ("none"
+// (default): licensed users; "externalCollaborator": guests; "all"). It
+// pages by start/limit and, as Onyx reports (it forces offset paging for
+// this endpoint), carries no _links.next; the 200 cap is unverified.
 func (s *Server) hUserSearch(w http.ResponseWriter, rq req) {
 	cql := strings.ReplaceAll(rq.q.Get("cql"), " ", "")
 	if cql != "type=user" && cql != "type=\"user\"" {
 		writeError(w, http.StatusBadRequest, "The fake only supports cql=type=user")
 		return
 	}
-	ids := s.st.userOrder
-	s.v1Page(w, rq, len(ids), 200, func(i int) any {
+	filter := rq.q.Get("sitePermissionTypeFilter")
+	var ids []string
+	for _, id := range s.st.userOrder {
+		g := s.st.users[id].Guest
+		switch filter {
+		case "", "none":
+			if g {
+				continue
+			}
+		case "externalCollaborator":
+			if !g {
+				continue
+			}
+		case "all":
+		default:
+			writeError(w, http.StatusBadRequest, "sitePermissionTypeFilter must be all, externalCollaborator or none")
+			return
+		}
+		ids = append(ids, id)
+	}
+	start := intParam(rq.q, "start", 0)
+	limit := limitParam(rq.q, 200)
+	end := min(len(ids), start+limit)
+	results := []any{}
+	for i := start; i < end; i++ {
 		u := s.st.users[ids[i]]
-		return map[string]any{"user": s.renderUser(u.ID), "title": u.DisplayName, "excerpt": "", "url": "/people/" + u.ID, "entityType": "user"}
+		results = append(results, map[string]any{"user": s.renderUser(u.ID), "title": u.DisplayName, "excerpt": "", "url": "/people/" + u.ID, "entityType": "user"})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"results": results, "start": start, "limit": limit, "size": len(results), "totalSize": len(ids),
+		"_links": map[string]string{"base": rq.base, "context": s.opts.ContextPath},
 	})
+}
+
+// unreadableOnCloud answers, and reports true, when Cloud would not show the
+// restriction of c: someone else's draft gets 403 with the draft permission
+// key (as recorded in Onyx's CONFCLOUD-77618 tests), trashed content 404 with
+// CONFCLOUD-76424's message.
+func (s *Server) unreadableOnCloud(w http.ResponseWriter, rq req, c *Content) bool {
+	switch {
+	case c.Status == "draft" && (rq.caller.user == nil || rq.caller.user.ID != c.Author):
+		writeJSON(w, http.StatusForbidden, map[string]any{"statusCode": 403, "message": "confluence.user.view.draft.permission"})
+		return true
+	case c.Status == "trashed":
+		writeJSON(w, http.StatusNotFound, map[string]any{"statusCode": 404, "message": "Cannot find content. Outdated version/old_draft/trashed? Please provide valid ContentId."})
+		return true
+	}
+	return false
+}
+
+// hV2Ancestors is GET /wiki/api/v2/pages/{id}/ancestors (Cloud v2 OpenAPI,
+// operation getPageAncestors, response MultiEntityResult<Ancestor>): all
+// ancestors of every type, top to bottom; a limit that truncates keeps the
+// closest ones, and the caller asks again for the first one's ancestors.
+func (s *Server) hV2Ancestors(w http.ResponseWriter, rq req) {
+	c, ok := s.st.content[rq.q.Get(":id")]
+	if !ok || c.Type != "page" || !s.spaceVisible(rq, c.SpaceKey) {
+		writeError(w, http.StatusNotFound, "Page not found")
+		return
+	}
+	anc := s.ancestors(c)
+	limit := limitParam(rq.q, 250)
+	if len(anc) > limit {
+		anc = anc[len(anc)-limit:]
+	}
+	res := []any{}
+	for _, a := range anc {
+		res = append(res, map[string]any{"id": a.ID, "type": a.Type})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": res})
 }
 
 func (s *Server) hGroupList(w http.ResponseWriter, rq req) {
@@ -510,6 +582,9 @@ func (s *Server) hRestriction(w http.ResponseWriter, rq req) {
 	c, ok := s.st.content[rq.q.Get(":id")]
 	if !ok || !s.spaceVisible(rq, c.SpaceKey) {
 		writeError(w, http.StatusNotFound, "No content found with id : "+rq.q.Get(":id"))
+		return
+	}
+	if s.cloud() && s.unreadableOnCloud(w, rq, c) {
 		return
 	}
 	exp := parseExpand(rq.q.Get("expand"))

@@ -254,8 +254,10 @@ func (s *Server) renderV2Content(c *Content, withBody bool) map[string]any {
 	}
 	if c.Type == "page" {
 		m["parentId"], m["parentType"], m["position"] = nil, nil, 0
-		if c.ParentID != "" {
-			m["parentId"], m["parentType"] = c.ParentID, "page"
+		if p, ok := s.st.content[c.ParentID]; ok {
+			// Cloud v2 OpenAPI, PageBulk.parentType: page, whiteboard,
+			// database, embed, folder.
+			m["parentId"], m["parentType"] = c.ParentID, p.Type
 		}
 	}
 	if withBody {

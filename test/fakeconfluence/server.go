@@ -470,6 +470,12 @@ func (s *Server) authenticate(r *http.Request, gateway bool) (caller, int) {
 				name = u.Username
 			}
 			if name == user && u.Secret != "" && u.Secret == pass {
+				// A scoped API token works only through the gateway
+				// (CLOUD-12617). That a classic token is refused there is
+				// unverified; refusing it keeps clients on the site.
+				if !dc && u.ScopedToken != gateway {
+					return caller{}, http.StatusUnauthorized
+				}
 				return caller{user: u}, 0
 			}
 		}
