@@ -118,3 +118,28 @@ func TestListUsers_CloudListsGuestsAndPagesByStartWithoutNextLinks(t *testing.T)
 		t.Fatalf("listed %d of %d users; missing %d, e.g. %v", len(got), len(want), len(missing), missing[:min(3, len(missing))])
 	}
 }
+
+func TestListContent_CloudArchivedPagesComeFromV2WithEverything(t *testing.T) {
+	f := newFixture(t, cloud, fakeconfluence.Options{}, fakeconfluence.DatasetOptions{Spaces: 1, PagesPerSpace: 4, RestrictedEvery: 1000})
+	folder := f.srv.AddContent(fakeconfluence.Content{Type: "folder", SpaceKey: "S1", Title: "Old"}).ID
+	other := f.ds.Users[1].ID
+	arch := f.srv.AddContent(fakeconfluence.Content{SpaceKey: "S1", ParentID: folder, Title: "Archived", Body: "<p>old</p>",
+		Labels: []string{"legacy"}, ReadUsers: []string{other}}).ID
+	f.srv.SetContentStatus(arch, "archived")
+	c := mustClient(t, f.config(t, confluence.AuthBasic, nil))
+	got := listContent(t, c, confluence.ContentQuery{SpaceKey: "S1", Type: confluence.TypePage, Status: confluence.StatusArchived})
+	ct, ok := got[arch]
+	if len(got) != 1 || !ok {
+		t.Fatalf("archived listing %v, want only %s", got, arch)
+	}
+	if ct.Status != confluence.StatusArchived || ct.Body != "<p>old</p>" || !ct.BodyIncluded || ct.Title != "Archived" ||
+		!slices.Equal(ct.Labels, []string{"legacy"}) || ct.WebURL == "" || ct.Version.Number != 1 {
+		t.Errorf("archived page %+v", ct)
+	}
+	if !slices.Equal(ct.Ancestors, []confluence.Ancestor{{ID: folder, Type: "folder"}}) {
+		t.Errorf("ancestors %+v", ct.Ancestors)
+	}
+	if r := ct.ReadRestriction; r == nil || len(r.Users) != 1 || r.Users[0].AccountID != other {
+		t.Errorf("restriction %+v", r)
+	}
+}

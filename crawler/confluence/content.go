@@ -58,7 +58,7 @@ type ContentQuery struct {
 
 // ListContent streams the pages or blog posts of a space with storage body,
 // version, ancestors, labels and own read restriction, all from the listing
-// calls (Cloud: CQL search with cursor; Data Center and archived content:
+// calls (Cloud: CQL search with cursor, archived pages from v2; Data Center:
 // /rest/api/content with start/limit links). It returns an error, never
 // success, if the listing could not be completed.
 func (c *Client) ListContent(ctx context.Context, q ContentQuery, fn func(Content) error) error {
@@ -71,6 +71,12 @@ func (c *Client) ListContent(ctx context.Context, q ContentQuery, fn func(Conten
 	status := q.Status
 	if status == "" {
 		status = StatusCurrent
+	}
+	if c.cfg.Deployment == Cloud && status == StatusArchived {
+		if q.Type != TypePage {
+			return fmt.Errorf("only pages can be archived on Cloud (v2: blog posts have no archived status)")
+		}
+		return c.listArchivedCloudPages(ctx, q.SpaceKey, fn)
 	}
 	expand, limit := contentExpand, c.bodiesMax()
 	if q.WithoutBody {
@@ -223,7 +229,7 @@ func (c *Client) content(ctx context.Context, w wireContent, base, spaceKey stri
 		ct.SpaceKey = w.Space.Key
 	}
 	if w.Body != nil && w.Body.Storage != nil {
-		ct.Body = w.Body.Storage.Value
+		ct.Body, ct.BodyIncluded = w.Body.Storage.Value, true
 	}
 	if w.History != nil {
 		ct.Created = w.History.CreatedDate.time()

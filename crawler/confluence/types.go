@@ -71,8 +71,10 @@ type Content struct {
 	Title    string
 	SpaceKey string
 	// Body is the storage-format (XHTML) body.
-	Body    string
-	Version Version
+	Body string
+	// BodyIncluded says the listing carried the body (even an empty one).
+	BodyIncluded bool
+	Version      Version
 	// AncestorIDs are the ids of all ancestors, root first, whatever their
 	// type: on Cloud a page can sit below folders, whiteboards, databases and
 	// embeds, and their read restrictions apply to it too (pages only).

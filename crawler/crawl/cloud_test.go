@@ -47,3 +47,23 @@ func TestFullCrawl_CloudPagesBelowDraftOrTrashedParentsFollowConfluence(t *testi
 	}
 	h.assertEveryUserSeesExactlyWhatConfluenceShows()
 }
+
+func TestFullCrawl_CloudArchivedPagesInScopeAreIndexedWithTheirACL(t *testing.T) {
+	h := newHarness(t, fakeconfluence.Cloud, fakeconfluence.DatasetOptions{Spaces: 1, PagesPerSpace: 5, RestrictedEvery: 1000})
+	on := true
+	h.spec.Scope.ArchivedPages = &on
+	open := h.cf.AddContent(fakeconfluence.Content{SpaceKey: "S1", Title: "Archived open"}).ID
+	closed := h.cf.AddContent(fakeconfluence.Content{SpaceKey: "S1", Title: "Archived closed", ReadUsers: []string{h.data.Crawler.ID}}).ID
+	h.cf.SetContentStatus(open, "archived")
+	h.cf.SetContentStatus(closed, "archived")
+	if sum := h.mustRun(v1.SyncFullCrawl); sum.DocumentsFailed != 0 {
+		t.Fatalf("summary %+v", sum)
+	}
+	reader := h.visible(h.data.Users[2].ID)
+	if !slices.Contains(reader, opensearch.DocumentID(dataSource, "page", open)) {
+		t.Error("an archived page in scope is not searchable")
+	}
+	if slices.Contains(reader, opensearch.DocumentID(dataSource, "page", closed)) {
+		t.Error("an archived page's restriction was not applied")
+	}
+}
