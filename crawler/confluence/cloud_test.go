@@ -143,3 +143,36 @@ func TestListContent_CloudArchivedPagesComeFromV2WithEverything(t *testing.T) {
 		t.Errorf("restriction %+v", r)
 	}
 }
+
+func TestVerify_CloudScopedAPITokenGoesThroughTheGateway(t *testing.T) {
+	f := newFixture(t, cloud, fakeconfluence.Options{}, fakeconfluence.DatasetOptions{Spaces: 1, PagesPerSpace: 3})
+	scoped := f.srv.AddUser(fakeconfluence.User{Username: "bot", Email: "bot@example.com", Secret: "scoped-t0ken-value", ScopedToken: true})
+	f.srv.SetSpacePermissions("S1", []string{scoped.ID}, nil, false)
+	cfg := f.config(t, confluence.AuthBasic, nil)
+	cfg.Credentials.Username, cfg.Credentials.Password = scoped.Email, scoped.Secret
+	cfg.GatewayURL = f.srv.RootURL()
+	c := mustClient(t, cfg)
+	u, err := c.Verify(context.Background())
+	if err != nil || u.AccountID != scoped.ID {
+		t.Fatalf("Verify: %+v, %v", u, err)
+	}
+	if n := len(listIDs(t, c, "S1", confluence.TypePage)); n != 3 {
+		t.Fatalf("listed %d pages through the gateway, want 3", n)
+	}
+	if f.srv.Calls("tenant_info") != 1 {
+		t.Fatalf("cloud id discovered %d times, want 1", f.srv.Calls("tenant_info"))
+	}
+	if got := c.SiteURL(); got != f.srv.URL() {
+		t.Fatalf("web links base %q, want the site %q", got, f.srv.URL())
+	}
+
+	// A classic token stays on the site; a wrong token fails on both.
+	if _, err := mustClient(t, f.config(t, confluence.AuthBasic, nil)).Verify(context.Background()); err != nil {
+		t.Fatalf("classic token: %v", err)
+	}
+	f.srv.ResetCalls()
+	cfg.Credentials.Password = "wrong-token"
+	if _, err := mustClient(t, cfg).Verify(context.Background()); !errors.Is(err, confluence.ErrCredentialsRejected) {
+		t.Fatalf("wrong token: %v, want ErrCredentialsRejected", err)
+	}
+}
