@@ -225,10 +225,14 @@ func (s *Server) hUserSearch(w http.ResponseWriter, rq req) {
 	results := []any{}
 	for i := start; i < end; i++ {
 		u := s.st.users[ids[i]]
-		results = append(results, map[string]any{"user": s.renderUser(u.ID), "title": u.DisplayName, "excerpt": "", "url": "/people/" + u.ID, "entityType": "user"})
+		// Cloud v1 OpenAPI, SearchResult: breadcrumbs, entityType, excerpt,
+		// iconCssClass, lastModified, title and url are required.
+		results = append(results, map[string]any{"user": s.renderUser(u.ID), "title": u.DisplayName, "excerpt": "", "url": "/people/" + u.ID,
+			"entityType": "user", "breadcrumbs": []any{}, "iconCssClass": "aui-icon content-type-profile", "lastModified": ts(s.now())})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"results": results, "start": start, "limit": limit, "size": len(results), "totalSize": len(ids),
+		"cqlQuery": rq.q.Get("cql"), "searchDuration": 1,
 		"_links": map[string]string{"base": rq.base, "context": s.opts.ContextPath},
 	})
 }

@@ -194,7 +194,10 @@ func (s *Server) renderContent(c *Content, exp expandSet, base string) map[strin
 			}
 			rs["group"] = gl
 		}
-		m["restrictions"] = map[string]any{"read": map[string]any{"operation": "read", "restrictions": rs}}
+		// Cloud v1 OpenAPI, ContentRestriction: operation, _expandable and _links are required.
+		m["restrictions"] = map[string]any{"read": map[string]any{"operation": "read", "restrictions": rs,
+			"_expandable": map[string]string{"content": "/rest/api/content/" + c.ID},
+			"_links":      map[string]string{"self": base + "/rest/api/content/" + c.ID + "/restriction/byOperation/read"}}}
 	} else {
 		expandable["restrictions"] = ""
 	}
@@ -233,7 +236,8 @@ func childList(ids []string, typ string) map[string]any {
 		}
 		res = append(res, map[string]any{"id": id, "type": typ})
 	}
-	m := map[string]any{"results": res, "start": 0, "limit": 25, "size": len(res)}
+	// Cloud v1 OpenAPI, ContentArray: results, size and _links are required.
+	m := map[string]any{"results": res, "start": 0, "limit": 25, "size": len(res), "_links": map[string]string{}}
 	if len(ids) > 25 {
 		m["_links"] = map[string]string{"next": "/rest/api/content/" + typ + "?start=25"}
 	}
@@ -253,7 +257,9 @@ func (s *Server) renderV2Content(c *Content, withBody bool) map[string]any {
 		m["spaceId"] = sp.ID
 	}
 	if c.Type == "page" {
-		m["parentId"], m["parentType"], m["position"] = nil, nil, 0
+		// Cloud v2 OpenAPI, PageBulk: parentId and parentType are not
+		// nullable, so a root page has neither.
+		m["position"] = 0
 		if p, ok := s.st.content[c.ParentID]; ok {
 			// Cloud v2 OpenAPI, PageBulk.parentType: page, whiteboard,
 			// database, embed, folder.
@@ -374,7 +380,7 @@ func (s *Server) renderComment(c *Comment, exp expandSet, base string) map[strin
 		if kids == nil {
 			kids = []any{}
 		}
-		m["children"] = map[string]any{"comment": map[string]any{"results": kids, "start": 0, "limit": 25, "size": len(kids)}}
+		m["children"] = map[string]any{"comment": map[string]any{"results": kids, "start": 0, "limit": 25, "size": len(kids), "_links": map[string]string{}}}
 	}
 	return m
 }
