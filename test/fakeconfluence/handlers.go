@@ -29,6 +29,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.serveMediaPath(w, r, strings.TrimPrefix(p, "/media"), false)
 		return
 	case s.cloud() && p == "/_edge/tenant_info":
+		// {"cloudId": ...}: Atlassian support KB "Retrieve my Atlassian
+		// site's Cloud ID"; not in the REST reference.
 		s.count("tenant_info")
 		writeJSON(w, http.StatusOK, map[string]string{"cloudId": s.opts.CloudID})
 		return
@@ -163,6 +165,8 @@ func (s *Server) spaceVisible(rq req, key string) bool {
 
 // ---- users & groups ----
 
+// hUserCurrent: Cloud v1 OpenAPI getCurrentUser (User); DC answers
+// anonymous callers with type "anonymous" (CONFSERVER-98199).
 func (s *Server) hUserCurrent(w http.ResponseWriter, rq req) {
 	if rq.caller.anonymous {
 		writeJSON(w, http.StatusOK, map[string]any{"type": "anonymous", "displayName": "Anonymous", "_links": map[string]string{"base": rq.base}})
@@ -275,11 +279,13 @@ func (s *Server) hV2Ancestors(w http.ResponseWriter, rq req) {
 	writeJSON(w, http.StatusOK, map[string]any{"results": res})
 }
 
+// hGroupList: Cloud v1 OpenAPI getGroups (GroupArrayWithLinks, limit 200).
 func (s *Server) hGroupList(w http.ResponseWriter, rq req) {
 	names := s.st.groupOrder
 	s.v1Page(w, rq, len(names), 200, func(i int) any { return s.renderGroup(names[i]) })
 }
 
+// hGroupMembers: Cloud v1 OpenAPI getGroupMembersByGroupId (UserArray, limit 200).
 func (s *Server) hGroupMembers(w http.ResponseWriter, rq req) {
 	key := rq.q.Get(":group")
 	var g *Group
@@ -298,6 +304,7 @@ func (s *Server) hGroupMembers(w http.ResponseWriter, rq req) {
 
 // ---- spaces ----
 
+// hSpaceList: Cloud v1 OpenAPI getSpaces (SpaceArray; status current|archived).
 func (s *Server) hSpaceList(w http.ResponseWriter, rq req) {
 	if parseExpand(rq.q.Get("expand")).has("permissions") && !s.cloud() {
 		writeError(w, http.StatusInternalServerError, "java.lang.NullPointerException (CONFSERVER-99908)")
@@ -322,6 +329,9 @@ func (s *Server) hSpaceList(w http.ResponseWriter, rq req) {
 	s.v1Page(w, rq, len(list), 250, func(i int) any { return s.renderSpace(list[i], rq.base) })
 }
 
+// hSpaceGet: Cloud v1 OpenAPI getSpace (Space); expand=permissions gives
+// SpacePermission items {operation{operation,targetType}, subjects{user,
+// group}, anonymousAccess, unlicensedAccess}.
 func (s *Server) hSpaceGet(w http.ResponseWriter, rq req) {
 	key := rq.q.Get(":key")
 	if !s.spaceVisible(rq, key) {
@@ -468,6 +478,8 @@ func (s *Server) bodyCap(exp expandSet) int {
 	}
 }
 
+// hContentList: Cloud v1 OpenAPI getContent (ContentArray; start capped at
+// 15,000 on Cloud: community.developer.atlassian.com t/60807).
 func (s *Server) hContentList(w http.ResponseWriter, rq req) {
 	exp := parseExpand(rq.q.Get("expand"))
 	if s.cloud() && intParam(rq.q, "start", 0) > 15000 {
@@ -502,6 +514,8 @@ func (s *Server) hContentList(w http.ResponseWriter, rq req) {
 	s.v1Page(w, rq, len(ids), s.bodyCap(exp), func(i int) any { return s.renderContent(s.st.content[ids[i]], exp, rq.base) })
 }
 
+// hContentSearch: Cloud v1 OpenAPI searchContentByCQL (ContentArray,
+// cursor paging on Cloud; 50 per page with bodies).
 func (s *Server) hContentSearch(w http.ResponseWriter, rq req) {
 	exp := parseExpand(rq.q.Get("expand"))
 	cq, err := parseCQL(rq.q.Get("cql"), s.opts.CQLLocation)
@@ -581,6 +595,7 @@ func (s *Server) search(rq req, cq *cqlQuery) []string {
 	return ids
 }
 
+// hContentGet: Cloud v1 OpenAPI getContentById (Content).
 func (s *Server) hContentGet(w http.ResponseWriter, rq req) {
 	c, ok := s.st.content[rq.q.Get(":id")]
 	if !ok || !s.spaceVisible(rq, c.SpaceKey) {
@@ -590,6 +605,8 @@ func (s *Server) hContentGet(w http.ResponseWriter, rq req) {
 	writeJSON(w, http.StatusOK, s.renderContent(c, parseExpand(rq.q.Get("expand")), rq.base))
 }
 
+// hRestriction: Cloud v1 OpenAPI getRestrictionsForOperation
+// (ContentRestriction, limit 100); Cloud quirks in unreadableOnCloud.
 func (s *Server) hRestriction(w http.ResponseWriter, rq req) {
 	c, ok := s.st.content[rq.q.Get(":id")]
 	if !ok || !s.spaceVisible(rq, c.SpaceKey) {
@@ -632,6 +649,8 @@ func (s *Server) hRestriction(w http.ResponseWriter, rq req) {
 
 // ---- comments ----
 
+// hComments: Cloud v1 OpenAPI getContentComments (ContentArray; Cloud
+// ignores depth: "Currently, this parameter is not used").
 func (s *Server) hComments(w http.ResponseWriter, rq req) {
 	id := rq.q.Get(":id")
 	exp := parseExpand(rq.q.Get("expand"))
@@ -701,6 +720,8 @@ func (s *Server) hAttachmentsV1(w http.ResponseWriter, rq req) {
 	s.v1Page(w, rq.withoutParams(), len(list), 200, func(i int) any { return s.renderAttachmentV1(list[i], exp, rq.base) })
 }
 
+// hV2Attachments: Cloud v2 OpenAPI getPageAttachments / getBlogpostAttachments
+// (MultiEntityResult<Attachment>, default limit 50, max 250).
 func (s *Server) hV2Attachments(w http.ResponseWriter, rq req) {
 	list, ok := s.attachmentsOf(rq, rq.q.Get(":id"))
 	if !ok {
@@ -713,6 +734,9 @@ func (s *Server) hV2Attachments(w http.ResponseWriter, rq req) {
 	s.cursorPage(w, rq.withoutParams(), len(list), 250, true, func(i int) any { return s.renderAttachmentV2(list[i]) })
 }
 
+// hV2SpaceContent: Cloud v2 OpenAPI getPagesInSpace / getBlogPostsInSpace
+// (MultiEntityResult<Page>; page status default current+archived, blog
+// posts have no archived status; max limit 250).
 func (s *Server) hV2SpaceContent(typ string) handler {
 	return func(w http.ResponseWriter, rq req) {
 		var sp *Space
@@ -754,6 +778,8 @@ func cmpNumeric(a, b string) int {
 
 // ---- downloads ----
 
+// hAttachmentDownload: Cloud v1 OpenAPI downloadAttatchment ("Redirects the
+// client to a URL that serves an attachment's binary data").
 func (s *Server) hAttachmentDownload(w http.ResponseWriter, rq req) {
 	a, ok := s.st.attachments[strings.TrimPrefix(rq.q.Get(":att"), "att")]
 	if !ok || a.ContainerID != rq.q.Get(":id") {

@@ -46,6 +46,8 @@ func (e expandSet) has(p string) bool {
 
 func (s *Server) cloud() bool { return s.opts.Deployment == Cloud }
 
+// renderUser: Cloud v1 OpenAPI schema User (type, accountId, accountType,
+// email, publicName, displayName; email may be empty for privacy).
 func (s *Server) renderUser(id string) map[string]any {
 	u, ok := s.st.users[id]
 	if !ok {
@@ -71,6 +73,7 @@ func (s *Server) renderUser(id string) map[string]any {
 	}
 }
 
+// renderGroup: Cloud v1 OpenAPI schema Group (type, name, id).
 func (s *Server) renderGroup(name string) map[string]any {
 	g, ok := s.st.groups[name]
 	if !ok {
@@ -82,6 +85,7 @@ func (s *Server) renderGroup(name string) map[string]any {
 	return map[string]any{"type": "group", "name": g.Name, "_links": map[string]string{"self": "/rest/api/group/" + url.PathEscape(g.Name)}}
 }
 
+// renderSpace: Cloud v1 OpenAPI schema Space (id is an int64 there).
 func (s *Server) renderSpace(sp *Space, base string) map[string]any {
 	id, _ := strconv.ParseInt(sp.ID, 10, 64)
 	webui := "/spaces/" + sp.Key
@@ -110,6 +114,8 @@ func (s *Server) contentWebUI(c *Content) string {
 	}
 }
 
+// userList: Cloud v1 OpenAPI schema UserArray / ContentRestriction
+// restrictions.user (results, start, limit, size).
 func (s *Server) userList(ids []string, start, limit int) (map[string]any, bool) {
 	end := min(len(ids), start+limit)
 	start = min(start, end)
@@ -132,6 +138,11 @@ func (s *Server) groupList(names []string, start, limit int) (map[string]any, bo
 	return m, end < len(names)
 }
 
+// Cloud v1 OpenAPI schema Content with its expansions (version: Version;
+// history: ContentHistory; ancestors: Content[], root first; body.storage:
+// ContentBody; metadata.labels: LabelArray; restrictions.read:
+// ContentRestriction). That v1 ancestors name folders and whiteboards (with
+// their type) is unverified; the client takes Cloud chains from v2.
 // renderContent renders a page or blog post in v1 shape with the requested expansions.
 func (s *Server) renderContent(c *Content, exp expandSet, base string) map[string]any {
 	m := map[string]any{
@@ -244,6 +255,7 @@ func childList(ids []string, typ string) map[string]any {
 	return m
 }
 
+// Cloud v2 OpenAPI schemas PageBulk / BlogPostBulk.
 // renderV2Content renders a page or blog post in Cloud v2 shape.
 func (s *Server) renderV2Content(c *Content, withBody bool) map[string]any {
 	sp := s.st.spaces[c.SpaceKey]
@@ -286,6 +298,8 @@ func (s *Server) attachmentID(a *Attachment) string {
 	return a.ID
 }
 
+// renderAttachmentV1: Cloud v1 OpenAPI Content of type attachment
+// (extensions.mediaType/fileSize/comment, _links.download).
 func (s *Server) renderAttachmentV1(a *Attachment, exp expandSet, base string) map[string]any {
 	m := map[string]any{
 		"id": s.attachmentID(a), "type": "attachment", "status": a.Status, "title": a.FileName,
@@ -308,6 +322,7 @@ func (s *Server) renderAttachmentV1(a *Attachment, exp expandSet, base string) m
 	return m
 }
 
+// renderAttachmentV2: Cloud v2 OpenAPI schema AttachmentBulk.
 func (s *Server) renderAttachmentV2(a *Attachment) map[string]any {
 	m := map[string]any{
 		"id": s.attachmentID(a), "status": a.Status, "title": a.FileName, "createdAt": ts(a.Created),
@@ -326,6 +341,8 @@ func (s *Server) renderAttachmentV2(a *Attachment) map[string]any {
 	return m
 }
 
+// renderComment: Cloud v1 OpenAPI Content of type comment
+// (extensions.location, container, ancestors = parent comments).
 func (s *Server) renderComment(c *Comment, exp expandSet, base string) map[string]any {
 	container := s.st.content[c.ContainerID]
 	title := "Re: "
@@ -403,6 +420,8 @@ func limitParam(q url.Values, maxLimit int) int {
 	return min(l, maxLimit)
 }
 
+// Cloud v1 OpenAPI ContentArray/SpaceArray/GroupArrayWithLinks/UserArray:
+// results, start, limit, size, _links{base, context, next}.
 // v1Page answers a start/limit listing with _links.next built from the
 // request's own query (as Confluence does).
 func (s *Server) v1Page(w http.ResponseWriter, rq req, total int, maxLimit int, item func(i int) any) {
@@ -424,6 +443,9 @@ func (s *Server) v1Page(w http.ResponseWriter, rq req, total int, maxLimit int, 
 	writeJSON(w, http.StatusOK, map[string]any{"results": results, "start": start, "limit": limit, "size": len(results), "_links": links})
 }
 
+// Cloud v1 OpenAPI searchContentByCQL (ContentArray, cursor in
+// _links.next) and Cloud v2 MultiEntityResult (_links.next plus the Link
+// header, site-relative /wiki/api/v2/... links).
 // cursorPage answers a cursor listing (Cloud CQL and v2). v2 links are
 // site-relative (/wiki/api/v2/...), v1 links base-relative.
 func (s *Server) cursorPage(w http.ResponseWriter, rq req, total int, maxLimit int, v2 bool, item func(i int) any) {
