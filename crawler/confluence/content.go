@@ -171,7 +171,8 @@ type ChangeQuery struct {
 }
 
 // ListChangedContent streams content whose lastmodified is at or after
-// q.Since, oldest first, with the same fields as ListContent. CQL is
+// q.Since, oldest first, with the same fields as ListContent except that on
+// Cloud the ancestors are v1's (use ListContent for ACLs). CQL is
 // index-backed and may lag writes by minutes.
 func (c *Client) ListChangedContent(ctx context.Context, q ChangeQuery, fn func(Content) error) error {
 	if err := c.ready(ctx); err != nil {

@@ -91,7 +91,7 @@ func (r *restrictions) contentACL(ctx context.Context, space acl.Clause, c confl
 	if c.ReadRestriction != nil {
 		a = append(a, acl.Clause{Level: acl.LevelPage, Principals: principals(c.ReadRestriction.Users, c.ReadRestriction.Groups, false)})
 	}
-	for _, anc := range c.Ancestors {
+	for _, anc := range ancestorsOf(c) {
 		res, err := r.get(ctx, anc.ID)
 		if err != nil {
 			if anc.Type == string(confluence.TypePage) && errors.Is(err, confluence.ErrContentUnreadable) {
@@ -108,4 +108,17 @@ func (r *restrictions) contentACL(ctx context.Context, space acl.Clause, c confl
 		}
 	}
 	return a.Normalize(), nil
+}
+
+// ancestorsOf returns c's ancestors with their types; ids without a known
+// type get none, so no error on them is ever forgiven.
+func ancestorsOf(c confluence.Content) []confluence.Ancestor {
+	if len(c.Ancestors) == len(c.AncestorIDs) {
+		return c.Ancestors
+	}
+	out := make([]confluence.Ancestor, len(c.AncestorIDs))
+	for i, id := range c.AncestorIDs {
+		out[i] = confluence.Ancestor{ID: id}
+	}
+	return out
 }
