@@ -33,6 +33,9 @@ var (
 	// (someone else's draft). A reader is not shown such an item either,
 	// and what Confluence shows below it does not depend on it.
 	ErrContentUnreadable = errors.New("content unreadable")
+	// ErrSpacePermissionsUnreadable: Confluence Data Center refused to list a
+	// space's permissions to the crawl identity (see SpacePermissionsError).
+	ErrSpacePermissionsUnreadable = errors.New("space permissions unreadable")
 	// ErrRetryBudgetExceeded: retries of a failing request ran out of time or attempts.
 	ErrRetryBudgetExceeded = errors.New("retry budget exceeded")
 )
@@ -126,3 +129,19 @@ func unreadable(err error) error {
 	}
 	return err
 }
+
+// SpacePermissionsError reports that Data Center answered HTTP 500 to the
+// space permission resource, which it does for callers without admin rights
+// (CONFSERVER-99908). The space is skipped (nothing in it is deleted).
+type SpacePermissionsError struct {
+	SpaceKey string
+	URL      string
+}
+
+func (e *SpacePermissionsError) Error() string {
+	return fmt.Sprintf("space %s permissions: Confluence answered HTTP 500 at %s, as Data Center does when the caller lacks admin rights (CONFSERVER-99908); "+
+		"the crawl user needs the Confluence Administrator global permission (or the space's Admin permission) to read who may view the space", e.SpaceKey, e.URL)
+}
+
+// Is makes errors.Is(err, ErrSpacePermissionsUnreadable) true.
+func (e *SpacePermissionsError) Is(target error) bool { return target == ErrSpacePermissionsUnreadable }

@@ -25,6 +25,9 @@ type DatasetOptions struct {
 	BodyBytes          int    // approximate storage body size: 600
 	TrashedPerSpace    int    // 1
 	RestrictedEvery    int    // every n-th page/blog post has a read restriction: 5
+	// NoAccessUsers are users in no group and named by no permission: they
+	// see what an anonymous reader sees. 0 by default.
+	NoAccessUsers int
 	// CloudHierarchy adds, on Cloud, what Cloud has and Data Center has not:
 	// in every current global space restricted and open folders (nested), a
 	// restricted whiteboard with pages below them, pages below a restricted
@@ -219,6 +222,12 @@ func (s *Server) Generate(o DatasetOptions) Dataset {
 	}
 	if o.CloudHierarchy && !dc {
 		s.genCloudHierarchy(rng, &ds, spaces, pickUsers, pickGroup, tick)
+	}
+	// Added last, so they change nothing else of a seeded data set (and
+	// stay the last users).
+	for i := range o.NoAccessUsers {
+		n := fmt.Sprintf("outsider%d", i+1)
+		ds.Users = append(ds.Users, s.AddUser(User{Username: n, Email: n + "@example.com", DisplayName: fmt.Sprintf("Outsider %d", i+1), Secret: n + "-secret"}))
 	}
 	return ds
 }
