@@ -206,12 +206,36 @@ func (s *Server) hUserSearch(w http.ResponseWriter, rq req) {
 	})
 }
 
+// dcOAuthForbiddenGroups answers the DC group resources for OAuth 2.0 apps:
+// "Forge and OAuth2 apps cannot access this REST resource" (DC REST
+// reference, Group, from v9.2.3 per issue 11; the status is unverified, 403
+// here). It reports whether it answered.
+func (s *Server) dcOAuthForbiddenGroups(w http.ResponseWriter, rq req) bool {
+	if s.cloud() || !rq.caller.oauth || !s.dcAtLeast(9, 2, 3) {
+		return false
+	}
+	writeError(w, http.StatusForbidden, "OAuth 2.0 apps cannot access this REST resource")
+	return true
+}
+
+// hGroupList serves GET /rest/api/group: a v1 page of Group {type, name
+// (, id on Cloud)} (Cloud v1 OpenAPI GroupArrayWithLinks; DC REST reference
+// "Group › Get groups").
 func (s *Server) hGroupList(w http.ResponseWriter, rq req) {
+	if s.dcOAuthForbiddenGroups(w, rq) {
+		return
+	}
 	names := s.st.groupOrder
 	s.v1Page(w, rq, len(names), 200, func(i int) any { return s.renderGroup(names[i]) })
 }
 
+// hGroupMembers serves the members of a group: Cloud
+// /rest/api/group/{groupId}/membersByGroupId, DC /rest/api/group/{groupName}/member
+// (DC REST reference "Group › Get members of group"), a v1 page of users.
 func (s *Server) hGroupMembers(w http.ResponseWriter, rq req) {
+	if s.dcOAuthForbiddenGroups(w, rq) {
+		return
+	}
 	key := rq.q.Get(":group")
 	var g *Group
 	for _, n := range s.st.groupOrder {
@@ -286,14 +310,22 @@ func (s *Server) hSpaceGet(w http.ResponseWriter, rq req) {
 	writeJSON(w, http.StatusOK, m)
 }
 
-func (s *Server) dcHasPermAPI() bool {
-	parts := strings.SplitN(s.opts.DCVersion, ".", 3)
-	maj, _ := strconv.Atoi(parts[0])
-	minor := 0
-	if len(parts) > 1 {
-		minor, _ = strconv.Atoi(parts[1])
+// dcHasPermAPI: /rest/api/space/{key}/permissions exists from DC 9.1
+// (CONFSERVER-78176 as cited by Onyx; DC REST reference v9.1).
+func (s *Server) dcHasPermAPI() bool { return s.dcAtLeast(9, 1, 0) }
+
+// dcAtLeast compares the imitated Data Center version with maj.minor.patch.
+func (s *Server) dcAtLeast(maj, minor, patch int) bool {
+	var v [3]int
+	for i, p := range strings.SplitN(s.opts.DCVersion, ".", 3) {
+		v[i], _ = strconv.Atoi(p)
 	}
-	return maj > 9 || (maj == 9 && minor >= 1)
+	for i, want := range [3]int{maj, minor, patch} {
+		if v[i] != want {
+			return v[i] > want
+		}
+	}
+	return true
 }
 
 // hDCSpacePerms serves GET /rest/api/space/{spaceKey}/permissions (Data
