@@ -169,6 +169,9 @@ func (s *Server) spaceVisible(rq req, key string) bool {
 
 // ---- users & groups ----
 
+// hUserCurrent serves GET /rest/api/user/current: the caller as a User
+// (Cloud v1 OpenAPI "User"; DC REST reference "User › Get current user"),
+// or {type:"anonymous"} when DC ran the request anonymously (CONFSERVER-98199).
 func (s *Server) hUserCurrent(w http.ResponseWriter, rq req) {
 	if rq.caller.anonymous {
 		writeJSON(w, http.StatusOK, map[string]any{"type": "anonymous", "displayName": "Anonymous", "_links": map[string]string{"base": rq.base}})
@@ -177,6 +180,7 @@ func (s *Server) hUserCurrent(w http.ResponseWriter, rq req) {
 	writeJSON(w, http.StatusOK, s.renderUser(rq.caller.user.ID))
 }
 
+// hUserGet serves GET /rest/api/user?username=|key=|accountId= (same sources).
 func (s *Server) hUserGet(w http.ResponseWriter, rq req) {
 	for _, id := range s.st.userOrder {
 		u := s.st.users[id]
@@ -188,6 +192,9 @@ func (s *Server) hUserGet(w http.ResponseWriter, rq req) {
 	writeError(w, http.StatusNotFound, "user not found")
 }
 
+// hUserList serves DC GET /rest/api/user/list (DC REST reference "User ›
+// Get registered users", start/limit; the cap of 200 is unverified, and the
+// client follows next links whatever the cap).
 func (s *Server) hUserList(w http.ResponseWriter, rq req) {
 	ids := s.st.userOrder
 	s.v1Page(w, rq, len(ids), 200, func(i int) any { return s.renderUser(ids[i]) })
@@ -253,6 +260,10 @@ func (s *Server) hGroupMembers(w http.ResponseWriter, rq req) {
 
 // ---- spaces ----
 
+// hSpaceList serves GET /rest/api/space (Cloud v1 OpenAPI "SpaceArray"; DC
+// REST reference "Space › Get spaces": type, status, spaceKey, start, limit).
+// DC answers expand=permissions with HTTP 500 (CONFSERVER-99908, cited by
+// Elastic's connector); the client never asks it on DC.
 func (s *Server) hSpaceList(w http.ResponseWriter, rq req) {
 	if parseExpand(rq.q.Get("expand")).has("permissions") && !s.cloud() {
 		writeError(w, http.StatusInternalServerError, "java.lang.NullPointerException (CONFSERVER-99908)")
@@ -277,6 +288,9 @@ func (s *Server) hSpaceList(w http.ResponseWriter, rq req) {
 	s.v1Page(w, rq, len(list), 250, func(i int) any { return s.renderSpace(list[i], rq.base) })
 }
 
+// hSpaceGet serves GET /rest/api/space/{key}; expand=permissions is the
+// Cloud v1 shape (Cloud v1 OpenAPI "SpacePermission": operation, subjects,
+// anonymousAccess) and a 500 on DC (CONFSERVER-99908).
 func (s *Server) hSpaceGet(w http.ResponseWriter, rq req) {
 	key := rq.q.Get(":key")
 	if !s.spaceVisible(rq, key) {
@@ -417,6 +431,10 @@ func (s *Server) dcSpacePermission(sp *Space, subject map[string]any, op, target
 	}
 }
 
+// hJSONRPC serves the JSON-RPC getSpacePermissionSets of DC < 9.1: sets of
+// {type:"VIEWSPACE", spacePermissions:[{userName, groupName}]}, both null for
+// anonymous (Atlassian's remote API reference as used by Onyx's
+// get_all_space_permissions_server); admin only, the refusal text is unverified.
 func (s *Server) hJSONRPC(w http.ResponseWriter, rq req) {
 	var in struct {
 		Method string            `json:"method"`
@@ -482,6 +500,10 @@ func (s *Server) bodyCap(exp expandSet) int {
 	return 200
 }
 
+// hContentList serves GET /rest/api/content (Cloud v1 OpenAPI "ContentArray";
+// DC REST reference "Content Resource › Get content": type, spaceKey, status,
+// expand, start, limit). Cloud caps start at 15,000 (Atlassian developer
+// community announcement, t/60807).
 func (s *Server) hContentList(w http.ResponseWriter, rq req) {
 	exp := parseExpand(rq.q.Get("expand"))
 	if s.cloud() && intParam(rq.q, "start", 0) > 15000 {
@@ -509,6 +531,9 @@ func (s *Server) hContentList(w http.ResponseWriter, rq req) {
 	s.v1Page(w, rq, len(ids), s.bodyCap(exp), func(i int) any { return s.renderContent(s.st.content[ids[i]], exp, rq.base) })
 }
 
+// hContentSearch serves GET /rest/api/content/search?cql= (Cloud v1 OpenAPI
+// "ContentArray" with cursor paging; DC REST reference "Content Resource ›
+// Search content" with start/limit, capped per the Atlassian KB in bodyCap).
 func (s *Server) hContentSearch(w http.ResponseWriter, rq req) {
 	exp := parseExpand(rq.q.Get("expand"))
 	cq, err := parseCQL(rq.q.Get("cql"), s.opts.CQLLocation)
@@ -588,6 +613,7 @@ func (s *Server) search(rq req, cq *cqlQuery) []string {
 	return ids
 }
 
+// hContentGet serves GET /rest/api/content/{id} (same Content shape).
 func (s *Server) hContentGet(w http.ResponseWriter, rq req) {
 	c, ok := s.st.content[rq.q.Get(":id")]
 	if !ok || !s.spaceVisible(rq, c.SpaceKey) {
@@ -645,6 +671,9 @@ func withNext(list map[string]any, more bool, path string, start, limit int) map
 
 // ---- comments ----
 
+// hComments serves GET /rest/api/content/{id}/child/comment (Cloud v1
+// OpenAPI, where depth "is not used"; DC REST reference "Child Content ›
+// Get comments", depth=all returns replies), location filters.
 func (s *Server) hComments(w http.ResponseWriter, rq req) {
 	id := rq.q.Get(":id")
 	exp := parseExpand(rq.q.Get("expand"))
@@ -704,6 +733,8 @@ func (s *Server) attachmentsOf(rq req, containerID string) ([]*Attachment, bool)
 	return out, true
 }
 
+// hAttachmentsV1 serves GET /rest/api/content/{id}/child/attachment (Cloud
+// v1 OpenAPI; DC REST reference "Child Content › Get attachments").
 func (s *Server) hAttachmentsV1(w http.ResponseWriter, rq req) {
 	list, ok := s.attachmentsOf(rq, rq.q.Get(":id"))
 	if !ok {
@@ -780,6 +811,11 @@ func (s *Server) hAttachmentDownload(w http.ResponseWriter, rq req) {
 	http.Redirect(w, rq.r, s.opts.ContextPath+s.downloadPath(a), http.StatusFound)
 }
 
+// hDownload serves an attachment's _links.download path
+// (/download/attachments/{pageId}/{file}); Cloud redirects to a media host
+// (Cloud v1 OpenAPI: "Redirects the client to a URL that serves an
+// attachment's binary data"), DC serves the bytes (unverified: DC may
+// redirect too; the client follows redirects either way).
 func (s *Server) hDownload(w http.ResponseWriter, rq req) {
 	var a *Attachment
 	for _, id := range s.st.attachOf[rq.q.Get(":id")] {

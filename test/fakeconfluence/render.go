@@ -46,6 +46,10 @@ func (e expandSet) has(p string) bool {
 
 func (s *Server) cloud() bool { return s.opts.Deployment == Cloud }
 
+// renderUser renders a User: Cloud {type, accountId, accountType, email,
+// publicName, displayName} (Cloud v1 OpenAPI "User"); DC {type:"known",
+// username, userKey, displayName} (DC REST reference "User"; a real answer
+// in AtlassianPS/ConfluencePS#96).
 func (s *Server) renderUser(id string) map[string]any {
 	u, ok := s.st.users[id]
 	if !ok {
@@ -71,6 +75,8 @@ func (s *Server) renderUser(id string) map[string]any {
 	}
 }
 
+// renderGroup renders a Group: Cloud {type, name, id} (Cloud v1 OpenAPI
+// "Group"); DC {type:"group", name} (DC REST reference "Group").
 func (s *Server) renderGroup(name string) map[string]any {
 	g, ok := s.st.groups[name]
 	if !ok {
@@ -82,6 +88,9 @@ func (s *Server) renderGroup(name string) map[string]any {
 	return map[string]any{"type": "group", "name": g.Name, "_links": map[string]string{"self": "/rest/api/group/" + url.PathEscape(g.Name)}}
 }
 
+// renderSpace renders a Space {id, key, name, type, status, _links,
+// _expandable} (Cloud v1 OpenAPI "Space"; DC REST reference "Space"). DC
+// web links /display/KEY follow the DC UI (unverified; used only as URLs).
 func (s *Server) renderSpace(sp *Space, base string) map[string]any {
 	id, _ := strconv.ParseInt(sp.ID, 10, 64)
 	webui := "/spaces/" + sp.Key
@@ -133,6 +142,13 @@ func (s *Server) groupList(names []string, start, limit int) (map[string]any, bo
 }
 
 // renderContent renders a page or blog post in v1 shape with the requested expansions.
+// renderContent renders a page or blog post as v1 Content with the requested
+// expansions: version{by, when, number}, history{createdBy, createdDate},
+// ancestors (root first), body.storage{value, representation},
+// metadata.labels, restrictions.read (a ContentRestriction, see
+// hRestriction) (Cloud v1 OpenAPI "Content"; DC REST reference "Content
+// Resource", expansions as listed there). Timestamps use Confluence's
+// ISO-8601 with milliseconds.
 func (s *Server) renderContent(c *Content, exp expandSet, base string) map[string]any {
 	m := map[string]any{
 		"id": c.ID, "type": c.Type, "status": c.Status, "title": c.Title,
@@ -274,6 +290,10 @@ func (s *Server) attachmentID(a *Attachment) string {
 	return a.ID
 }
 
+// renderAttachmentV1 renders a v1 attachment: title, extensions{mediaType,
+// fileSize, comment}, metadata.mediaType, _links.download (Cloud v1 OpenAPI
+// "Content" of type attachment; DC REST reference "Child Content › Get
+// attachments"; Elastic's connector reads the same fields).
 func (s *Server) renderAttachmentV1(a *Attachment, exp expandSet, base string) map[string]any {
 	m := map[string]any{
 		"id": s.attachmentID(a), "type": "attachment", "status": a.Status, "title": a.FileName,
@@ -314,6 +334,9 @@ func (s *Server) renderAttachmentV2(a *Attachment) map[string]any {
 	return m
 }
 
+// renderComment renders a v1 comment: extensions.location, container,
+// ancestors (parent comments), body.storage (Cloud v1 OpenAPI "Content" of
+// type comment; DC REST reference "Child Content › Get comments").
 func (s *Server) renderComment(c *Comment, exp expandSet, base string) map[string]any {
 	container := s.st.content[c.ContainerID]
 	title := "Re: "

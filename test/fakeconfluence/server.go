@@ -396,6 +396,9 @@ func randToken(prefix string) string {
 	return fmt.Sprintf("%s%d-%s", prefix, tokenSeq.Add(1), base64.RawURLEncoding.EncodeToString(b))
 }
 
+// The token endpoint follows Atlassian's OAuth 2.0 (3LO) docs on Cloud
+// ("Refresh tokens": rotating, reuse revokes the family) and "Confluence
+// OAuth 2.0 provider API" on DC (/rest/oauth2/latest/token).
 // serveToken implements the refresh_token grant with rotation: every refresh
 // spends the old refresh token and issues a new one; reusing a spent token
 // fails with invalid_grant and revokes the whole family.
