@@ -120,8 +120,8 @@ type SpacePermissionsError struct {
 }
 
 func (e *SpacePermissionsError) Error() string {
-	return fmt.Sprintf("space %s permissions: Confluence answered HTTP 500 at %s, as Data Center does when the caller lacks admin rights (CONFSERVER-99908); "+
-		"the crawl user needs the Confluence Administrator global permission (or the space's Admin permission) to read who may view the space", e.SpaceKey, e.URL)
+	return fmt.Sprintf("Confluence answered HTTP 500 at %s, as Data Center does when the caller lacks admin rights (CONFSERVER-99908); "+
+		"the crawl user needs the Confluence Administrator global permission (or the Admin permission of space %s) to read who may view it", e.URL, e.SpaceKey)
 }
 
 // Is makes errors.Is(err, ErrSpacePermissionsUnreadable) true.
