@@ -72,6 +72,15 @@ func TestClient_RejectsWrongCredentialsAndDeployments(t *testing.T) {
 			mutate:  func(c *confluence.Config) { c.Deployment = confluence.DataCenter },
 			wantErr: confluence.ErrWrongDeployment, wantMsg: "answers like Confluence Cloud",
 		},
+		"oauth2 on data center cannot read permissions or groups": {
+			dep: dc, auth: confluence.AuthBasic,
+			mutate: func(c *confluence.Config) {
+				c.AuthType = confluence.AuthOAuth2
+				c.Credentials = confluence.Credentials{AppKey: "k", AppSecret: "app-secret", RefreshToken: "refresh-token"}
+				c.PersistTokens = func(context.Context, confluence.Tokens) error { return nil }
+			},
+			wantErr: confluence.ErrInvalidConfig, wantMsg: "use PersonalAccessToken (or Basic)",
+		},
 		"missing secret key": {
 			dep: dc, auth: confluence.AuthBasic,
 			mutate:  func(c *confluence.Config) { c.Credentials.Password = "" },
@@ -103,7 +112,7 @@ func TestClient_RejectsWrongCredentialsAndDeployments(t *testing.T) {
 }
 
 func TestOAuth2_RotatingRefreshTokensAreNeverLost(t *testing.T) {
-	for _, dep := range []fakeconfluence.Deployment{cloud, dc} {
+	for _, dep := range []fakeconfluence.Deployment{cloud} {
 		t.Run(string(dep), func(t *testing.T) {
 			clk := newClock()
 			f := newFixture(t, dep, fakeconfluence.Options{Now: clk.Now}, fakeconfluence.DatasetOptions{PagesPerSpace: 5})
@@ -341,7 +350,9 @@ func TestClient_SecretsNeverAppearInErrorsOrLogs(t *testing.T) {
 	run(basic, verify)
 
 	store := &tokenStore{fail: errors.New("cannot write")}
-	oauth := f.config(t, confluence.AuthOAuth2, store)
+	// OAuth 2.0 is Cloud-only (ErrDataCenterOAuth2).
+	fc := newFixture(t, cloud, fakeconfluence.Options{Now: clk.Now}, fakeconfluence.DatasetOptions{PagesPerSpace: 3})
+	oauth := fc.config(t, confluence.AuthOAuth2, store)
 	oauth.Now = clk.Now
 	secrets = append(secrets, oauth.Credentials.AccessToken, oauth.Credentials.RefreshToken)
 	clk.Advance(2 * time.Hour)

@@ -40,6 +40,13 @@ var (
 	ErrRetryBudgetExceeded = errors.New("retry budget exceeded")
 )
 
+// ErrDataCenterOAuth2: Data Center documents that OAuth 2.0 apps cannot
+// read space permissions ("Forge and OAuth2 apps cannot access this REST
+// resource", DC REST reference v10.1) nor the group resources (v9.2.3+), so a
+// crawl could not compute who may read anything; its token endpoint also
+// checks redirect_uri on every refresh. It matches ErrInvalidConfig.
+var ErrDataCenterOAuth2 = fmt.Errorf("%w: auth type OAuth2 cannot work on Data Center: OAuth 2.0 apps may not read space permissions or groups there; use PersonalAccessToken (or Basic) for a user with the Confluence Administrator global permission", ErrInvalidConfig)
+
 // AuthError reports rejected credentials (HTTP 401). It names the user and the
 // URL, never the secret.
 type AuthError struct {
@@ -139,8 +146,8 @@ type SpacePermissionsError struct {
 }
 
 func (e *SpacePermissionsError) Error() string {
-	return fmt.Sprintf("space %s permissions: Confluence answered HTTP 500 at %s, as Data Center does when the caller lacks admin rights (CONFSERVER-99908); "+
-		"the crawl user needs the Confluence Administrator global permission (or the space's Admin permission) to read who may view the space", e.SpaceKey, e.URL)
+	return fmt.Sprintf("Confluence answered HTTP 500 at %s, as Data Center does when the caller lacks admin rights (CONFSERVER-99908); "+
+		"the crawl user needs the Confluence Administrator global permission (or the Admin permission of space %s) to read who may view it", e.URL, e.SpaceKey)
 }
 
 // Is makes errors.Is(err, ErrSpacePermissionsUnreadable) true.

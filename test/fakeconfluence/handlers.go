@@ -175,6 +175,7 @@ func (s *Server) spaceVisible(rq req, key string) bool {
 
 // hUserCurrent: Cloud v1 OpenAPI getCurrentUser (User); DC answers
 // anonymous callers with type "anonymous" (CONFSERVER-98199).
+// Data Center: DC REST reference "User › Get current user".
 func (s *Server) hUserCurrent(w http.ResponseWriter, rq req) {
 	if rq.caller.anonymous {
 		writeJSON(w, http.StatusOK, map[string]any{"type": "anonymous", "displayName": "Anonymous", "_links": map[string]string{"base": rq.base}})
@@ -183,6 +184,7 @@ func (s *Server) hUserCurrent(w http.ResponseWriter, rq req) {
 	writeJSON(w, http.StatusOK, s.renderUser(rq.caller.user.ID))
 }
 
+// hUserGet serves GET /rest/api/user?username=|key=|accountId= (same sources).
 func (s *Server) hUserGet(w http.ResponseWriter, rq req) {
 	for _, id := range s.st.userOrder {
 		u := s.st.users[id]
@@ -194,6 +196,9 @@ func (s *Server) hUserGet(w http.ResponseWriter, rq req) {
 	writeError(w, http.StatusNotFound, "user not found")
 }
 
+// hUserList serves DC GET /rest/api/user/list (DC REST reference "User ›
+// Get registered users", start/limit; the cap of 200 is unverified, and the
+// client follows next links whatever the cap).
 func (s *Server) hUserList(w http.ResponseWriter, rq req) {
 	ids := s.st.userOrder
 	s.v1Page(w, rq, len(ids), 200, func(i int) any { return s.renderUser(ids[i]) })
@@ -287,14 +292,35 @@ func (s *Server) hV2Ancestors(w http.ResponseWriter, rq req) {
 	writeJSON(w, http.StatusOK, map[string]any{"results": res})
 }
 
+// dcOAuthForbiddenGroups answers the DC group resources for OAuth 2.0 apps:
+// "Forge and OAuth2 apps cannot access this REST resource" (DC REST
+// reference, Group, from v9.2.3 per issue 11; the status is unverified, 403
+// here). It reports whether it answered.
+func (s *Server) dcOAuthForbiddenGroups(w http.ResponseWriter, rq req) bool {
+	if s.cloud() || !rq.caller.oauth || !s.dcAtLeast(9, 2, 3) {
+		return false
+	}
+	writeError(w, http.StatusForbidden, "OAuth 2.0 apps cannot access this REST resource")
+	return true
+}
+
 // hGroupList: Cloud v1 OpenAPI getGroups (GroupArrayWithLinks, limit 200).
+// Data Center: DC REST reference "Group › Get groups".
 func (s *Server) hGroupList(w http.ResponseWriter, rq req) {
+	if s.dcOAuthForbiddenGroups(w, rq) {
+		return
+	}
 	names := s.st.groupOrder
 	s.v1Page(w, rq, len(names), 200, func(i int) any { return s.renderGroup(names[i]) })
 }
 
 // hGroupMembers: Cloud v1 OpenAPI getGroupMembersByGroupId (UserArray, limit 200).
+// Data Center: /rest/api/group/{groupName}/member (DC REST reference "Group ›
+// Get members of group").
 func (s *Server) hGroupMembers(w http.ResponseWriter, rq req) {
+	if s.dcOAuthForbiddenGroups(w, rq) {
+		return
+	}
 	key := rq.q.Get(":group")
 	var g *Group
 	for _, n := range s.st.groupOrder {
@@ -313,6 +339,8 @@ func (s *Server) hGroupMembers(w http.ResponseWriter, rq req) {
 // ---- spaces ----
 
 // hSpaceList: Cloud v1 OpenAPI getSpaces (SpaceArray; status current|archived).
+// Data Center: DC REST reference "Space › Get spaces"; expand=permissions
+// answers HTTP 500 (CONFSERVER-99908, cited by Elastic); the client never asks it on DC.
 func (s *Server) hSpaceList(w http.ResponseWriter, rq req) {
 	if parseExpand(rq.q.Get("expand")).has("permissions") && !s.cloud() {
 		writeError(w, http.StatusInternalServerError, "java.lang.NullPointerException (CONFSERVER-99908)")
@@ -340,6 +368,8 @@ func (s *Server) hSpaceList(w http.ResponseWriter, rq req) {
 // hSpaceGet: Cloud v1 OpenAPI getSpace (Space); expand=permissions gives
 // SpacePermission items {operation{operation,targetType}, subjects{user,
 // group}, anonymousAccess, unlicensedAccess}.
+// Data Center: DC REST reference "Space › Get space"; expand=permissions is
+// a 500 there (CONFSERVER-99908).
 func (s *Server) hSpaceGet(w http.ResponseWriter, rq req) {
 	key := rq.q.Get(":key")
 	if !s.spaceVisible(rq, key) {
@@ -373,14 +403,22 @@ func (s *Server) hSpaceGet(w http.ResponseWriter, rq req) {
 	writeJSON(w, http.StatusOK, m)
 }
 
-func (s *Server) dcHasPermAPI() bool {
-	parts := strings.SplitN(s.opts.DCVersion, ".", 3)
-	maj, _ := strconv.Atoi(parts[0])
-	minor := 0
-	if len(parts) > 1 {
-		minor, _ = strconv.Atoi(parts[1])
+// dcHasPermAPI: /rest/api/space/{key}/permissions exists from DC 9.1
+// (CONFSERVER-78176 as cited by Onyx; DC REST reference v9.1).
+func (s *Server) dcHasPermAPI() bool { return s.dcAtLeast(9, 1, 0) }
+
+// dcAtLeast compares the imitated Data Center version with maj.minor.patch.
+func (s *Server) dcAtLeast(maj, minor, patch int) bool {
+	var v [3]int
+	for i, p := range strings.SplitN(s.opts.DCVersion, ".", 3) {
+		v[i], _ = strconv.Atoi(p)
 	}
-	return maj > 9 || (maj == 9 && minor >= 1)
+	for i, want := range [3]int{maj, minor, patch} {
+		if v[i] != want {
+			return v[i] > want
+		}
+	}
+	return true
 }
 
 // hDCSpacePerms serves GET /rest/api/space/{spaceKey}/permissions (Data
@@ -472,6 +510,10 @@ func (s *Server) dcSpacePermission(sp *Space, subject map[string]any, op, target
 	}
 }
 
+// hJSONRPC serves the JSON-RPC getSpacePermissionSets of DC < 9.1: sets of
+// {type:"VIEWSPACE", spacePermissions:[{userName, groupName}]}, both null for
+// anonymous (Atlassian's remote API reference as used by Onyx's
+// get_all_space_permissions_server); admin only, the refusal text is unverified.
 func (s *Server) hJSONRPC(w http.ResponseWriter, rq req) {
 	var in struct {
 		Method string            `json:"method"`
@@ -539,6 +581,8 @@ func (s *Server) bodyCap(exp expandSet) int {
 
 // hContentList: Cloud v1 OpenAPI getContent (ContentArray; start capped at
 // 15,000 on Cloud: community.developer.atlassian.com t/60807).
+// Data Center: DC REST reference "Content Resource › Get content" (type,
+// spaceKey, status, expand, start, limit), capped as in bodyCap.
 func (s *Server) hContentList(w http.ResponseWriter, rq req) {
 	exp := parseExpand(rq.q.Get("expand"))
 	if s.cloud() && intParam(rq.q, "start", 0) > 15000 {
@@ -575,6 +619,8 @@ func (s *Server) hContentList(w http.ResponseWriter, rq req) {
 
 // hContentSearch: Cloud v1 OpenAPI searchContentByCQL (ContentArray,
 // cursor paging on Cloud; 50 per page with bodies).
+// Data Center: DC REST reference "Content Resource › Search content",
+// start/limit paging, capped per the Atlassian KB in bodyCap.
 func (s *Server) hContentSearch(w http.ResponseWriter, rq req) {
 	exp := parseExpand(rq.q.Get("expand"))
 	cq, err := parseCQL(rq.q.Get("cql"), s.opts.CQLLocation)
@@ -655,6 +701,7 @@ func (s *Server) search(rq req, cq *cqlQuery) []string {
 }
 
 // hContentGet: Cloud v1 OpenAPI getContentById (Content).
+// Data Center: DC REST reference "Content Resource › Get content by id".
 func (s *Server) hContentGet(w http.ResponseWriter, rq req) {
 	c, ok := s.st.content[rq.q.Get(":id")]
 	if !ok || !s.spaceVisible(rq, c.SpaceKey) {
@@ -718,6 +765,8 @@ func withNext(list map[string]any, more bool, path string, start, limit int) map
 
 // hComments: Cloud v1 OpenAPI getContentComments (ContentArray; Cloud
 // ignores depth: "Currently, this parameter is not used").
+// Data Center: DC REST reference "Child Content › Get comments"; depth=all
+// returns replies.
 func (s *Server) hComments(w http.ResponseWriter, rq req) {
 	id := rq.q.Get(":id")
 	exp := parseExpand(rq.q.Get("expand"))
@@ -777,6 +826,8 @@ func (s *Server) attachmentsOf(rq req, containerID string) ([]*Attachment, bool)
 	return out, true
 }
 
+// hAttachmentsV1 serves GET /rest/api/content/{id}/child/attachment (Cloud
+// v1 OpenAPI; DC REST reference "Child Content › Get attachments").
 func (s *Server) hAttachmentsV1(w http.ResponseWriter, rq req) {
 	list, ok := s.attachmentsOf(rq, rq.q.Get(":id"))
 	if !ok {
@@ -860,6 +911,11 @@ func (s *Server) hAttachmentDownload(w http.ResponseWriter, rq req) {
 	http.Redirect(w, rq.r, s.opts.ContextPath+s.downloadPath(a), http.StatusFound)
 }
 
+// hDownload serves an attachment's _links.download path
+// (/download/attachments/{pageId}/{file}); Cloud redirects to a media host
+// (Cloud v1 OpenAPI: "Redirects the client to a URL that serves an
+// attachment's binary data"), DC serves the bytes (unverified: DC may
+// redirect too; the client follows redirects either way).
 func (s *Server) hDownload(w http.ResponseWriter, rq req) {
 	var a *Attachment
 	for _, id := range s.st.attachOf[rq.q.Get(":id")] {

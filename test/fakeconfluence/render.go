@@ -48,6 +48,8 @@ func (s *Server) cloud() bool { return s.opts.Deployment == Cloud }
 
 // renderUser: Cloud v1 OpenAPI schema User (type, accountId, accountType,
 // email, publicName, displayName; email may be empty for privacy).
+// Data Center: {type:"known", username, userKey, displayName} (DC REST
+// reference "User"; a real answer in AtlassianPS/ConfluencePS#96).
 func (s *Server) renderUser(id string) map[string]any {
 	u, ok := s.st.users[id]
 	if !ok {
@@ -74,6 +76,7 @@ func (s *Server) renderUser(id string) map[string]any {
 }
 
 // renderGroup: Cloud v1 OpenAPI schema Group (type, name, id).
+// Data Center: {type:"group", name} (DC REST reference "Group").
 func (s *Server) renderGroup(name string) map[string]any {
 	g, ok := s.st.groups[name]
 	if !ok {
@@ -86,6 +89,8 @@ func (s *Server) renderGroup(name string) map[string]any {
 }
 
 // renderSpace: Cloud v1 OpenAPI schema Space (id is an int64 there).
+// Data Center: DC REST reference "Space"; web links /display/KEY follow the
+// DC UI (unverified; used only as URLs).
 func (s *Server) renderSpace(sp *Space, base string) map[string]any {
 	id, _ := strconv.ParseInt(sp.ID, 10, 64)
 	webui := "/spaces/" + sp.Key
@@ -143,7 +148,13 @@ func (s *Server) groupList(names []string, start, limit int) (map[string]any, bo
 // ContentBody; metadata.labels: LabelArray; restrictions.read:
 // ContentRestriction). That v1 ancestors name folders and whiteboards (with
 // their type) is unverified; the client takes Cloud chains from v2.
-// renderContent renders a page or blog post in v1 shape with the requested expansions.
+// renderContent renders a page or blog post as v1 Content with the requested
+// expansions: version{by, when, number}, history{createdBy, createdDate},
+// ancestors (root first), body.storage{value, representation},
+// metadata.labels, restrictions.read (a ContentRestriction, see
+// hRestriction) (Cloud v1 OpenAPI "Content"; DC REST reference "Content
+// Resource", expansions as listed there). Timestamps use Confluence's
+// ISO-8601 with milliseconds.
 func (s *Server) renderContent(c *Content, exp expandSet, base string) map[string]any {
 	m := map[string]any{
 		"id": c.ID, "type": c.Type, "status": c.Status, "title": c.Title,
@@ -296,6 +307,8 @@ func (s *Server) attachmentID(a *Attachment) string {
 
 // renderAttachmentV1: Cloud v1 OpenAPI Content of type attachment
 // (extensions.mediaType/fileSize/comment, _links.download).
+// Data Center: DC REST reference "Child Content › Get attachments" (Elastic
+// reads the same fields).
 func (s *Server) renderAttachmentV1(a *Attachment, exp expandSet, base string) map[string]any {
 	m := map[string]any{
 		"id": s.attachmentID(a), "type": "attachment", "status": a.Status, "title": a.FileName,
@@ -339,6 +352,7 @@ func (s *Server) renderAttachmentV2(a *Attachment) map[string]any {
 
 // renderComment: Cloud v1 OpenAPI Content of type comment
 // (extensions.location, container, ancestors = parent comments).
+// Data Center: DC REST reference "Child Content › Get comments".
 func (s *Server) renderComment(c *Comment, exp expandSet, base string) map[string]any {
 	container := s.st.content[c.ContainerID]
 	title := "Re: "

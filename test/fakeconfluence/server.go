@@ -69,10 +69,11 @@ type Server struct {
 	st      *store
 	cacheMu sync.Mutex // guards st.cache, which readers fill
 
-	authMu  sync.Mutex
-	apps    map[string]string      // OAuth client id -> secret
-	access  map[string]accessToken // access token -> grant
-	refresh map[string]*refreshGrant
+	authMu    sync.Mutex
+	apps      map[string]string      // OAuth client id -> secret
+	redirects map[string]string      // OAuth client id -> registered redirect URI (DC)
+	access    map[string]accessToken // access token -> grant
+	refresh   map[string]*refreshGrant
 
 	faultMu sync.Mutex
 	faults  []*Fault
@@ -150,7 +151,7 @@ func NewUnstarted(opts Options) *Server {
 	}
 	return &Server{
 		opts: opts, st: newStore(),
-		apps: map[string]string{}, access: map[string]accessToken{}, refresh: map[string]*refreshGrant{},
+		apps: map[string]string{}, redirects: map[string]string{}, access: map[string]accessToken{}, refresh: map[string]*refreshGrant{},
 		rng:   rand.New(rand.NewPCG(opts.Seed, 0x5eed)),
 		calls: map[string]int64{},
 	}
@@ -342,6 +343,14 @@ func (s *Server) RegisterOAuthApp(clientID, secret string) {
 	s.apps[clientID] = secret
 }
 
+// SetOAuthRedirectURI sets the redirect URI of a registered OAuth 2.0 client.
+// The Data Center token endpoint checks it on the refresh grant too.
+func (s *Server) SetOAuthRedirectURI(clientID, uri string) {
+	s.authMu.Lock()
+	defer s.authMu.Unlock()
+	s.redirects[clientID] = uri
+}
+
 var family atomic.Int64
 
 // IssueOAuthTokens grants a new token family to a user, as after consent,
@@ -418,6 +427,13 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if params["grant_type"] != "refresh_token" {
 		writeJSON(w, bad, map[string]string{"error": "unsupported_grant_type"})
+		return
+	}
+	if s.opts.Deployment == DataCenter && params["redirect_uri"] != s.redirects[params["client_id"]] {
+		// The DC provider validates redirect_uri on the refresh grant as well
+		// (Atlassian "Confluence OAuth 2.0 provider API"; jira.js
+		// refreshServerOAuth2Token docs): omitted or different => invalid_grant.
+		writeJSON(w, bad, map[string]string{"error": "invalid_grant", "error_description": "Invalid redirect_uri"})
 		return
 	}
 	g, ok := s.refresh[params["refresh_token"]]
