@@ -2,7 +2,6 @@ package confluence
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -20,13 +19,14 @@ const contentExpand = "body.storage," + metadataExpand
 const metadataExpand = "version,space,history,ancestors,metadata.labels," +
 	"restrictions.read.restrictions.user,restrictions.read.restrictions.group"
 
-// Server-side page size caps: asking for more is harmless (servers cap it),
-// and asking for the maximum minimises calls.
+// Server-side page size caps. Asking for exactly the cap minimises calls;
+// asking for more makes Data Center skip items (its next link advances by the
+// requested limit, Onyx #4129), which list re-derives but should not need to.
 const (
 	maxBodiesCloud = 50  // Cloud v1 / CQL with body expansion
-	maxBodiesDC    = 100 // DC v1 with body expansion
+	maxBodiesDC    = 50  // DC with body expansion (Atlassian KB "...always limits results to 50")
 	maxV2          = 250 // Cloud v2
-	maxPlain       = 200 // v1 listings without bodies
+	maxPlain       = 200 // v1 listings without bodies (DC KB: 200 with other expansions)
 )
 
 func (c *Client) pageSize(serverMax int) string {
@@ -58,7 +58,7 @@ type ContentQuery struct {
 
 // ListContent streams the pages or blog posts of a space with storage body,
 // version, ancestors, labels and own read restriction, all from the listing
-// calls (Cloud: CQL search with cursor; Data Center and archived content:
+// calls (Cloud: CQL search with cursor, archived pages from v2; Data Center:
 // /rest/api/content with start/limit links). It returns an error, never
 // success, if the listing could not be completed.
 func (c *Client) ListContent(ctx context.Context, q ContentQuery, fn func(Content) error) error {
@@ -71,6 +71,12 @@ func (c *Client) ListContent(ctx context.Context, q ContentQuery, fn func(Conten
 	status := q.Status
 	if status == "" {
 		status = StatusCurrent
+	}
+	if c.cfg.Deployment == Cloud && status == StatusArchived {
+		if q.Type != TypePage {
+			return fmt.Errorf("only pages can be archived on Cloud (v2: blog posts have no archived status)")
+		}
+		return c.listArchivedCloudPages(ctx, q.SpaceKey, fn)
 	}
 	expand, limit := contentExpand, c.bodiesMax()
 	if q.WithoutBody {
@@ -89,7 +95,21 @@ func (c *Client) ListContent(ctx context.Context, q ContentQuery, fn func(Conten
 		cl = call{endpoint: "content.list", path: "/rest/api/content?" + v.Encode()}
 	}
 	cl.spaceKey = q.SpaceKey
-	return c.listContent(ctx, cl, q.SpaceKey, fn)
+	if c.cfg.Deployment != Cloud || q.Type != TypePage {
+		return c.listContent(ctx, cl, q.SpaceKey, fn)
+	}
+	tree, err := c.newCloudTree(ctx, q.SpaceKey, status)
+	if err != nil {
+		return err
+	}
+	return c.listContent(ctx, cl, q.SpaceKey, func(ct Content) error {
+		chain, err := tree.chain(ctx, ct.ID)
+		if err != nil {
+			return err
+		}
+		ct.setAncestors(chain)
+		return fn(ct)
+	})
 }
 
 func (c *Client) searchCall(cql string) call {
@@ -151,7 +171,8 @@ type ChangeQuery struct {
 }
 
 // ListChangedContent streams content whose lastmodified is at or after
-// q.Since, oldest first, with the same fields as ListContent. CQL is
+// q.Since, oldest first, with the same fields as ListContent except that on
+// Cloud the ancestors are v1's (use ListContent for ACLs). CQL is
 // index-backed and may lag writes by minutes.
 func (c *Client) ListChangedContent(ctx context.Context, q ChangeQuery, fn func(Content) error) error {
 	if err := c.ready(ctx); err != nil {
@@ -209,19 +230,22 @@ func (c *Client) content(ctx context.Context, w wireContent, base, spaceKey stri
 		ct.SpaceKey = w.Space.Key
 	}
 	if w.Body != nil && w.Body.Storage != nil {
-		ct.Body = w.Body.Storage.Value
+		ct.Body, ct.BodyIncluded = w.Body.Storage.Value, true
 	}
 	if w.History != nil {
 		ct.Created = w.History.CreatedDate.time()
 	}
+	// Every ancestor counts, whatever its type: a restricted folder (or
+	// whiteboard, database, embed) restricts the pages below it.
+	anc := make([]Ancestor, 0, len(w.Ancestors))
 	for _, a := range w.Ancestors {
-		if a.Type == "" || a.Type == "page" {
-			ct.AncestorIDs = append(ct.AncestorIDs, string(a.ID))
+		typ := a.Type
+		if typ == "" {
+			typ = string(TypePage)
 		}
+		anc = append(anc, Ancestor{ID: string(a.ID), Type: typ})
 	}
-	if n := len(ct.AncestorIDs); n > 0 {
-		ct.ParentID = ct.AncestorIDs[n-1]
-	}
+	ct.setAncestors(anc)
 	if w.Metadata != nil && w.Metadata.Labels != nil {
 		for _, l := range w.Metadata.Labels.Results {
 			ct.Labels = append(ct.Labels, l.Name)
@@ -242,40 +266,48 @@ func (c *Client) content(ctx context.Context, w wireContent, base, spaceKey stri
 	return ct, nil
 }
 
+// restrictionPage is the page size asked of the restriction resource (its
+// default and usual cap is 100); maxRestrictionEntries bounds memory.
+const (
+	restrictionPage       = 100
+	maxRestrictionEntries = 1_000_000
+)
+
 // ReadRestriction returns the read restriction set on the content item
-// itself (not inherited ones), or nil if it has none. A missing or invisible
-// item yields an error matching ErrNotFound (callers skip that layer); any
-// other error must be treated as "deny".
+// itself (not inherited ones), or nil if it has none. An item Confluence does
+// not show (404, or 403 on a draft) yields an error matching
+// ErrContentUnreadable; any other error must be treated as "deny".
 func (c *Client) ReadRestriction(ctx context.Context, contentID string) (*Restriction, error) {
 	if err := c.ready(ctx); err != nil {
 		return nil, err
 	}
-	v := url.Values{"expand": {"restrictions.user,restrictions.group"}, "start": {"0"}, "limit": {"100"}}
-	cl := call{endpoint: "content.restriction", path: "/rest/api/content/" + url.PathEscape(contentID) + "/restriction/byOperation/read?" + v.Encode()}
 	out := &Restriction{}
-	seen := map[string]bool{}
-	for {
+	for start := 0; ; {
+		v := url.Values{"expand": {"restrictions.user,restrictions.group"}, "start": {strconv.Itoa(start)}, "limit": {strconv.Itoa(restrictionPage)}}
+		cl := call{endpoint: "content.restriction", path: "/rest/api/content/" + url.PathEscape(contentID) + "/restriction/byOperation/read?" + v.Encode()}
 		var w wireReadRestriction
 		if err := c.doJSON(ctx, cl, &w); err != nil {
-			return nil, err
+			return nil, unreadable(err)
 		}
-		r := w.restriction()
-		if r != nil {
-			out.Users = append(out.Users, r.Users...)
-			out.Groups = append(out.Groups, r.Groups...)
+		u, g := w.Restrictions.User, w.Restrictions.Group
+		for _, x := range u.Results {
+			out.Users = append(out.Users, x.user())
 		}
-		if w.Links.Next == "" {
+		for _, x := range g.Results {
+			out.Groups = append(out.Groups, x.group())
+		}
+		if !w.truncated() {
 			break
 		}
-		next, err := relativeAPIPath(w.Links.Next)
-		if err != nil {
-			return nil, err
+		// Users and groups share start: advance by the longer page, which
+		// is the server's effective limit whenever either list continues.
+		step := max(len(u.Results), len(g.Results))
+		if step == 0 {
+			return nil, fmt.Errorf("read restriction of %s: the listing says it continues but returned nothing at start %d", contentID, start)
 		}
-		if seen[next] {
-			return nil, errors.New("restriction listing repeated its next link")
+		if start += step; start > maxRestrictionEntries {
+			return nil, fmt.Errorf("read restriction of %s: more than %d users or groups", contentID, maxRestrictionEntries)
 		}
-		seen[next] = true
-		cl.path = next
 	}
 	if len(out.Users) == 0 && len(out.Groups) == 0 {
 		return nil, nil

@@ -68,7 +68,8 @@ func TestServer_CapsLimitsSilently(t *testing.T) {
 		want int
 	}{
 		"cloud cql with bodies":  {Cloud, "/rest/api/content/search?cql=" + url.QueryEscape(`space = "S1"`) + "&expand=body.storage&limit=1000", 50},
-		"dc content with bodies": {DataCenter, "/rest/api/content?spaceKey=S1&expand=body.storage&limit=1000", 100},
+		"dc content with bodies": {DataCenter, "/rest/api/content?spaceKey=S1&expand=body.storage&limit=1000", 50},
+		"dc cql with bodies":     {DataCenter, "/rest/api/content/search?cql=" + url.QueryEscape(`space = "S1"`) + "&expand=body.storage&limit=1000", 50},
 		"dc content without":     {DataCenter, "/rest/api/content?spaceKey=S1&limit=1000", 200},
 		"cloud v1 default":       {Cloud, "/rest/api/content?spaceKey=S1", 25},
 	}
@@ -92,6 +93,35 @@ func TestServer_CapsLimitsSilently(t *testing.T) {
 				t.Fatalf("next link %q must be base-relative", next)
 			}
 		})
+	}
+}
+
+// The Data Center quirks the client must survive: next advances by the
+// requested limit (Onyx #4129) and a full last page links past the end
+// (CONFSERVER-95396).
+func TestServer_DCNextLinksSkipAndOvershoot(t *testing.T) {
+	s := New(Options{Deployment: DataCenter})
+	defer s.Close()
+	ds := s.Generate(DatasetOptions{Spaces: 1, PagesPerSpace: 100, CommentsPerPage: 0, AttachmentsPerPage: 0})
+	next := func(path string) (int, string) {
+		t.Helper()
+		status, m := get(t, s, path, ds.Crawler.Username, ds.Crawler.Secret)
+		if status != 200 {
+			t.Fatalf("status %d: %v", status, m)
+		}
+		n, _ := m["_links"].(map[string]any)["next"].(string)
+		return len(m["results"].([]any)), n
+	}
+	n, link := next("/rest/api/content?spaceKey=S1&expand=body.storage&limit=80")
+	if u, _ := url.Parse(link); n != 50 || u.Query().Get("start") != "80" {
+		t.Fatalf("first page: %d results, next %q; want 50 and start=80", n, link)
+	}
+	n, link = next("/rest/api/content?spaceKey=S1&expand=body.storage&limit=50&start=50")
+	if n != 50 || link == "" {
+		t.Fatalf("full last page: %d results, next %q; want a next link past the end", n, link)
+	}
+	if n, link = next(link); n != 0 || link != "" {
+		t.Fatalf("past the end: %d results, next %q; want an empty last page", n, link)
 	}
 }
 
@@ -143,5 +173,55 @@ func TestServer_FaultsAreDeterministicPerSeed(t *testing.T) {
 	}
 	if a, b := run(), run(); !reflect.DeepEqual(a, b) {
 		t.Fatalf("fault sequence differs: %v vs %v", a, b)
+	}
+}
+
+// Data Center OAuth 2.0: space permissions and (9.2.3+) groups are closed to
+// OAuth2 apps, and the refresh grant checks redirect_uri.
+func TestServer_DCOAuth2Quirks(t *testing.T) {
+	s := New(Options{Deployment: DataCenter, DCVersion: "10.1"})
+	defer s.Close()
+	ds := s.Generate(DatasetOptions{Spaces: 1, PagesPerSpace: 1})
+	s.RegisterOAuthApp("app", "app-secret")
+	s.SetOAuthRedirectURI("app", "https://crawler.example/callback")
+	access, refresh := s.IssueOAuthTokens(ds.Crawler.ID)
+	bearer := func(path string) int {
+		req, _ := http.NewRequest("GET", s.URL()+path, nil)
+		req.Header.Set("Authorization", "Bearer "+access)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for path, want := range map[string]int{
+		"/rest/api/space/S1":                       200,
+		"/rest/api/space/S1/permissions":           403,
+		"/rest/api/space/S1/permissions/anonymous": 403,
+		"/rest/api/group":                          403,
+		"/rest/api/group/hr/member":                403,
+	} {
+		if got := bearer(path); got != want {
+			t.Errorf("OAuth2 GET %s = %d, want %d", path, got, want)
+		}
+	}
+	grant := func(redirect string) int {
+		form := url.Values{"grant_type": {"refresh_token"}, "client_id": {"app"}, "client_secret": {"app-secret"}, "refresh_token": {refresh}}
+		if redirect != "" {
+			form.Set("redirect_uri", redirect)
+		}
+		resp, err := http.PostForm(s.TokenURL(), form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := grant(""); got != http.StatusBadRequest {
+		t.Errorf("refresh without redirect_uri = %d, want 400 invalid_grant", got)
+	}
+	if got := grant("https://crawler.example/callback"); got != http.StatusOK {
+		t.Errorf("refresh with the registered redirect_uri = %d, want 200", got)
 	}
 }

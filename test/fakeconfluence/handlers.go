@@ -3,6 +3,7 @@ package fakeconfluence
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -29,6 +30,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.serveMediaPath(w, r, strings.TrimPrefix(p, "/media"), false)
 		return
 	case s.cloud() && p == "/_edge/tenant_info":
+		// {"cloudId": ...}: Atlassian support KB "Retrieve my Atlassian
+		// site's Cloud ID"; not in the REST reference.
 		s.count("tenant_info")
 		writeJSON(w, http.StatusOK, map[string]string{"cloudId": s.opts.CloudID})
 		return
@@ -51,6 +54,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	endpoint, h, params := s.route(r.Method, rest)
 	s.count(endpoint)
 	if f, lat := s.fault(endpoint, p); applyFault(w, f, lat) {
+		return
+	}
+	if !s.cloud() && strings.Contains(strings.ToLower(rest), "%2f") {
+		// Group names containing "/" break DC member listing (reported by
+		// Onyx). The status is unverified: Tomcat's default
+		// encodedSolidusHandling=reject answers 400 to an encoded slash.
+		writeError(w, http.StatusBadRequest, "Invalid URI")
 		return
 	}
 	if h == nil {
@@ -136,6 +146,8 @@ func (s *Server) route(method, rest string) (string, handler, map[string]string)
 		{"GET", "api/v2/spaces/{id}/pages", "v2.space.pages", s.hV2SpaceContent("page"), true, false},
 		{"GET", "api/v2/spaces/{id}/blogposts", "v2.space.blogposts", s.hV2SpaceContent("blogpost"), true, false},
 		{"GET", "api/v2/pages/{id}/attachments", "v2.attachments", s.hV2Attachments, true, false},
+		{"GET", "api/v2/pages/{id}/ancestors", "v2.page.ancestors", s.hV2Ancestors, true, false},
+		{"GET", "api/v2/pages/{id}/labels", "v2.page.labels", s.hV2Labels, true, false},
 		{"GET", "api/v2/blogposts/{id}/attachments", "v2.attachments", s.hV2Attachments, true, false},
 	}
 	for _, r := range routes {
@@ -161,6 +173,9 @@ func (s *Server) spaceVisible(rq req, key string) bool {
 
 // ---- users & groups ----
 
+// hUserCurrent: Cloud v1 OpenAPI getCurrentUser (User); DC answers
+// anonymous callers with type "anonymous" (CONFSERVER-98199).
+// Data Center: DC REST reference "User › Get current user".
 func (s *Server) hUserCurrent(w http.ResponseWriter, rq req) {
 	if rq.caller.anonymous {
 		writeJSON(w, http.StatusOK, map[string]any{"type": "anonymous", "displayName": "Anonymous", "_links": map[string]string{"base": rq.base}})
@@ -169,6 +184,7 @@ func (s *Server) hUserCurrent(w http.ResponseWriter, rq req) {
 	writeJSON(w, http.StatusOK, s.renderUser(rq.caller.user.ID))
 }
 
+// hUserGet serves GET /rest/api/user?username=|key=|accountId= (same sources).
 func (s *Server) hUserGet(w http.ResponseWriter, rq req) {
 	for _, id := range s.st.userOrder {
 		u := s.st.users[id]
@@ -180,30 +196,131 @@ func (s *Server) hUserGet(w http.ResponseWriter, rq req) {
 	writeError(w, http.StatusNotFound, "user not found")
 }
 
+// hUserList serves DC GET /rest/api/user/list (DC REST reference "User ›
+// Get registered users", start/limit; the cap of 200 is unverified, and the
+// client follows next links whatever the cap).
 func (s *Server) hUserList(w http.ResponseWriter, rq req) {
 	ids := s.st.userOrder
 	s.v1Page(w, rq, len(ids), 200, func(i int) any { return s.renderUser(ids[i]) })
 }
 
+// hUserSearch is Cloud's GET /wiki/rest/api/search/user (Cloud v1 OpenAPI,
+// operation searchUser, response SearchPageResponseSearchResult). Guests
+// are left out unless sitePermissionTypeFilter says otherwise ("none"
+// (default): licensed users; "externalCollaborator": guests; "all"). It
+// pages by start/limit and, as Onyx reports (it forces offset paging for
+// this endpoint), carries no _links.next; the 200 cap is unverified.
 func (s *Server) hUserSearch(w http.ResponseWriter, rq req) {
 	cql := strings.ReplaceAll(rq.q.Get("cql"), " ", "")
 	if cql != "type=user" && cql != "type=\"user\"" {
 		writeError(w, http.StatusBadRequest, "The fake only supports cql=type=user")
 		return
 	}
-	ids := s.st.userOrder
-	s.v1Page(w, rq, len(ids), 200, func(i int) any {
+	filter := rq.q.Get("sitePermissionTypeFilter")
+	var ids []string
+	for _, id := range s.st.userOrder {
+		g := s.st.users[id].Guest
+		switch filter {
+		case "", "none":
+			if g {
+				continue
+			}
+		case "externalCollaborator":
+			if !g {
+				continue
+			}
+		case "all":
+		default:
+			writeError(w, http.StatusBadRequest, "sitePermissionTypeFilter must be all, externalCollaborator or none")
+			return
+		}
+		ids = append(ids, id)
+	}
+	start := intParam(rq.q, "start", 0)
+	limit := limitParam(rq.q, 200)
+	end := min(len(ids), start+limit)
+	results := []any{}
+	for i := start; i < end; i++ {
 		u := s.st.users[ids[i]]
-		return map[string]any{"user": s.renderUser(u.ID), "title": u.DisplayName, "excerpt": "", "url": "/people/" + u.ID, "entityType": "user"}
+		// Cloud v1 OpenAPI, SearchResult: breadcrumbs, entityType, excerpt,
+		// iconCssClass, lastModified, title and url are required.
+		results = append(results, map[string]any{"user": s.renderUser(u.ID), "title": u.DisplayName, "excerpt": "", "url": "/people/" + u.ID,
+			"entityType": "user", "breadcrumbs": []any{}, "iconCssClass": "aui-icon content-type-profile", "lastModified": ts(s.now())})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"results": results, "start": start, "limit": limit, "size": len(results), "totalSize": len(ids),
+		"cqlQuery": rq.q.Get("cql"), "searchDuration": 1,
+		"_links": map[string]string{"base": rq.base, "context": s.opts.ContextPath},
 	})
 }
 
+// unreadableOnCloud answers, and reports true, when Cloud would not show the
+// restriction of c: someone else's draft gets 403 with the draft permission
+// key (as recorded in Onyx's CONFCLOUD-77618 tests), trashed content 404 with
+// CONFCLOUD-76424's message.
+func (s *Server) unreadableOnCloud(w http.ResponseWriter, rq req, c *Content) bool {
+	switch {
+	case c.Status == "draft" && (rq.caller.user == nil || rq.caller.user.ID != c.Author):
+		writeJSON(w, http.StatusForbidden, map[string]any{"statusCode": 403, "message": "confluence.user.view.draft.permission"})
+		return true
+	case c.Status == "trashed":
+		writeJSON(w, http.StatusNotFound, map[string]any{"statusCode": 404, "message": "Cannot find content. Outdated version/old_draft/trashed? Please provide valid ContentId."})
+		return true
+	}
+	return false
+}
+
+// hV2Ancestors is GET /wiki/api/v2/pages/{id}/ancestors (Cloud v2 OpenAPI,
+// operation getPageAncestors, response MultiEntityResult<Ancestor>): all
+// ancestors of every type, top to bottom; a limit that truncates keeps the
+// closest ones, and the caller asks again for the first one's ancestors.
+func (s *Server) hV2Ancestors(w http.ResponseWriter, rq req) {
+	c, ok := s.st.content[rq.q.Get(":id")]
+	if !ok || c.Type != "page" || !s.spaceVisible(rq, c.SpaceKey) {
+		writeError(w, http.StatusNotFound, "Page not found")
+		return
+	}
+	anc := s.ancestors(c)
+	limit := limitParam(rq.q, 250)
+	if len(anc) > limit {
+		anc = anc[len(anc)-limit:]
+	}
+	res := []any{}
+	for _, a := range anc {
+		res = append(res, map[string]any{"id": a.ID, "type": a.Type})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": res})
+}
+
+// dcOAuthForbiddenGroups answers the DC group resources for OAuth 2.0 apps:
+// "Forge and OAuth2 apps cannot access this REST resource" (DC REST
+// reference, Group, from v9.2.3 per issue 11; the status is unverified, 403
+// here). It reports whether it answered.
+func (s *Server) dcOAuthForbiddenGroups(w http.ResponseWriter, rq req) bool {
+	if s.cloud() || !rq.caller.oauth || !s.dcAtLeast(9, 2, 3) {
+		return false
+	}
+	writeError(w, http.StatusForbidden, "OAuth 2.0 apps cannot access this REST resource")
+	return true
+}
+
+// hGroupList: Cloud v1 OpenAPI getGroups (GroupArrayWithLinks, limit 200).
+// Data Center: DC REST reference "Group › Get groups".
 func (s *Server) hGroupList(w http.ResponseWriter, rq req) {
+	if s.dcOAuthForbiddenGroups(w, rq) {
+		return
+	}
 	names := s.st.groupOrder
 	s.v1Page(w, rq, len(names), 200, func(i int) any { return s.renderGroup(names[i]) })
 }
 
+// hGroupMembers: Cloud v1 OpenAPI getGroupMembersByGroupId (UserArray, limit 200).
+// Data Center: /rest/api/group/{groupName}/member (DC REST reference "Group ›
+// Get members of group").
 func (s *Server) hGroupMembers(w http.ResponseWriter, rq req) {
+	if s.dcOAuthForbiddenGroups(w, rq) {
+		return
+	}
 	key := rq.q.Get(":group")
 	var g *Group
 	for _, n := range s.st.groupOrder {
@@ -221,6 +338,9 @@ func (s *Server) hGroupMembers(w http.ResponseWriter, rq req) {
 
 // ---- spaces ----
 
+// hSpaceList: Cloud v1 OpenAPI getSpaces (SpaceArray; status current|archived).
+// Data Center: DC REST reference "Space › Get spaces"; expand=permissions
+// answers HTTP 500 (CONFSERVER-99908, cited by Elastic); the client never asks it on DC.
 func (s *Server) hSpaceList(w http.ResponseWriter, rq req) {
 	if parseExpand(rq.q.Get("expand")).has("permissions") && !s.cloud() {
 		writeError(w, http.StatusInternalServerError, "java.lang.NullPointerException (CONFSERVER-99908)")
@@ -245,6 +365,11 @@ func (s *Server) hSpaceList(w http.ResponseWriter, rq req) {
 	s.v1Page(w, rq, len(list), 250, func(i int) any { return s.renderSpace(list[i], rq.base) })
 }
 
+// hSpaceGet: Cloud v1 OpenAPI getSpace (Space); expand=permissions gives
+// SpacePermission items {operation{operation,targetType}, subjects{user,
+// group}, anonymousAccess, unlicensedAccess}.
+// Data Center: DC REST reference "Space › Get space"; expand=permissions is
+// a 500 there (CONFSERVER-99908).
 func (s *Server) hSpaceGet(w http.ResponseWriter, rq req) {
 	key := rq.q.Get(":key")
 	if !s.spaceVisible(rq, key) {
@@ -278,56 +403,117 @@ func (s *Server) hSpaceGet(w http.ResponseWriter, rq req) {
 	writeJSON(w, http.StatusOK, m)
 }
 
-func (s *Server) dcHasPermAPI() bool {
-	parts := strings.SplitN(s.opts.DCVersion, ".", 3)
-	maj, _ := strconv.Atoi(parts[0])
-	minor := 0
-	if len(parts) > 1 {
-		minor, _ = strconv.Atoi(parts[1])
+// dcHasPermAPI: /rest/api/space/{key}/permissions exists from DC 9.1
+// (CONFSERVER-78176 as cited by Onyx; DC REST reference v9.1).
+func (s *Server) dcHasPermAPI() bool { return s.dcAtLeast(9, 1, 0) }
+
+// dcAtLeast compares the imitated Data Center version with maj.minor.patch.
+func (s *Server) dcAtLeast(maj, minor, patch int) bool {
+	var v [3]int
+	for i, p := range strings.SplitN(s.opts.DCVersion, ".", 3) {
+		v[i], _ = strconv.Atoi(p)
 	}
-	return maj > 9 || (maj == 9 && minor >= 1)
+	for i, want := range [3]int{maj, minor, patch} {
+		if v[i] != want {
+			return v[i] > want
+		}
+	}
+	return true
 }
 
+// hDCSpacePerms serves GET /rest/api/space/{spaceKey}/permissions (Data
+// Center 9.1+). Source: Atlassian DC REST reference v9.1–v10.x, "Space
+// Permissions › Get all space permissions": array<SpacePermission>; schema
+// SpacePermission {operation: OperationDescription {targetType, operationKey},
+// subject, spaceKey, spaceId (integer)} in the npm package
+// @atlassian-dc-mcp/confluence (generated from Atlassian's DC OpenAPI);
+// subject {type:"user", userKey} / {type:"group", name} as quoted from a real
+// server in CONFSERVER-100505. displayName on subjects: per the reference
+// as summarised in issue 11 (unverified; the client does not read it).
+//
+// Quirks: callers without admin rights get HTTP 500 (CONFSERVER-99908, cited
+// by Onyx and Elastic); OAuth 2.0 apps cannot call it (DC REST reference
+// v10.1: "Forge and OAuth2 apps cannot access this REST resource"; the
+// status they get is unverified, 403 here).
 func (s *Server) hDCSpacePerms(w http.ResponseWriter, rq req) {
 	key := rq.q.Get(":key")
-	if !s.dcHasPermAPI() {
-		writeError(w, http.StatusNotFound, "null for uri: "+rq.r.URL.Path)
-		return
-	}
-	if !s.spaceVisible(rq, key) {
-		writeError(w, http.StatusNotFound, "No space with key : "+key)
+	if !s.dcSpacePermsAllowed(w, rq, key) {
 		return
 	}
 	sp := s.st.spaces[key]
 	out := []any{}
-	n := 1
-	add := func(typ, ident, op, target string) {
-		out = append(out, map[string]any{"id": n, "subject": map[string]string{"type": typ, "identifier": ident}, "operation": map[string]string{"key": op, "target": target}})
-		n++
-	}
 	for _, u := range sp.ViewUsers {
-		add("user", u, "read", "space")
-		add("user", u, "create", "page")
+		out = append(out, s.dcSpacePermission(sp, s.dcUserSubject(u), "read", "space"))
+		// A non-read operation the client must ignore.
+		out = append(out, s.dcSpacePermission(sp, s.dcUserSubject(u), "create", "page"))
 	}
 	for _, g := range sp.ViewGroups {
-		add("group", g, "read", "space")
+		out = append(out, s.dcSpacePermission(sp, map[string]any{"type": "group", "name": g, "displayName": g}, "read", "space"))
+	}
+	if sp.Anonymous {
+		// "all permissions granted to users/groups/anonymous user": the
+		// anonymous subject's shape is unverified; the client reads anonymous
+		// access from /permissions/anonymous only.
+		out = append(out, s.dcSpacePermission(sp, map[string]any{"type": "anonymous"}, "read", "space"))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
+// hDCSpacePermsAnon serves GET /rest/api/space/{spaceKey}/permissions/anonymous:
+// array<SpacePermission> (same reference section and model as hDCSpacePerms),
+// the permissions granted to the anonymous user; same quirks.
 func (s *Server) hDCSpacePermsAnon(w http.ResponseWriter, rq req) {
 	key := rq.q.Get(":key")
-	if !s.dcHasPermAPI() || !s.spaceVisible(rq, key) {
-		writeError(w, http.StatusNotFound, "not found")
+	if !s.dcSpacePermsAllowed(w, rq, key) {
 		return
 	}
+	sp := s.st.spaces[key]
 	out := []any{}
-	if s.st.spaces[key].Anonymous {
-		out = append(out, map[string]string{"key": "read", "target": "space"})
+	if sp.Anonymous {
+		out = append(out, s.dcSpacePermission(sp, map[string]any{"type": "anonymous"}, "read", "space"))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
+// dcSpacePermsAllowed answers the documented refusals of the DC space
+// permission resources and reports whether the request may proceed.
+func (s *Server) dcSpacePermsAllowed(w http.ResponseWriter, rq req, key string) bool {
+	switch {
+	case !s.dcHasPermAPI():
+		writeError(w, http.StatusNotFound, "null for uri: "+rq.r.URL.Path)
+	case rq.caller.oauth:
+		writeError(w, http.StatusForbidden, "OAuth 2.0 apps cannot access this REST resource")
+	case !s.spaceVisible(rq, key):
+		writeError(w, http.StatusNotFound, "No space with key : "+key)
+	case rq.caller.user == nil || !rq.caller.user.Admin:
+		// CONFSERVER-99908: a server error, not a 403.
+		writeError(w, http.StatusInternalServerError, "java.lang.NullPointerException")
+	default:
+		return true
+	}
+	return false
+}
+
+func (s *Server) dcUserSubject(id string) map[string]any {
+	m := map[string]any{"type": "user", "userKey": id}
+	if u, ok := s.st.users[id]; ok {
+		m["displayName"] = u.DisplayName
+	}
+	return m
+}
+
+func (s *Server) dcSpacePermission(sp *Space, subject map[string]any, op, target string) map[string]any {
+	id, _ := strconv.ParseInt(sp.ID, 10, 64)
+	return map[string]any{
+		"operation": map[string]string{"targetType": target, "operationKey": op},
+		"subject":   subject, "spaceKey": sp.Key, "spaceId": id,
+	}
+}
+
+// hJSONRPC serves the JSON-RPC getSpacePermissionSets of DC < 9.1: sets of
+// {type:"VIEWSPACE", spacePermissions:[{userName, groupName}]}, both null for
+// anonymous (Atlassian's remote API reference as used by Onyx's
+// get_all_space_permissions_server); admin only, the refusal text is unverified.
 func (s *Server) hJSONRPC(w http.ResponseWriter, rq req) {
 	var in struct {
 		Method string            `json:"method"`
@@ -380,17 +566,23 @@ func (s *Server) hJSONRPC(w http.ResponseWriter, rq req) {
 
 // ---- content ----
 
+// bodyCap is the server's silent cap on limit. Data Center: 50 with a body
+// expansion, 200 with other expansions (Atlassian KB "Searching for content
+// with the REST API and CQL always limits results to 50", written for
+// /rest/api/content/search; applied to /rest/api/content and child listings
+// too, unverified). Cloud v1: 50 with bodies (Cloud v1 OpenAPI: "may be
+// restricted by fixed system limits"; value from elastic/onyx practice).
 func (s *Server) bodyCap(exp expandSet) int {
-	switch {
-	case exp.has("body") && s.cloud():
+	if exp.has("body") {
 		return 50
-	case exp.has("body"):
-		return 100
-	default:
-		return 200
 	}
+	return 200
 }
 
+// hContentList: Cloud v1 OpenAPI getContent (ContentArray; start capped at
+// 15,000 on Cloud: community.developer.atlassian.com t/60807).
+// Data Center: DC REST reference "Content Resource › Get content" (type,
+// spaceKey, status, expand, start, limit), capped as in bodyCap.
 func (s *Server) hContentList(w http.ResponseWriter, rq req) {
 	exp := parseExpand(rq.q.Get("expand"))
 	if s.cloud() && intParam(rq.q, "start", 0) > 15000 {
@@ -405,6 +597,13 @@ func (s *Server) hContentList(w http.ResponseWriter, rq req) {
 	if status == "" {
 		status = "current"
 	}
+	if s.cloud() && status == "archived" {
+		// Cloud v1 OpenAPI, getContent: status is current, trashed,
+		// deleted, draft or any; archived pages are listed by v2 only. What
+		// Cloud answers to archived is unverified; a 400 fails closed.
+		writeError(w, http.StatusBadRequest, "status archived is not supported by /rest/api/content; use /wiki/api/v2/spaces/{id}/pages?status=archived")
+		return
+	}
 	var ids []string
 	keys := rq.q["spaceKey"]
 	if len(keys) == 0 {
@@ -418,6 +617,10 @@ func (s *Server) hContentList(w http.ResponseWriter, rq req) {
 	s.v1Page(w, rq, len(ids), s.bodyCap(exp), func(i int) any { return s.renderContent(s.st.content[ids[i]], exp, rq.base) })
 }
 
+// hContentSearch: Cloud v1 OpenAPI searchContentByCQL (ContentArray,
+// cursor paging on Cloud; 50 per page with bodies).
+// Data Center: DC REST reference "Content Resource › Search content",
+// start/limit paging, capped per the Atlassian KB in bodyCap.
 func (s *Server) hContentSearch(w http.ResponseWriter, rq req) {
 	exp := parseExpand(rq.q.Get("expand"))
 	cq, err := parseCQL(rq.q.Get("cql"), s.opts.CQLLocation)
@@ -497,6 +700,8 @@ func (s *Server) search(rq req, cq *cqlQuery) []string {
 	return ids
 }
 
+// hContentGet: Cloud v1 OpenAPI getContentById (Content).
+// Data Center: DC REST reference "Content Resource › Get content by id".
 func (s *Server) hContentGet(w http.ResponseWriter, rq req) {
 	c, ok := s.st.content[rq.q.Get(":id")]
 	if !ok || !s.spaceVisible(rq, c.SpaceKey) {
@@ -506,45 +711,62 @@ func (s *Server) hContentGet(w http.ResponseWriter, rq req) {
 	writeJSON(w, http.StatusOK, s.renderContent(c, parseExpand(rq.q.Get("expand")), rq.base))
 }
 
+// hRestriction serves GET /rest/api/content/{id}/restriction/byOperation/read:
+// a ContentRestriction {operation, restrictions: {user: UserArray, group:
+// GroupArray}, _expandable, _links} (Cloud v1 OpenAPI "ContentRestriction";
+// DC REST reference "Content Restrictions › Get restrictions by operation").
+// start/limit page the users and the groups together (both references:
+// "the maximum number of users and the maximum number of groups ... to
+// return per page"; default limit 100). A list that continues carries its
+// own _links.next (the link's exact form is unverified; the client only
+// takes its presence as "more") and there is no top-level next link.
+// Cloud quirks (draft 403, trashed 404) are in unreadableOnCloud.
 func (s *Server) hRestriction(w http.ResponseWriter, rq req) {
 	c, ok := s.st.content[rq.q.Get(":id")]
 	if !ok || !s.spaceVisible(rq, c.SpaceKey) {
 		writeError(w, http.StatusNotFound, "No content found with id : "+rq.q.Get(":id"))
 		return
 	}
+	if s.cloud() && s.unreadableOnCloud(w, rq, c) {
+		return
+	}
 	exp := parseExpand(rq.q.Get("expand"))
 	start := intParam(rq.q, "start", 0)
 	limit := limitParam(rq.q, 100)
 	rs := map[string]any{}
-	more := false
+	self := rq.rest
 	if exp.has("restrictions.user") {
-		ul, m := s.userList(c.ReadUsers, start, limit)
-		rs["user"], more = ul, more || m
+		ul, more := s.userList(c.ReadUsers, start, limit)
+		rs["user"] = withNext(ul, more, self, start+limit, limit)
 	}
 	if exp.has("restrictions.group") {
-		gl, m := s.groupList(c.ReadGroups, start, limit)
-		rs["group"], more = gl, more || m
-	}
-	links := map[string]string{"base": rq.base, "context": s.opts.ContextPath, "self": rq.base + rq.rest}
-	if more {
-		nq := cloneValues(rq.q)
-		for k := range nq {
-			if strings.HasPrefix(k, ":") {
-				nq.Del(k)
-			}
-		}
-		nq.Set("start", strconv.Itoa(start+limit))
-		nq.Set("limit", strconv.Itoa(limit))
-		links["next"] = rq.rest + "?" + nq.Encode()
+		gl, more := s.groupList(c.ReadGroups, start, limit)
+		rs["group"] = withNext(gl, more, self, start+limit, limit)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"operation": "read", "restrictions": rs,
-		"_expandable": map[string]string{"content": "/rest/api/content/" + c.ID}, "_links": links,
+		"_expandable": map[string]string{"content": "/rest/api/content/" + c.ID},
+		"_links":      map[string]string{"base": rq.base, "context": s.opts.ContextPath, "self": rq.base + rq.rest},
 	})
+}
+
+// withNext gives a UserArray/GroupArray its own _links, with a next link
+// when it continues.
+func withNext(list map[string]any, more bool, path string, start, limit int) map[string]any {
+	links := map[string]string{}
+	if more {
+		links["next"] = fmt.Sprintf("%s?start=%d&limit=%d", path, start, limit)
+	}
+	list["_links"] = links
+	return list
 }
 
 // ---- comments ----
 
+// hComments: Cloud v1 OpenAPI getContentComments (ContentArray; Cloud
+// ignores depth: "Currently, this parameter is not used").
+// Data Center: DC REST reference "Child Content › Get comments"; depth=all
+// returns replies.
 func (s *Server) hComments(w http.ResponseWriter, rq req) {
 	id := rq.q.Get(":id")
 	exp := parseExpand(rq.q.Get("expand"))
@@ -604,6 +826,8 @@ func (s *Server) attachmentsOf(rq req, containerID string) ([]*Attachment, bool)
 	return out, true
 }
 
+// hAttachmentsV1 serves GET /rest/api/content/{id}/child/attachment (Cloud
+// v1 OpenAPI; DC REST reference "Child Content › Get attachments").
 func (s *Server) hAttachmentsV1(w http.ResponseWriter, rq req) {
 	list, ok := s.attachmentsOf(rq, rq.q.Get(":id"))
 	if !ok {
@@ -614,6 +838,8 @@ func (s *Server) hAttachmentsV1(w http.ResponseWriter, rq req) {
 	s.v1Page(w, rq.withoutParams(), len(list), 200, func(i int) any { return s.renderAttachmentV1(list[i], exp, rq.base) })
 }
 
+// hV2Attachments: Cloud v2 OpenAPI getPageAttachments / getBlogpostAttachments
+// (MultiEntityResult<Attachment>, default limit 50, max 250).
 func (s *Server) hV2Attachments(w http.ResponseWriter, rq req) {
 	list, ok := s.attachmentsOf(rq, rq.q.Get(":id"))
 	if !ok {
@@ -626,6 +852,9 @@ func (s *Server) hV2Attachments(w http.ResponseWriter, rq req) {
 	s.cursorPage(w, rq.withoutParams(), len(list), 250, true, func(i int) any { return s.renderAttachmentV2(list[i]) })
 }
 
+// hV2SpaceContent: Cloud v2 OpenAPI getPagesInSpace / getBlogPostsInSpace
+// (MultiEntityResult<Page>; page status default current+archived, blog
+// posts have no archived status; max limit 250).
 func (s *Server) hV2SpaceContent(typ string) handler {
 	return func(w http.ResponseWriter, rq req) {
 		var sp *Space
@@ -667,6 +896,8 @@ func cmpNumeric(a, b string) int {
 
 // ---- downloads ----
 
+// hAttachmentDownload: Cloud v1 OpenAPI downloadAttatchment ("Redirects the
+// client to a URL that serves an attachment's binary data").
 func (s *Server) hAttachmentDownload(w http.ResponseWriter, rq req) {
 	a, ok := s.st.attachments[strings.TrimPrefix(rq.q.Get(":att"), "att")]
 	if !ok || a.ContainerID != rq.q.Get(":id") {
@@ -680,6 +911,11 @@ func (s *Server) hAttachmentDownload(w http.ResponseWriter, rq req) {
 	http.Redirect(w, rq.r, s.opts.ContextPath+s.downloadPath(a), http.StatusFound)
 }
 
+// hDownload serves an attachment's _links.download path
+// (/download/attachments/{pageId}/{file}); Cloud redirects to a media host
+// (Cloud v1 OpenAPI: "Redirects the client to a URL that serves an
+// attachment's binary data"), DC serves the bytes (unverified: DC may
+// redirect too; the client follows redirects either way).
 func (s *Server) hDownload(w http.ResponseWriter, rq req) {
 	var a *Attachment
 	for _, id := range s.st.attachOf[rq.q.Get(":id")] {
@@ -740,4 +976,18 @@ func (s *Server) serveMediaPath(w http.ResponseWriter, r *http.Request, p string
 	w.Header().Set("Content-Type", mt)
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	_, _ = w.Write(data)
+}
+
+// hV2Labels is GET /wiki/api/v2/pages/{id}/labels (Cloud v2 OpenAPI,
+// operation getPageLabels, response MultiEntityResult<Label>, cursor paging).
+func (s *Server) hV2Labels(w http.ResponseWriter, rq req) {
+	c, ok := s.st.content[rq.q.Get(":id")]
+	if !ok || c.Type != "page" || !s.spaceVisible(rq, c.SpaceKey) {
+		writeError(w, http.StatusNotFound, "Page not found")
+		return
+	}
+	labels := c.Labels
+	s.cursorPage(w, rq.withoutParams(), len(labels), 250, true, func(i int) any {
+		return map[string]any{"id": strconv.Itoa(1000 + i), "name": labels[i], "prefix": "global"}
+	})
 }
