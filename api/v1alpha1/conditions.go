@@ -59,6 +59,27 @@ const (
 	ReasonJobFailed = "JobFailed"
 )
 
+// Reasons the crawler reports for a failed sync (status.lastSync.reason,
+// copied onto Ready).
+const (
+	// ReasonIndexingFailed: OpenSearch did not take what the sync read
+	// (items rejected, every request refused, or the cluster unreachable)
+	// beyond the tolerated share, or a deletion failed. The checkpoint was not
+	// advanced; the next sync writes the missing documents again.
+	ReasonIndexingFailed = "IndexingFailed"
+	// ReasonInterrupted: the sync was cancelled (SIGTERM, eviction) before it
+	// finished; nothing that was not yet deleted was deleted.
+	ReasonInterrupted = "Interrupted"
+	// ReasonDeletionHeldBack: the listings would have deleted more than
+	// spec.sync.maxDeletionRatio of a space or of the data source; nothing was
+	// deleted. Confirm with the annotation AnnotationAllowMassDeletion.
+	ReasonDeletionHeldBack = "DeletionHeldBack"
+	// ReasonIndexConflict: the index alias is shared with a data source that
+	// configured another language (or other index settings); nothing was
+	// written.
+	ReasonIndexConflict = "IndexConflict"
+)
+
 // Annotations and labels.
 const (
 	// RequestedSyncAnnotation requests a sync now when its value changes

@@ -19,6 +19,8 @@ type candidate struct {
 	// build (listings without bodies, in incremental syncs).
 	bodyOf string
 	build  func(ctx context.Context, fetched *confluence.Content) (opensearch.Document, error)
+	// failClosed: the stored version may have a wider ACL (see batch.flush).
+	failClosed bool
 }
 
 // batch compares candidates with what is indexed, in groups, and writes only
@@ -59,10 +61,15 @@ func (b *batch) flush(ctx context.Context) error {
 	var changed []candidate
 	var fetch []string
 	for _, c := range items {
-		if s, ok := stored[c.id]; ok && s.ContentHash == c.contentHash && s.ACLHash == c.aclHash {
+		s, ok := stored[c.id]
+		if ok && s.ContentHash == c.contentHash && s.ACLHash == c.aclHash {
 			b.r.unchanged.Add(1)
 			continue
 		}
+		// A stored version with another ACL (or one not looked up, in a
+		// forced crawl) may be visible to readers who lost access: if the
+		// new version cannot be written, it must go.
+		c.failClosed = b.r.forced() || (ok && s.ACLHash != c.aclHash)
 		changed = append(changed, c)
 		if c.bodyOf != "" {
 			fetch = append(fetch, c.bodyOf)
@@ -88,12 +95,22 @@ func (b *batch) flush(ctx context.Context) error {
 		}
 		doc, err := c.build(ctx, fetched)
 		if err != nil {
-			// The document stays as indexed (it was seen, so it is not deleted).
+			// The document stays as indexed (it was seen, so it is not
+			// deleted), unless its stored ACL may be too wide.
 			b.r.failed.Add(1)
-			b.r.log.Error(err, "document not indexed", "id", c.id)
+			b.r.log.Error(err, "document not indexed", "id", c.id, "hidden", c.failClosed)
+			if c.failClosed {
+				if err := b.r.sink.Delete(ctx, c.id); err != nil {
+					return err
+				}
+			}
 			continue
 		}
-		if err := b.r.sink.Index(ctx, doc); err != nil {
+		write := b.r.sink.Index
+		if c.failClosed {
+			write = b.r.sink.IndexFailClosed
+		}
+		if err := write(ctx, doc); err != nil {
 			return err
 		}
 	}

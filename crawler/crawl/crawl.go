@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,13 +53,33 @@ type Summary struct {
 	DocumentsDeleted   int64       `json:"documentsDeleted"`
 	DocumentsFailed    int64       `json:"documentsFailed"`
 	DocumentsSkipped   int64       `json:"documentsSkipped"`
-	DocumentCount      int64       `json:"documentCount"`
-	Identities         int64       `json:"identities"`
-	SpacesSkipped      []string    `json:"spacesSkipped,omitempty"`
-	APICalls           int64       `json:"apiCalls"`
-	DurationSeconds    float64     `json:"durationSeconds"`
-	Message            string      `json:"message,omitempty"`
+	// DocumentCount is what the index holds for the data source after the
+	// run (-1 if it could not be counted).
+	DocumentCount   int64    `json:"documentCount"`
+	Identities      int64    `json:"identities"`
+	SpacesSkipped   []string `json:"spacesSkipped,omitempty"`
+	APICalls        int64    `json:"apiCalls"`
+	DurationSeconds float64  `json:"durationSeconds"`
+	// WriteErrors are the first documents OpenSearch did not take.
+	WriteErrors []string `json:"writeErrors,omitempty"`
+	Message     string   `json:"message,omitempty"`
 }
+
+// Errors a failed run wraps, for callers that classify failures.
+var (
+	// ErrIndexingFailed: OpenSearch did not take what the run read, beyond
+	// the tolerated share (see writeFailure).
+	ErrIndexingFailed = errors.New("indexing failed")
+	// ErrInterrupted: the context was cancelled before the run finished.
+	ErrInterrupted = errors.New("sync interrupted")
+	// ErrInvalidFilter: a filter of the spec does not compile (bad input).
+	ErrInvalidFilter = errors.New("invalid filter")
+)
+
+// tolerableWriteFailures is how many failed writes a run tolerates: 1% of
+// its writes (so none in a run of fewer than 100). A failed deletion is
+// never tolerated: it leaves a document searchable that should not be.
+func tolerableWriteFailures(writes int64) int64 { return writes / 100 }
 
 // state is the checkpoint this package keeps with the index.
 type state struct {
@@ -77,13 +99,13 @@ type run struct {
 	incremental bool
 
 	unchanged, skipped, failed, processed atomic.Int64
-	spacesDone                            atomic.Int32
-	spacesTotal                           int32
+	spacesDone, spacesTotal               atomic.Int32
 	phase                                 atomic.Value // v1.SyncPhase
 
 	mu            sync.Mutex
 	seen          map[string]struct{} // document ids that exist in Confluence and in scope
 	spacesSkipped []string
+	panicked      error // the first panic recovered in a space worker
 }
 
 // Run performs one sync. It returns a summary even on failure; the error says
@@ -99,14 +121,17 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		o.Mode = o.Spec.Sync.Mode
 	}
 	start := o.Now()
-	sum := Summary{Mode: o.Mode}
+	sum := Summary{Mode: o.Mode, DocumentCount: -1}
 	r, err := newRun(o)
 	if err != nil {
 		return sum, err
 	}
-	err = r.sync(ctx, start, &sum)
-	r.fill(&sum)
+	err = r.syncRecovered(ctx, start, &sum)
+	r.fill(ctx, &sum)
 	sum.DurationSeconds = o.Now().Sub(start).Seconds()
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
+		err = fmt.Errorf("%w in phase %s: %w", ErrInterrupted, r.phase.Load(), err)
+	}
 	if err != nil {
 		sum.Complete = false
 		sum.Message = err.Error()
@@ -114,10 +139,27 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	return sum, err
 }
 
+// syncRecovered runs sync and turns a panic into a failed run, with the
+// stack in the log.
+func (r *run) syncRecovered(ctx context.Context, start time.Time, sum *Summary) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = r.recovered(p)
+		}
+	}()
+	return r.sync(ctx, start, sum)
+}
+
+func (r *run) recovered(p any) error {
+	err := fmt.Errorf("crawler panic: %v", p)
+	r.log.Error(err, "recovered from a panic; the sync fails and deletes nothing", "stack", string(debug.Stack()))
+	return err
+}
+
 func newRun(o Options) (*run, error) {
 	f, err := compileFilters(o.Spec.Filters)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrInvalidFilter, err)
 	}
 	alias := o.Spec.OpenSearch.Index
 	if alias == "" {
@@ -180,14 +222,19 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 	if err != nil {
 		return fmt.Errorf("listing spaces: %w", err)
 	}
-	r.spacesTotal = int32(len(spaces))
+	r.spacesTotal.Store(int32(len(spaces)))
 	r.phase.Store(v1.PhaseCrawling)
 	incomplete := r.crawlSpaces(ctx, spaces)
 	if err := r.sink.Flush(ctx); err != nil {
 		return fmt.Errorf("writing to OpenSearch: %w", err)
 	}
-	if ctx.Err() != nil {
-		return ctx.Err()
+	if r.panicked != nil {
+		return r.panicked
+	}
+	// Deleting is for runs that wrote what they read: a failing cluster
+	// would refuse the deletions too, and the run fails anyway.
+	if err := r.writeFailure(); err != nil {
+		return err
 	}
 
 	r.phase.Store(v1.PhaseDeleting)
@@ -196,6 +243,10 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 	}
 	if err := r.sink.Flush(ctx); err != nil {
 		return fmt.Errorf("writing to OpenSearch: %w", err)
+	}
+	// Never advance the checkpoint over writes that did not happen.
+	if err := r.writeFailure(); err != nil {
+		return err
 	}
 	r.phase.Store(v1.PhaseFinishing)
 	if r.Refresh {
@@ -221,21 +272,59 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 	return nil
 }
 
-func (r *run) fill(sum *Summary) {
+// writeFailure returns an ErrIndexingFailed error if the sink failed more
+// writes than tolerated, naming the first item errors.
+func (r *run) writeFailure() error {
+	st := r.sink.Stats()
+	failed := st.Failed + st.Hidden
+	writes := st.Indexed + st.Deleted + failed
+	if st.FailedDeletes == 0 && failed <= tolerableWriteFailures(writes) {
+		return nil
+	}
+	var first []string
+	for i, e := range r.sink.Errors() {
+		if i == 3 {
+			break
+		}
+		first = append(first, e.Error())
+	}
+	what := fmt.Sprintf("%d of %d writes failed", failed, writes)
+	if st.FailedDeletes > 0 {
+		what += fmt.Sprintf(" (%d deletions, so documents that should be gone may still be searchable)", st.FailedDeletes)
+	}
+	if st.Hidden > 0 {
+		what += fmt.Sprintf("; %d documents whose update failed were removed from the index until the next sync", st.Hidden)
+	}
+	return fmt.Errorf("%w: %s; first: %s; the checkpoint was not advanced and the next sync writes them again",
+		ErrIndexingFailed, what, strings.Join(first, "; "))
+}
+
+func (r *run) fill(ctx context.Context, sum *Summary) {
 	if r.sink != nil {
 		st := r.sink.Stats()
 		sum.DocumentsIndexed = st.Indexed
 		sum.DocumentsDeleted = st.Deleted
-		sum.DocumentsFailed = st.Failed
+		sum.DocumentsFailed = st.Failed + st.Hidden
+		for _, e := range r.sink.Errors() {
+			sum.WriteErrors = append(sum.WriteErrors, e.Error())
+		}
 	}
 	sum.DocumentsFailed += r.failed.Load()
 	sum.DocumentsUnchanged = r.unchanged.Load()
 	sum.DocumentsSkipped = r.skipped.Load()
 	r.mu.Lock()
-	sum.DocumentCount = int64(len(r.seen))
 	sum.SpacesSkipped = append([]string(nil), r.spacesSkipped...)
 	r.mu.Unlock()
 	sum.APICalls = r.Confluence.APICalls()
+	if r.sink != nil && ctx.Err() == nil {
+		// Count what the index holds, not what the run saw: a failed run
+		// must not report documents that never arrived.
+		if err := r.OpenSearch.Refresh(ctx, r.alias); err == nil {
+			if n, err := r.OpenSearch.Count(ctx, r.alias, opensearch.IDFilter{Datasource: r.DataSource}); err == nil {
+				sum.DocumentCount = n
+			}
+		}
+	}
 }
 
 // listSpaces lists the spaces in scope: global spaces, personal ones if
@@ -278,7 +367,7 @@ func (r *run) crawlSpaces(ctx context.Context, spaces []confluence.Space) map[st
 		go func() {
 			defer wg.Done()
 			for s := range work {
-				if err := r.crawlSpace(ctx, s); err != nil {
+				if err := r.crawlSpaceRecovered(ctx, s); err != nil {
 					var forbidden *confluence.ForbiddenError
 					if errors.As(err, &forbidden) {
 						r.mu.Lock()
@@ -309,6 +398,22 @@ func (r *run) crawlSpaces(ctx context.Context, spaces []confluence.Space) map[st
 		incomplete["*"] = ctx.Err()
 	}
 	return incomplete
+}
+
+// crawlSpaceRecovered crawls one space and turns a panic into an error (the
+// space counts as incomplete and the run fails).
+func (r *run) crawlSpaceRecovered(ctx context.Context, s confluence.Space) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = r.recovered(p)
+			r.mu.Lock()
+			if r.panicked == nil {
+				r.panicked = err
+			}
+			r.mu.Unlock()
+		}
+	}()
+	return r.crawlSpace(ctx, s)
 }
 
 // markSeen records that a document exists in Confluence and is in scope, so
@@ -391,7 +496,7 @@ func (r *run) snapshot() v1.SyncProgress {
 	return v1.SyncProgress{
 		Phase:              r.phase.Load().(v1.SyncPhase),
 		SpacesDone:         r.spacesDone.Load(),
-		SpacesTotal:        r.spacesTotal,
+		SpacesTotal:        r.spacesTotal.Load(),
 		DocumentsProcessed: r.processed.Load(),
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	v1 "github.com/confluence-operator/confluence-operator/api/v1alpha1"
 	"github.com/confluence-operator/confluence-operator/crawler/acl"
@@ -24,6 +25,8 @@ type harness struct {
 	cf   *fakeconfluence.Server
 	data fakeconfluence.Dataset
 	os   *opensearch.Client
+	// fos is the OpenSearch double, nil against a real cluster.
+	fos  *fakeopensearch.Server
 	spec v1.ConfluenceDataSourceSpec
 	// rate is the client's request limit per second; 0 means none.
 	rate float64
@@ -35,7 +38,8 @@ func newHarness(t testing.TB, deployment fakeconfluence.Deployment, o fakeconflu
 	t.Cleanup(cf.Close)
 	data := cf.Generate(o)
 	target := fakeopensearch.ForTest(t)
-	osc, err := opensearch.NewClient(opensearch.Config{Endpoints: []string{target.URL}, Username: target.Username, Password: target.Password, InsecureSkipVerify: target.Insecure})
+	osc, err := opensearch.NewClient(opensearch.Config{Endpoints: []string{target.URL}, Username: target.Username, Password: target.Password, InsecureSkipVerify: target.Insecure,
+		RetryBackoff: func(int) time.Duration { return 5 * time.Millisecond }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +54,7 @@ func newHarness(t testing.TB, deployment fakeconfluence.Deployment, o fakeconflu
 	}
 	manifest.Default(&spec)
 	spec.Confluence.MaxRequestsPerSecond = 0 // unlimited against the local fake
-	return &harness{t: t, cf: cf, data: data, os: osc, spec: spec}
+	return &harness{t: t, cf: cf, data: data, os: osc, fos: target.Fake, spec: spec}
 }
 
 func (h *harness) username() string {

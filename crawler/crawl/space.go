@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/confluence-operator/confluence-operator/crawler/acl"
 	"github.com/confluence-operator/confluence-operator/crawler/confluence"
@@ -21,6 +22,9 @@ type container struct {
 // spaceCrawl is the crawl of one space.
 type spaceCrawl struct {
 	*run
+	// ctx is the run's context, for the listing callbacks (which take none):
+	// downloads and writes they start must stop when the run is cancelled.
+	ctx        context.Context
 	space      confluence.Space
 	clause     acl.Clause
 	rs         *restrictions
@@ -38,6 +42,7 @@ func (r *run) crawlSpace(ctx context.Context, s confluence.Space) error {
 	}
 	sc := &spaceCrawl{
 		run:        r,
+		ctx:        ctx,
 		space:      s,
 		clause:     spaceClause(perms),
 		rs:         newRestrictions(r.Confluence.ReadRestriction),
@@ -94,7 +99,7 @@ func (sc *spaceCrawl) skip(kind, id, reason string) {
 
 // content handles one page or blog post from a listing.
 func (sc *spaceCrawl) content(c confluence.Content) error {
-	ctx := context.Background()
+	ctx := sc.ctx
 	sc.processed.Add(1)
 	sc.rs.remember(c.ID, c.ReadRestriction)
 	titles := sc.filters.pageTitles
@@ -144,7 +149,7 @@ func (sc *spaceCrawl) hide(ctx context.Context, id string, err error) error {
 
 // comment handles one comment from the space-wide listing.
 func (sc *spaceCrawl) comment(c confluence.Comment) error {
-	ctx := context.Background()
+	ctx := sc.ctx
 	parent := sc.admitChild("comment", c.ID, c.ContainerID, c.Title, c.WebURL, sc.filters.commentTitles, sc.commentsOf)
 	if parent == nil {
 		return nil
@@ -202,7 +207,7 @@ func (sc *spaceCrawl) attachmentsOf(t confluence.ContentType) bool {
 // attachment handles one attachment from the space-wide listing. Its file is
 // downloaded only when its metadata or ACL changed.
 func (sc *spaceCrawl) attachment(at confluence.Attachment) error {
-	ctx := context.Background()
+	ctx := sc.ctx
 	parent := sc.admitChild("attachment", at.ID, at.ContainerID, at.FileName, at.WebURL, sc.filters.attachTitles, sc.attachmentsOf)
 	if parent == nil {
 		return nil
@@ -214,31 +219,59 @@ func (sc *spaceCrawl) attachment(at confluence.Attachment) error {
 	id := opensearch.DocumentID(sc.DataSource, opensearch.TypeAttachment, at.ID)
 	doc := sc.attachmentDocument(id, at, parent)
 	return sc.batch.add(ctx, candidate{id: id, contentHash: doc.ContentHash, aclHash: parent.acl.Hash(), build: func(ctx context.Context, _ *confluence.Content) (opensearch.Document, error) {
-		doc.Body = sc.attachmentText(ctx, at)
+		text, err := sc.attachmentText(ctx, at)
+		if err != nil {
+			// Index the metadata now, under a content hash no listing
+			// produces, so the next run sees a change and downloads again.
+			sc.failed.Add(1)
+			sc.log.Error(err, "attachment download failed: metadata only until the next sync", "id", at.ID, "space", sc.space.Key)
+			doc.ContentHash = hashOf("download failed", doc.ContentHash)
+		}
+		doc.Body = text
 		return doc, nil
 	}})
 }
 
 // attachmentText downloads and extracts an attachment's text. Files over the
 // size limit, of unsupported types, or that fail to parse are indexed by
-// metadata only.
-func (sc *spaceCrawl) attachmentText(ctx context.Context, at confluence.Attachment) string {
+// metadata only (a nil error: the next run would get the same result). A
+// failed download (an error status after retries, a dropped connection)
+// returns an error: the next run must try again.
+func (sc *spaceCrawl) attachmentText(ctx context.Context, at confluence.Attachment) (string, error) {
 	if at.Size > sc.filters.maxAttachmentSize {
 		sc.log.V(1).Info("attachment over maxAttachmentSize: metadata only", "id", at.ID, "size", at.Size)
-		return ""
+		return "", nil
 	}
 	if !extract.Supported(at.FileName, at.MediaType) {
-		return ""
+		return "", nil
 	}
 	body, err := sc.Confluence.DownloadAttachment(ctx, at)
 	if err != nil {
-		sc.log.Error(err, "attachment download failed: metadata only", "id", at.ID)
-		return ""
+		return "", err
 	}
 	defer body.Close()
-	text, err := extract.Attachment(ctx, body, at.FileName, at.MediaType, sc.filters.maxAttachmentSize)
+	rec := &readErrRecorder{r: body}
+	text, err := extract.Attachment(ctx, rec, at.FileName, at.MediaType, sc.filters.maxAttachmentSize)
+	if rec.err != nil {
+		return "", fmt.Errorf("downloading attachment %s: %w", at.ID, rec.err)
+	}
 	if err != nil && !errors.Is(err, extract.ErrUnsupported) {
 		sc.log.V(1).Info("attachment text not extracted: metadata only", "id", at.ID, "reason", err.Error())
 	}
-	return text
+	return text, nil
+}
+
+// readErrRecorder remembers the first read error other than io.EOF, to tell
+// a broken download from a file that does not parse.
+type readErrRecorder struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErrRecorder) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF && r.err == nil {
+		r.err = err
+	}
+	return n, err
 }

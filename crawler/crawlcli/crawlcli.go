@@ -27,11 +27,13 @@ import (
 	"github.com/confluence-operator/confluence-operator/crawler/opensearch"
 )
 
-// Exit codes.
+// Exit codes (a shared contract with the controller's pod failure policy;
+// 2 stays reserved for Go runtime panics).
 const (
-	exitOK       = 0
-	exitFailed   = 1
-	exitBadInput = 2
+	exitOK          = 0
+	exitFailed      = 1
+	exitInterrupted = 3
+	exitBadInput    = 64
 )
 
 const usage = `usage:
@@ -39,7 +41,9 @@ const usage = `usage:
   confluence-operator crawl --in-cluster --namespace NS --name NAME [--job JOB] [--mode MODE] [--cleanup]
 
 Runs one sync of a ConfluenceDataSource. Progress goes to stderr; one JSON
-summary goes to stdout. Exit status: 0 success, 1 failed sync, 2 bad input.
+summary goes to stdout. Exit status: 0 success, 1 failed sync, 3 interrupted
+(SIGTERM/SIGINT; summary printed, nothing deleted), 64 bad input (unreadable
+manifest, invalid regex, missing Secret key). 2 is a Go runtime panic.
 
 flags:
 `
@@ -184,7 +188,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	})
 	bar.done()
 	code := exitOK
-	if runErr != nil {
+	switch {
+	case runErr == nil:
+	case errors.Is(runErr, crawl.ErrInterrupted):
+		code = exitInterrupted
+		fmt.Fprintln(stderr, "crawl: sync interrupted:", runErr)
+	case errors.Is(runErr, crawl.ErrInvalidFilter):
+		code = exitBadInput
+		fmt.Fprintln(stderr, "crawl: bad input:", runErr)
+	default:
 		code = exitFailed
 		fmt.Fprintln(stderr, "crawl: sync failed:", runErr)
 	}
@@ -192,7 +204,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	report.StartTime = &metav1.Time{Time: start}
 	if err := e.report(context.WithoutCancel(ctx), report, sum.DocumentCount); err != nil {
 		fmt.Fprintln(stderr, "crawl: writing status:", err)
-		code = exitFailed
+		if code == exitOK {
+			code = exitFailed
+		}
 	}
 	writeJSON(stdout, sum)
 	return code
@@ -254,8 +268,13 @@ func failureReason(err error) string {
 	case errors.Is(err, confluence.ErrCredentialsRejected), errors.Is(err, confluence.ErrAnonymous),
 		errors.Is(err, confluence.ErrRefreshTokenRejected), errors.Is(err, confluence.ErrTokenPersist):
 		return v1.ReasonCredentialsRejected
-	case errors.Is(err, confluence.ErrInvalidConfig), errors.Is(err, confluence.ErrWrongDeployment):
+	case errors.Is(err, confluence.ErrInvalidConfig), errors.Is(err, confluence.ErrWrongDeployment),
+		errors.Is(err, crawl.ErrInvalidFilter):
 		return v1.ReasonInvalidSpec
+	case errors.Is(err, crawl.ErrInterrupted):
+		return v1.ReasonInterrupted
+	case errors.Is(err, crawl.ErrIndexingFailed):
+		return v1.ReasonIndexingFailed
 	}
 	return v1.ReasonSyncFailed
 }

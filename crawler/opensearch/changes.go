@@ -174,3 +174,19 @@ func (c *Client) DeleteDatasourceExcept(ctx context.Context, alias string, f IDF
 	}
 	return c.deleteByQuery(ctx, alias, q)
 }
+
+// Count returns how many documents matching f the index holds (0 if the
+// index does not exist). Refresh first if recent writes must be counted.
+func (c *Client) Count(ctx context.Context, alias string, f IDFilter) (int64, error) {
+	var res struct {
+		Count int64 `json:"count"`
+	}
+	err := c.do(ctx, http.MethodPost, "/"+esc(alias)+"/_count", nil, map[string]any{"query": f.query()}, &res)
+	if IsNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("opensearch: count: %w", err)
+	}
+	return res.Count, nil
+}

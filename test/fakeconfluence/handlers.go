@@ -34,7 +34,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	case s.cloud() && p == "/oauth/token", !s.cloud() && p == ctx+"/rest/oauth2/latest/token":
 		s.count("oauth.token")
-		if f, lat := s.fault("oauth.token", p); applyFault(w, f, lat) {
+		if f, lat := s.fault("oauth.token", p); applyFault(w, r, f, lat) {
 			return
 		}
 		s.serveToken(w, r)
@@ -50,7 +50,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	endpoint, h, params := s.route(r.Method, rest)
 	s.count(endpoint)
-	if f, lat := s.fault(endpoint, p); applyFault(w, f, lat) {
+	if f, lat := s.fault(endpoint, p); applyFault(w, r, f, lat) {
 		return
 	}
 	if h == nil {
@@ -715,7 +715,7 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serveMediaPath(w http.ResponseWriter, r *http.Request, p string, separateHost bool) {
 	s.count("media")
-	if f, lat := s.fault("media", p); applyFault(w, f, lat) {
+	if f, lat := s.fault("media", p); applyFault(w, r, f, lat) {
 		return
 	}
 	if separateHost && r.Header.Get("Authorization") != "" {

@@ -254,6 +254,12 @@ type Fault struct {
 	Probability float64
 	// Times limits how often the fault fires (0 = unlimited).
 	Times int
+	// Hook, if set, is called when the fault fires, before the response
+	// (tests use it to cancel a run at a chosen point).
+	Hook func()
+	// StallBody sends the status and headers, then blocks without sending
+	// the body until the client gives up (a stalled server or proxy).
+	StallBody bool
 
 	fired int
 }
@@ -294,6 +300,9 @@ func (s *Server) fault(endpoint, path string) (*Fault, time.Duration) {
 			continue
 		}
 		f.fired++
+		if f.Hook != nil {
+			f.Hook()
+		}
 		cp := *f
 		return &cp, s.latency
 	}
@@ -301,7 +310,7 @@ func (s *Server) fault(endpoint, path string) (*Fault, time.Duration) {
 }
 
 // applyFault delays and/or fails the request; it reports whether the request was answered.
-func applyFault(w http.ResponseWriter, f *Fault, latency time.Duration) bool {
+func applyFault(w http.ResponseWriter, r *http.Request, f *Fault, latency time.Duration) bool {
 	if f != nil {
 		latency += f.Latency
 	}
@@ -319,6 +328,15 @@ func applyFault(w http.ResponseWriter, f *Fault, latency time.Duration) bool {
 			}
 		}
 		panic(http.ErrAbortHandler)
+	}
+	if f.StallBody {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+		<-r.Context().Done() // the client gave up
+		return true
 	}
 	if f.Status == 0 {
 		return false
