@@ -76,12 +76,14 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 				return nil, err
 			}
 		}
-		resp, err := c.http.Do(req)
+		actx, cancel := context.WithCancelCause(rctx) // see deadlineBody
+		resp, err := c.http.Do(req.WithContext(actx))
 		var (
 			lastErr    error
 			retryAfter time.Duration
 		)
 		if err != nil {
+			cancel(nil)
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -93,9 +95,11 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 			c.observeRateHeaders(resp)
 			status := resp.StatusCode
 			if status >= 200 && status < 300 {
+				resp.Body = newDeadlineBody(resp.Body, c.cfg.BodyReadTimeout, cancel)
 				return resp, nil
 			}
 			httpErr := c.httpError(method, shown, resp) // drains and closes the body
+			cancel(nil)
 			oauth := c.tokens != nil && !cl.noAuth
 			switch {
 			case status == http.StatusUnauthorized:
@@ -151,6 +155,44 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 			return nil, err
 		}
 	}
+}
+
+// errBodyStalled is the cause of a request cancelled by its body deadline.
+var errBodyStalled = errors.New("response body stalled")
+
+// deadlineBody fails a body read that makes no progress within timeout, by
+// cancelling the request's context (the only way to interrupt a blocked
+// read of net/http's body).
+type deadlineBody struct {
+	rc      io.ReadCloser
+	timeout time.Duration
+	timer   *time.Timer
+	cancel  context.CancelCauseFunc
+}
+
+func newDeadlineBody(rc io.ReadCloser, timeout time.Duration, cancel context.CancelCauseFunc) *deadlineBody {
+	b := &deadlineBody{rc: rc, timeout: timeout, cancel: cancel}
+	b.timer = time.AfterFunc(timeout, func() { cancel(errBodyStalled) })
+	return b
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if n > 0 {
+		b.timer.Reset(b.timeout)
+	}
+	if err != nil && err != io.EOF && !b.timer.Stop() {
+		// The deadline fired: say so instead of "context canceled".
+		err = fmt.Errorf("%w: no data for %s: %w", errBodyStalled, b.timeout, err)
+	}
+	return n, err
+}
+
+func (b *deadlineBody) Close() error {
+	b.timer.Stop()
+	err := b.rc.Close()
+	b.cancel(nil)
+	return err
 }
 
 // doJSON performs cl and decodes a JSON response into out.

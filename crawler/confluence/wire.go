@@ -3,6 +3,7 @@ package confluence
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -223,23 +224,38 @@ type wireChildren struct {
 	Size int `json:"size"`
 }
 
-// page is one page of a paginated listing (v1 or v2).
-type page[T any] struct {
-	Results []T       `json:"results"`
-	Links   wireLinks `json:"_links"`
+// page is one page of a paginated listing (v1 or v2). Results stay raw
+// until each is handed on, so only one item is held decoded at a time.
+type page struct {
+	Results []json.RawMessage `json:"results"`
+	Links   wireLinks         `json:"_links"`
 }
 
 // list fetches every page of a listing starting at cl.path, following
 // _links.next until it is absent, and calls fn for each item with the
-// response's _links.base. Any error aborts the whole listing.
+// response's _links.base. Any error aborts the whole listing, and so does a
+// server that sends a next link it sent before or the same results again
+// under a new link (a runaway listing would otherwise never end).
 func list[T any](ctx context.Context, c *Client, cl call, fn func(item T, base string) error) error {
 	seen := map[string]bool{}
-	for {
-		var p page[T]
+	var previous [sha256.Size]byte
+	for n := 1; ; n++ {
+		var p page
 		if err := c.doJSON(ctx, cl, &p); err != nil {
 			return err
 		}
-		for _, it := range p.Results {
+		if fp := fingerprint(p.Results); len(p.Results) > 0 {
+			if n > 1 && fp == previous {
+				return fmt.Errorf("listing %s: page %d repeats the previous page under a new next link; the listing is incomplete", cl.endpoint, n)
+			}
+			previous = fp
+		}
+		for i, raw := range p.Results {
+			var it T
+			if err := json.Unmarshal(raw, &it); err != nil {
+				return fmt.Errorf("decoding %s response: %w", cl.endpoint, err)
+			}
+			p.Results[i] = nil // let the bytes go once decoded
 			if err := fn(it, p.Links.Base); err != nil {
 				return err
 			}
@@ -260,6 +276,18 @@ func list[T any](ctx context.Context, c *Client, cl call, fn func(item T, base s
 			return err
 		}
 	}
+}
+
+// fingerprint digests a page's results.
+func fingerprint(results []json.RawMessage) [sha256.Size]byte {
+	h := sha256.New()
+	for _, r := range results {
+		h.Write(r)
+		h.Write([]byte{0})
+	}
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
 }
 
 // relativeAPIPath turns a next link (absolute, site-relative "/wiki/api/v2/..."
