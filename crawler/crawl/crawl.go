@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,9 +56,12 @@ type Summary struct {
 	DocumentsSkipped   int64       `json:"documentsSkipped"`
 	// DocumentCount is what the index holds for the data source after the
 	// run (-1 if it could not be counted).
-	DocumentCount   int64    `json:"documentCount"`
-	Identities      int64    `json:"identities"`
-	SpacesSkipped   []string `json:"spacesSkipped,omitempty"`
+	DocumentCount int64    `json:"documentCount"`
+	Identities    int64    `json:"identities"`
+	SpacesSkipped []string `json:"spacesSkipped,omitempty"`
+	// GroupsSkipped are groups whose members could not be listed; their
+	// members get no access through them until a later sync lists them.
+	GroupsSkipped   []string `json:"groupsSkipped,omitempty"`
 	APICalls        int64    `json:"apiCalls"`
 	DurationSeconds float64  `json:"durationSeconds"`
 	// WriteErrors are the first documents OpenSearch did not take.
@@ -105,6 +109,7 @@ type run struct {
 	mu            sync.Mutex
 	seen          map[string]struct{} // document ids that exist in Confluence and in scope
 	spacesSkipped []string
+	groupsSkipped []string
 	panicked      error // the first panic recovered in a space worker
 }
 
@@ -267,7 +272,10 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 		return fmt.Errorf("writing checkpoint: %w", err)
 	}
 	if !sum.Complete {
-		return fmt.Errorf("%d of %d spaces could not be crawled completely (%v); nothing was deleted in them", len(incomplete), len(spaces), keys(incomplete))
+		failed := keys(incomplete)
+		slices.Sort(failed)
+		// The first cause says what to fix (e.g. a missing permission).
+		return fmt.Errorf("%d of %d spaces could not be crawled completely (%v); nothing was deleted in them; %s: %w", len(incomplete), len(spaces), failed, failed[0], incomplete[failed[0]])
 	}
 	return nil
 }
@@ -314,6 +322,7 @@ func (r *run) fill(ctx context.Context, sum *Summary) {
 	sum.DocumentsSkipped = r.skipped.Load()
 	r.mu.Lock()
 	sum.SpacesSkipped = append([]string(nil), r.spacesSkipped...)
+	sum.GroupsSkipped = append([]string(nil), r.groupsSkipped...)
 	r.mu.Unlock()
 	sum.APICalls = r.Confluence.APICalls()
 	if r.sink != nil && ctx.Err() == nil {
