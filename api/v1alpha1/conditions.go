@@ -72,13 +72,16 @@ const (
 	ReasonInterrupted = "Interrupted"
 	// ReasonDeletionHeldBack: the listings would have deleted more than
 	// spec.sync.maxDeletionRatio of a space or of the data source; nothing was
-	// deleted. Confirm with the annotation AnnotationAllowMassDeletion.
+	// deleted. Confirm with AllowDeletionsAnnotation.
 	ReasonDeletionHeldBack = "DeletionHeldBack"
 	// ReasonIndexConflict: the index alias is shared with a data source that
 	// configured another language (or other index settings); nothing was
 	// written.
 	ReasonIndexConflict = "IndexConflict"
 )
+
+// DefaultMaxDeletionPercent is the default of spec.sync.maxDeletionPercent.
+const DefaultMaxDeletionPercent int32 = 25
 
 // Annotations and labels.
 const (
@@ -88,6 +91,11 @@ const (
 	// RequestedSyncModeAnnotation overrides the mode of the requested sync,
 	// e.g. ForcedFullCrawl for a one-off full re-index.
 	RequestedSyncModeAnnotation = "sources.confluence-operator.dev/requested-sync-mode"
+	// AllowDeletionsAnnotation confirms deletions the guard of
+	// spec.sync.maxDeletionPercent held back: its value is the number of
+	// documents a sync may delete beyond the guard. The crawler reads it
+	// from the resource; remove it once the sync ran.
+	AllowDeletionsAnnotation = "sources.confluence-operator.dev/allow-deletions"
 	// DataSourceLabel is set on Jobs and other objects owned by a data source.
 	DataSourceLabel = "sources.confluence-operator.dev/datasource"
 	// Finalizer guards the cleanup of indexed documents.

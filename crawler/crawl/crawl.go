@@ -42,6 +42,10 @@ type Options struct {
 	Now func() time.Time
 	// Refresh makes written documents searchable before Run returns.
 	Refresh bool
+	// AllowDeletions is how many documents the user confirmed the run may
+	// delete beyond spec.sync.maxDeletionPercent (the annotation
+	// v1alpha1.AllowDeletionsAnnotation).
+	AllowDeletions int64
 }
 
 // Summary is the outcome of a run, printed as JSON by the CLI and written to
@@ -59,6 +63,8 @@ type Summary struct {
 	DocumentCount int64    `json:"documentCount"`
 	Identities    int64    `json:"identities"`
 	SpacesSkipped []string `json:"spacesSkipped,omitempty"`
+	// DeletionsHeldBack counts documents the deletion guard kept.
+	DeletionsHeldBack int64 `json:"deletionsHeldBack,omitempty"`
 	// GroupsSkipped are groups whose members could not be listed; their
 	// members get no access through them until a later sync lists them.
 	GroupsSkipped   []string `json:"groupsSkipped,omitempty"`
@@ -76,6 +82,9 @@ var (
 	ErrIndexingFailed = errors.New("indexing failed")
 	// ErrInterrupted: the context was cancelled before the run finished.
 	ErrInterrupted = errors.New("sync interrupted")
+	// ErrDeletionHeldBack: the deletion guard held back deletions (see
+	// v1alpha1.SyncSpec.MaxDeletionPercent).
+	ErrDeletionHeldBack = errors.New("deletions held back")
 	// ErrInvalidFilter: a filter of the spec does not compile (bad input).
 	ErrInvalidFilter = errors.New("invalid filter")
 )
@@ -111,6 +120,12 @@ type run struct {
 	spacesSkipped []string
 	groupsSkipped []string
 	panicked      error // the first panic recovered in a space worker
+	heldBack      []string
+	heldBackDocs  int64
+	// excludedSpaces were listed but are out of scope by the spec: their
+	// documents go without the deletion guard (the user asked for it).
+	excludedSpaces map[string]bool
+	filtered       map[string]struct{} // document ids the spec's filters skip
 }
 
 // Run performs one sync. It returns a summary even on failure; the error says
@@ -170,7 +185,7 @@ func newRun(o Options) (*run, error) {
 	if alias == "" {
 		alias = "confluence"
 	}
-	r := &run{Options: o, filters: f, alias: alias, log: o.Logger, seen: map[string]struct{}{}}
+	r := &run{Options: o, filters: f, alias: alias, log: o.Logger, seen: map[string]struct{}{}, excludedSpaces: map[string]bool{}, filtered: map[string]struct{}{}}
 	r.phase.Store(v1.PhaseStarting)
 	return r, nil
 }
@@ -259,7 +274,8 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 			return err
 		}
 	}
-	sum.Complete = len(incomplete) == 0
+	// Held-back deletions leave the index behind Confluence: not complete.
+	sum.Complete = len(incomplete) == 0 && len(r.heldBack) == 0
 	raw, _ := json.Marshal(st)
 	next := opensearch.Checkpoint{Datasource: r.DataSource, Mode: string(r.Mode), State: raw, UpdatedAt: r.Now()}
 	if cp != nil {
@@ -270,6 +286,9 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 	}
 	if err := r.OpenSearch.WriteCheckpoint(ctx, r.alias, next); err != nil {
 		return fmt.Errorf("writing checkpoint: %w", err)
+	}
+	if err := r.heldBackError(); err != nil && len(incomplete) == 0 {
+		return err
 	}
 	if !sum.Complete {
 		failed := keys(incomplete)
@@ -323,6 +342,7 @@ func (r *run) fill(ctx context.Context, sum *Summary) {
 	r.mu.Lock()
 	sum.SpacesSkipped = append([]string(nil), r.spacesSkipped...)
 	sum.GroupsSkipped = append([]string(nil), r.groupsSkipped...)
+	sum.DeletionsHeldBack = r.heldBackDocs
 	r.mu.Unlock()
 	sum.APICalls = r.Confluence.APICalls()
 	if r.sink != nil && ctx.Err() == nil {
@@ -349,13 +369,16 @@ func (r *run) listSpaces(ctx context.Context) ([]confluence.Space, error) {
 	}
 	err := r.Confluence.ListSpaces(ctx, q, func(s confluence.Space) error {
 		if s.Type == confluence.SpaceTypePersonal && !enabled(r.Spec.Scope.PersonalSpaces, false) {
+			r.excludedSpaces[s.Key] = true
 			return nil
 		}
 		if s.Status == confluence.SpaceArchived && !enabled(r.Spec.Scope.ArchivedSpaces, false) {
+			r.excludedSpaces[s.Key] = true
 			return nil
 		}
 		if ok, why := r.filters.spaces.allows(s.Key); !ok {
 			r.log.V(1).Info("skipping space", "space", s.Key, "reason", why)
+			r.excludedSpaces[s.Key] = true
 			return nil
 		}
 		spaces = append(spaces, s)
@@ -433,45 +456,147 @@ func (r *run) markSeen(id string) {
 	r.mu.Unlock()
 }
 
+// markFiltered records a document the filters skip, so deleting it is not
+// held back by the deletion guard.
+func (r *run) markFiltered(id string) {
+	r.mu.Lock()
+	r.filtered[id] = struct{}{}
+	r.mu.Unlock()
+}
+
 // deleteVanished removes this data source's documents that were not seen,
 // except in spaces whose listing did not complete (their documents are kept
-// until a later run sees the whole space).
+// until a later run sees the whole space) and in groups the deletion guard
+// holds back (see guardDeletions).
 func (r *run) deleteVanished(ctx context.Context, incomplete map[string]error) error {
 	if _, all := incomplete["*"]; all {
 		return nil
 	}
-	protected := map[string]struct{}{}
-	for key := range incomplete {
-		err := r.OpenSearch.StreamIDs(ctx, r.alias, opensearch.IDFilter{Datasource: r.DataSource, SpaceKey: key}, func(id string) error {
-			protected[id] = struct{}{}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
 	if err := r.OpenSearch.Refresh(ctx, r.alias); err != nil {
 		return err
 	}
-	var vanished []string
-	err := r.OpenSearch.StreamIDs(ctx, r.alias, opensearch.IDFilter{Datasource: r.DataSource}, func(id string) error {
+	groups := map[string]*deletionGroup{}
+	var asked []string // filtered out by the spec
+	err := r.OpenSearch.StreamDocRefs(ctx, r.alias, opensearch.IDFilter{Datasource: r.DataSource}, func(d opensearch.DocRef) error {
+		if _, keep := incomplete[d.SpaceKey]; keep {
+			return nil
+		}
+		key := d.SpaceKey + "/" + d.Type
+		g := groups[key]
+		if g == nil {
+			g = &deletionGroup{space: d.SpaceKey, typ: d.Type}
+			groups[key] = g
+		}
+		g.stored++
 		r.mu.Lock()
-		_, seen := r.seen[id]
+		_, seen := r.seen[d.ID]
+		_, filtered := r.filtered[d.ID]
 		r.mu.Unlock()
-		if _, keep := protected[id]; !seen && !keep {
-			vanished = append(vanished, id)
+		switch {
+		case seen:
+		case filtered:
+			asked = append(asked, d.ID)
+		default:
+			g.vanished = append(g.vanished, d.ID)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	for _, id := range vanished {
+	for _, id := range asked {
 		if err := r.sink.Delete(ctx, id); err != nil {
 			return err
 		}
 	}
+	for _, g := range r.guardDeletions(groups) {
+		for _, id := range g.vanished {
+			if err := r.sink.Delete(ctx, id); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// deletionGroup is what the index holds of one document type in one space,
+// and which of those documents the listings no longer returned.
+type deletionGroup struct {
+	space, typ string
+	stored     int64
+	vanished   []string
+}
+
+// minGuardedDeletions: smaller deletions never trip the guard.
+const minGuardedDeletions = 3
+
+// guardDeletions returns the groups whose deletions may go ahead. A group
+// that would lose more than spec.sync.maxDeletionPercent of its documents
+// (and at least minGuardedDeletions) is held back, unless the whole held
+// back amount is within what the user confirmed (Options.AllowDeletions).
+func (r *run) guardDeletions(groups map[string]*deletionGroup) []*deletionGroup {
+	percent := int64(v1.DefaultMaxDeletionPercent)
+	if p := r.Spec.Sync.MaxDeletionPercent; p != nil {
+		percent = int64(*p)
+	}
+	var allowed, held []*deletionGroup
+	var heldDocs int64
+	for _, g := range groups {
+		n := int64(len(g.vanished))
+		// Only what the spec still asks for is guarded: excluding a space or
+		// a kind of document by spec deletes it as asked.
+		deliberate := r.excludedSpaces[g.space] || !r.typeInScope(g.typ)
+		if !deliberate && n >= minGuardedDeletions && n*100 > percent*g.stored {
+			held = append(held, g)
+			heldDocs += n
+		} else if n > 0 {
+			allowed = append(allowed, g)
+		}
+	}
+	if heldDocs == 0 {
+		return allowed
+	}
+	if heldDocs <= r.AllowDeletions {
+		r.log.Info("deletions beyond spec.sync.maxDeletionPercent confirmed by annotation", "documents", heldDocs, "confirmed", r.AllowDeletions)
+		return append(allowed, held...)
+	}
+	slices.SortFunc(held, func(a, b *deletionGroup) int { return strings.Compare(a.space+a.typ, b.space+b.typ) })
+	for _, g := range held {
+		r.heldBack = append(r.heldBack, fmt.Sprintf("%d of %d %s documents in space %s", len(g.vanished), g.stored, g.typ, g.space))
+	}
+	r.heldBackDocs = heldDocs
+	return allowed
+}
+
+// typeInScope reports whether the spec's scope asks for documents of typ.
+func (r *run) typeInScope(typ string) bool {
+	sc := r.Spec.Scope
+	pages, blogs := enabled(sc.Pages, true), enabled(sc.BlogPosts, true)
+	switch typ {
+	case string(confluence.TypePage):
+		return pages
+	case string(confluence.TypeBlogPost):
+		return blogs
+	case opensearch.TypeComment:
+		return (pages && enabled(sc.PageComments, true)) || (blogs && enabled(sc.BlogComments, true))
+	case opensearch.TypeAttachment:
+		return (pages && enabled(sc.PageAttachments, true)) || (blogs && enabled(sc.BlogAttachments, true))
+	}
+	return false
+}
+
+// heldBackError says what the deletion guard held back and how to confirm.
+func (r *run) heldBackError() error {
+	if len(r.heldBack) == 0 {
+		return nil
+	}
+	percent := v1.DefaultMaxDeletionPercent
+	if p := r.Spec.Sync.MaxDeletionPercent; p != nil {
+		percent = *p
+	}
+	return fmt.Errorf("%w: the listings no longer return %s (more than spec.sync.maxDeletionPercent=%d%%); nothing of these was deleted. "+
+		"If they are really gone from Confluence, confirm by annotating the data source with %s=%d and requesting a sync",
+		ErrDeletionHeldBack, strings.Join(r.heldBack, ", "), percent, v1.AllowDeletionsAnnotation, r.heldBackDocs)
 }
 
 // reportProgress sends a snapshot every second until stopped, and a last one then.

@@ -280,3 +280,64 @@ func TestSync_FailedDownloadIsCountedAndRetriedNextRun(t *testing.T) {
 		})
 	}
 }
+
+// TestSync_EmptyCommentListingIsHeldBack: Data Center answers a CQL search
+// with an empty result page (the documented SearchPageResponse shape, no
+// results) while its search index rebuilds; the comments must not be
+// deleted on that word alone.
+func TestSync_EmptyCommentListingIsHeldBack(t *testing.T) {
+	h := newHarness(t, fakeconfluence.DataCenter, smallDataset())
+	h.mustRun(v1.SyncFullCrawl)
+	before := h.indexed()
+	h.cf.AddFault(fakeconfluence.Fault{Endpoint: "content.search", QueryContains: "type = comment",
+		Body: `{"results":[],"start":0,"limit":100,"size":0,"_links":{}}`})
+	sum, err := h.run(v1.SyncFullCrawl)
+	if !errors.Is(err, crawl.ErrDeletionHeldBack) || sum.DocumentsDeleted != 0 || sum.DeletionsHeldBack == 0 {
+		t.Fatalf("err = %v, summary %+v: the empty listing must hold deletions back", err, sum)
+	}
+	if !strings.Contains(err.Error(), v1.AllowDeletionsAnnotation) || !slices.Equal(h.indexed(), before) {
+		t.Fatalf("nothing may be deleted and the message must say how to confirm: %v", err)
+	}
+	h.cf.ClearFaults()
+	if sum := h.mustRun(v1.SyncFullCrawl); sum.DocumentsDeleted != 0 {
+		t.Fatalf("the recovered listing deleted %d documents", sum.DocumentsDeleted)
+	}
+	h.assertEveryUserSeesExactlyWhatConfluenceShows()
+}
+
+// TestSync_SpaceDroppingOutIsHeldBackUntilConfirmed: a space drops out of
+// the listing (here: archived, out of the default scope; the same happens
+// when the crawl account loses a group); its documents stay until the user
+// confirms the deletion.
+func TestSync_SpaceDroppingOutIsHeldBackUntilConfirmed(t *testing.T) {
+	h := newHarness(t, fakeconfluence.Cloud, smallDataset())
+	h.mustRun(v1.SyncFullCrawl)
+	space := h.firstSpace()
+	inSpace := h.count(opensearch.IDFilter{Datasource: dataSource, SpaceKey: space})
+	h.cf.SetSpaceArchived(space, true)
+	sum, err := h.run(v1.SyncFullCrawl)
+	if !errors.Is(err, crawl.ErrDeletionHeldBack) || sum.DocumentsDeleted != 0 || sum.DeletionsHeldBack != int64(inSpace) {
+		t.Fatalf("err = %v, summary %+v: want all %d documents of %s held back", err, sum, inSpace, space)
+	}
+	if n := h.count(opensearch.IDFilter{Datasource: dataSource, SpaceKey: space}); n != inSpace {
+		t.Fatalf("%d of %d documents left", n, inSpace)
+	}
+	h.allowDeletions = sum.DeletionsHeldBack
+	confirmed := h.mustRun(v1.SyncFullCrawl)
+	if confirmed.DocumentsDeleted != int64(inSpace) {
+		t.Fatalf("the confirmed run deleted %d, want %d", confirmed.DocumentsDeleted, inSpace)
+	}
+	h.assertEveryUserSeesExactlyWhatConfluenceShows()
+}
+
+// TestSync_FilterChangeDeletesWithoutConfirmation: a spec change that
+// filters documents out is deliberate, so the deletion guard lets it through.
+func TestSync_FilterChangeDeletesWithoutConfirmation(t *testing.T) {
+	h := newHarness(t, fakeconfluence.Cloud, smallDataset())
+	h.mustRun(v1.SyncFullCrawl)
+	h.spec.Filters.Titles.Pages.Exclude = []v1.Regex{".*"}
+	sum, err := h.run(v1.SyncFullCrawl)
+	if err != nil || sum.DocumentsDeleted == 0 || sum.DeletionsHeldBack != 0 {
+		t.Fatalf("err = %v, summary %+v", err, sum)
+	}
+}

@@ -30,6 +30,8 @@ type harness struct {
 	spec v1.ConfluenceDataSourceSpec
 	// rate is the client's request limit per second; 0 means none.
 	rate float64
+	// allowDeletions confirms held-back deletions (the annotation).
+	allowDeletions int64
 }
 
 func newHarness(t testing.TB, deployment fakeconfluence.Deployment, o fakeconfluence.DatasetOptions) *harness {
@@ -90,7 +92,7 @@ func (h *harness) runCtx(ctx context.Context, mode v1.SyncMode) (crawl.Summary, 
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return crawl.Run(ctx, crawl.Options{DataSource: dataSource, Spec: h.spec, Mode: mode, Confluence: cf, OpenSearch: h.os, Refresh: true})
+	return crawl.Run(ctx, crawl.Options{DataSource: dataSource, Spec: h.spec, Mode: mode, Confluence: cf, OpenSearch: h.os, Refresh: true, AllowDeletions: h.allowDeletions})
 }
 
 func (h *harness) mustRun(mode v1.SyncMode) crawl.Summary {

@@ -29,7 +29,9 @@ type spaceCrawl struct {
 	clause     acl.Clause
 	rs         *restrictions
 	containers map[string]*container
-	batch      *batch
+	// filteredOut are pages and blog posts the filters skipped.
+	filteredOut map[string]bool
+	batch       *batch
 }
 
 // crawlSpace indexes one space: its pages and blog posts from listings that
@@ -41,12 +43,13 @@ func (r *run) crawlSpace(ctx context.Context, s confluence.Space) error {
 		return fmt.Errorf("space %s permissions: %w", s.Key, err)
 	}
 	sc := &spaceCrawl{
-		run:        r,
-		ctx:        ctx,
-		space:      s,
-		clause:     spaceClause(perms),
-		rs:         newRestrictions(r.Confluence.ReadRestriction),
-		containers: map[string]*container{},
+		run:         r,
+		ctx:         ctx,
+		space:       s,
+		clause:      spaceClause(perms),
+		rs:          newRestrictions(r.Confluence.ReadRestriction),
+		containers:  map[string]*container{},
+		filteredOut: map[string]bool{},
 	}
 	sc.batch = newBatch(r)
 	scope := r.Spec.Scope
@@ -94,6 +97,10 @@ func (sc *spaceCrawl) wantAttachments() bool {
 
 func (sc *spaceCrawl) skip(kind, id, reason string) {
 	sc.skipped.Add(1)
+	if reason != "container not indexed" {
+		// Filtered out by the spec: deleting it needs no confirmation.
+		sc.markFiltered(opensearch.DocumentID(sc.DataSource, kind, id))
+	}
 	sc.log.V(1).Info("skipped", "type", kind, "id", id, "space", sc.space.Key, "reason", reason)
 }
 
@@ -107,10 +114,12 @@ func (sc *spaceCrawl) content(c confluence.Content) error {
 		titles = sc.filters.blogTitles
 	}
 	if ok, why := titles.allows(c.Title); !ok {
+		sc.filteredOut[c.ID] = true
 		sc.skip(string(c.Type), c.ID, "title "+why)
 		return nil
 	}
 	if ok, why := sc.filters.urls.allows(c.WebURL); !ok {
+		sc.filteredOut[c.ID] = true
 		sc.skip(string(c.Type), c.ID, "url "+why)
 		return nil
 	}
@@ -173,8 +182,15 @@ func (sc *spaceCrawl) comment(c confluence.Comment) error {
 func (sc *spaceCrawl) admitChild(kind, id, containerID, title, url string, titles patternSet, inScope func(confluence.ContentType) bool) *container {
 	sc.processed.Add(1)
 	parent, ok := sc.containers[containerID]
-	if !ok || !inScope(parent.typ) {
+	switch {
+	case !ok && sc.filteredOut[containerID]:
+		sc.skip(kind, id, "container filtered out")
+		return nil
+	case !ok:
 		sc.skip(kind, id, "container not indexed")
+		return nil
+	case !inScope(parent.typ):
+		sc.skip(kind, id, "out of scope for its container")
 		return nil
 	}
 	if ok, why := titles.allows(title); !ok {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -174,7 +175,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	bar := newProgressPrinter(stderr, interactive)
 	start := time.Now()
 	e.progress(ctx, v1.SyncProgress{Phase: v1.PhaseStarting})
+	allow, err := allowedDeletions(ds)
+	if err != nil {
+		return fail(ctx, e, o, stdout, stderr, exitBadInput, err)
+	}
 	sum, runErr := crawl.Run(ctx, crawl.Options{
+		AllowDeletions: allow,
 		DataSource: manifest.Key(ds),
 		Spec:       ds.Spec,
 		Mode:       mode,
@@ -210,6 +216,20 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	writeJSON(stdout, sum)
 	return code
+}
+
+// allowedDeletions reads the confirmation of held-back deletions from the
+// data source's annotation (0 when absent).
+func allowedDeletions(ds *v1.ConfluenceDataSource) (int64, error) {
+	v, ok := ds.Annotations[v1.AllowDeletionsAnnotation]
+	if !ok {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("annotation %s=%q: want the number of documents to allow deleting", v1.AllowDeletionsAnnotation, v)
+	}
+	return n, nil
 }
 
 // fail reports a run that could not start, on stderr, stdout and the status.
@@ -278,6 +298,8 @@ func failureReason(err error) string {
 		return v1.ReasonInterrupted
 	case errors.Is(err, crawl.ErrIndexingFailed):
 		return v1.ReasonIndexingFailed
+	case errors.Is(err, crawl.ErrDeletionHeldBack):
+		return v1.ReasonDeletionHeldBack
 	}
 	return v1.ReasonSyncFailed
 }

@@ -72,6 +72,10 @@ func Default(s *v1.ConfluenceDataSourceSpec) {
 	if s.Confluence.MaxRequestsPerSecond == 0 {
 		s.Confluence.MaxRequestsPerSecond = 10
 	}
+	if s.Sync.MaxDeletionPercent == nil {
+		p := v1.DefaultMaxDeletionPercent
+		s.Sync.MaxDeletionPercent = &p
+	}
 	if s.Sync.Mode == "" {
 		s.Sync.Mode = v1.SyncFullCrawl
 	}

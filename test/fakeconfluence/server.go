@@ -9,6 +9,7 @@
 package fakeconfluence
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -235,10 +236,12 @@ func (s *Server) count(endpoint string) {
 // ---- faults ----
 
 // Fault is an injected failure. A request matches when Endpoint (if set)
-// equals its endpoint name and PathContains (if set) is in its path.
+// equals its endpoint name, PathContains (if set) is in its path and
+// QueryContains (if set) is in its decoded query.
 type Fault struct {
-	Endpoint     string
-	PathContains string
+	Endpoint      string
+	PathContains  string
+	QueryContains string
 	// Status is the HTTP status to answer with (0 = none, e.g. latency only).
 	Status int
 	// RetryAfter is sent as Retry-After when set.
@@ -257,6 +260,9 @@ type Fault struct {
 	// Hook, if set, is called when the fault fires, before the response
 	// (tests use it to cancel a run at a chosen point).
 	Hook func()
+	// Body, if set, is answered as JSON with Status (default 200) instead
+	// of the handler's answer.
+	Body string
 	// StallBody sends the status and headers, then blocks without sending
 	// the body until the client gives up (a stalled server or proxy).
 	StallBody bool
@@ -286,11 +292,12 @@ func (s *Server) SetLatency(d time.Duration) {
 }
 
 // fault returns the fault to apply to a request, if any, and the base latency.
-func (s *Server) fault(endpoint, path string) (*Fault, time.Duration) {
+func (s *Server) fault(endpoint, path, query string) (*Fault, time.Duration) {
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
 	for _, f := range s.faults {
-		if (f.Endpoint != "" && f.Endpoint != endpoint) || (f.PathContains != "" && !strings.Contains(path, f.PathContains)) {
+		if (f.Endpoint != "" && f.Endpoint != endpoint) || (f.PathContains != "" && !strings.Contains(path, f.PathContains)) ||
+			(f.QueryContains != "" && !strings.Contains(query, f.QueryContains)) {
 			continue
 		}
 		if f.Times > 0 && f.fired >= f.Times {
@@ -336,6 +343,12 @@ func applyFault(w http.ResponseWriter, r *http.Request, f *Fault, latency time.D
 			fl.Flush()
 		}
 		<-r.Context().Done() // the client gave up
+		return true
+	}
+	if f.Body != "" {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(cmp.Or(f.Status, http.StatusOK))
+		_, _ = w.Write([]byte(f.Body))
 		return true
 	}
 	if f.Status == 0 {
