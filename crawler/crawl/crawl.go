@@ -195,7 +195,7 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 	for _, m := range r.Spec.FieldMappings {
 		extra[m.To] = "keyword"
 	}
-	if _, err := r.OpenSearch.EnsureIndex(ctx, opensearch.IndexConfig{Alias: r.alias, Language: r.Spec.Language, ExtraFields: extra}); err != nil {
+	if _, err := r.OpenSearch.EnsureIndex(ctx, opensearch.IndexConfig{Alias: r.alias, Language: r.Spec.Language, ExtraFields: extra, Datasource: r.DataSource}); err != nil {
 		return fmt.Errorf("preparing index %q: %w", r.alias, err)
 	}
 	cp, err := r.OpenSearch.ReadCheckpoint(ctx, r.alias, r.DataSource)

@@ -341,3 +341,24 @@ func TestSync_FilterChangeDeletesWithoutConfirmation(t *testing.T) {
 		t.Fatalf("err = %v, summary %+v", err, sum)
 	}
 }
+
+// TestSync_SharedAliasWithAnotherLanguageIsAConflict: a second data source
+// writing to the same alias with another language must not migrate (and so
+// delete) the index the first one writes to.
+func TestSync_SharedAliasWithAnotherLanguageIsAConflict(t *testing.T) {
+	h := newHarness(t, fakeconfluence.Cloud, fakeconfluence.DatasetOptions{Spaces: 1, PagesPerSpace: 10})
+	h.mustRun(v1.SyncFullCrawl)
+	before := h.indexed()
+	h.as, h.spec.Language = "search/other-wiki", "de"
+	sum, err := h.run(v1.SyncFullCrawl)
+	if !errors.Is(err, opensearch.ErrIndexConflict) || sum.DocumentsIndexed != 0 {
+		t.Fatalf("err = %v, summary %+v: want an index conflict", err, sum)
+	}
+	if !slices.Equal(h.indexed(), before) {
+		t.Fatal("the first data source's documents are gone")
+	}
+	h.as, h.spec.Language = "", "en"
+	if sum := h.mustRun(v1.SyncFullCrawl); sum.DocumentsIndexed != 0 {
+		t.Fatalf("the first data source rewrites its documents: %+v", sum)
+	}
+}

@@ -1,6 +1,7 @@
 package crawl_test
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"testing"
@@ -32,6 +33,8 @@ type harness struct {
 	rate float64
 	// allowDeletions confirms held-back deletions (the annotation).
 	allowDeletions int64
+	// as, if set, runs as another data source than dataSource.
+	as string
 }
 
 func newHarness(t testing.TB, deployment fakeconfluence.Deployment, o fakeconfluence.DatasetOptions) *harness {
@@ -92,7 +95,7 @@ func (h *harness) runCtx(ctx context.Context, mode v1.SyncMode) (crawl.Summary, 
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return crawl.Run(ctx, crawl.Options{DataSource: dataSource, Spec: h.spec, Mode: mode, Confluence: cf, OpenSearch: h.os, Refresh: true, AllowDeletions: h.allowDeletions})
+	return crawl.Run(ctx, crawl.Options{DataSource: cmp.Or(h.as, dataSource), Spec: h.spec, Mode: mode, Confluence: cf, OpenSearch: h.os, Refresh: true, AllowDeletions: h.allowDeletions})
 }
 
 func (h *harness) mustRun(mode v1.SyncMode) crawl.Summary {

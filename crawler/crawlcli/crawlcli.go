@@ -300,6 +300,8 @@ func failureReason(err error) string {
 		return v1.ReasonIndexingFailed
 	case errors.Is(err, crawl.ErrDeletionHeldBack):
 		return v1.ReasonDeletionHeldBack
+	case errors.Is(err, opensearch.ErrIndexConflict):
+		return v1.ReasonIndexConflict
 	}
 	return v1.ReasonSyncFailed
 }
