@@ -181,12 +181,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	sum, runErr := crawl.Run(ctx, crawl.Options{
 		AllowDeletions: allow,
-		DataSource: manifest.Key(ds),
-		Spec:       ds.Spec,
-		Mode:       mode,
-		Confluence: cf,
-		OpenSearch: osClient,
-		Logger:     log.WithName("crawl"),
+		DataSource:     manifest.Key(ds),
+		Spec:           ds.Spec,
+		Mode:           mode,
+		Confluence:     cf,
+		OpenSearch:     osClient,
+		Logger:         log.WithName("crawl"),
 		Progress: func(p v1.SyncProgress) {
 			bar.update(p)
 			e.progress(ctx, p)
