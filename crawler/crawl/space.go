@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/confluence-operator/confluence-operator/crawler/acl"
 	"github.com/confluence-operator/confluence-operator/crawler/confluence"
@@ -266,16 +267,30 @@ func (sc *spaceCrawl) attachmentText(ctx context.Context, at confluence.Attachme
 		return "", err
 	}
 	defer body.Close()
+	ectx, cancel := context.WithTimeout(ctx, extractTimeout)
+	defer cancel()
 	rec := &readErrRecorder{r: body}
-	text, err := extract.Attachment(ctx, rec, at.FileName, at.MediaType, sc.filters.maxAttachmentSize)
+	text, err := extract.Attachment(ectx, rec, at.FileName, at.MediaType, sc.filters.maxAttachmentSize)
+	if ectx.Err() != nil && ctx.Err() == nil {
+		// The same file would take as long next time: metadata only.
+		sc.log.Info("attachment text not extracted: metadata only", "id", at.ID, "reason", fmt.Sprintf("extraction took longer than %s", extractTimeout))
+		return "", nil
+	}
 	if rec.err != nil {
 		return "", fmt.Errorf("downloading attachment %s: %w", at.ID, rec.err)
 	}
-	if err != nil && !errors.Is(err, extract.ErrUnsupported) {
+	switch {
+	case errors.Is(err, extract.ErrTooLarge):
+		sc.log.Info("attachment text not extracted: metadata only", "id", at.ID, "space", sc.space.Key, "reason", err.Error())
+	case err != nil && !errors.Is(err, extract.ErrUnsupported):
 		sc.log.V(1).Info("attachment text not extracted: metadata only", "id", at.ID, "reason", err.Error())
 	}
 	return text, nil
 }
+
+// extractTimeout bounds the text extraction of one attachment; past it the
+// attachment is indexed by metadata only.
+const extractTimeout = 2 * time.Minute
 
 // readErrRecorder remembers the first read error other than io.EOF, to tell
 // a broken download from a file that does not parse.
