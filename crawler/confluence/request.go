@@ -208,10 +208,22 @@ func (c *Client) doJSON(ctx context.Context, cl call, out any) error {
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/html" {
 		return fmt.Errorf("%s %s returned HTML instead of JSON (a login or WebSudo page?)", cmpOr(cl.method, "GET"), resp.Request.URL.Path)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+	dec := json.NewDecoder(resp.Body)
+	if sd, ok := out.(streamDecoder); ok {
+		err = sd.decodeFrom(dec)
+	} else {
+		err = dec.Decode(out)
+	}
+	if err != nil {
 		return fmt.Errorf("decoding %s response: %w", cl.endpoint, err)
 	}
 	return nil
+}
+
+// streamDecoder is implemented by responses that decode themselves from the
+// token stream, so the decoder never buffers the whole (large) response.
+type streamDecoder interface {
+	decodeFrom(dec *json.Decoder) error
 }
 
 func cmpOr(a, b string) string {

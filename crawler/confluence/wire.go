@@ -254,6 +254,65 @@ type page struct {
 	Links   wireLinks         `json:"_links"`
 }
 
+// decodeFrom reads a page item by item: a listing of 50 bodies of several
+// MB each is then held once (as raw items), not also in the decoder's
+// buffer of the whole response.
+func (p *page) decodeFrom(dec *json.Decoder) error {
+	if err := expectDelim(dec, '{'); err != nil {
+		return err
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch key, _ := t.(string); key {
+		case "results":
+			t, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			if t == nil {
+				continue // "results": null
+			}
+			if d, ok := t.(json.Delim); !ok || d != '[' {
+				return fmt.Errorf("results: want an array, got %v", t)
+			}
+			for dec.More() {
+				var raw json.RawMessage
+				if err := dec.Decode(&raw); err != nil {
+					return err
+				}
+				p.Results = append(p.Results, raw)
+			}
+			if err := expectDelim(dec, ']'); err != nil {
+				return err
+			}
+		case "_links":
+			if err := dec.Decode(&p.Links); err != nil {
+				return err
+			}
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return err
+			}
+		}
+	}
+	return expectDelim(dec, '}')
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	t, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if d, ok := t.(json.Delim); !ok || d != want {
+		return fmt.Errorf("want %v, got %v", want, t)
+	}
+	return nil
+}
+
 // list fetches every page of a listing starting at cl.path, following
 // _links.next until it is absent, and calls fn for each item with the
 // response's _links.base. Any error aborts the whole listing, and so does a
