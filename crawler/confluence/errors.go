@@ -3,6 +3,7 @@ package confluence
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel errors; match them with errors.Is.
@@ -26,6 +27,12 @@ var (
 	// ErrTokenPersist: a rotated refresh token could not be stored; the
 	// client stopped so that no further token is lost.
 	ErrTokenPersist = errors.New("persisting rotated OAuth2 tokens failed")
+	// ErrContentUnreadable: Confluence does not show the item itself, so its
+	// restriction cannot be read: 404 (trashed, outdated or deleted:
+	// CONFCLOUD-76424, CONFCLOUD-77618) or 403 naming the draft permission
+	// (someone else's draft). A reader is not shown such an item either,
+	// and what Confluence shows below it does not depend on it.
+	ErrContentUnreadable = errors.New("content unreadable")
 	// ErrSpacePermissionsUnreadable: Confluence Data Center refused to list a
 	// space's permissions to the crawl identity (see SpacePermissionsError).
 	ErrSpacePermissionsUnreadable = errors.New("space permissions unreadable")
@@ -57,6 +64,8 @@ type ForbiddenError struct {
 	// SpaceKey is set when the resource belongs to a known space.
 	SpaceKey string
 	URL      string
+	// Body is a short, redacted excerpt of the response body.
+	Body string
 }
 
 func (e *ForbiddenError) Error() string {
@@ -103,6 +112,23 @@ func (e *RetryError) Error() string {
 
 // Unwrap exposes both ErrRetryBudgetExceeded and the last failure.
 func (e *RetryError) Unwrap() []error { return []error{ErrRetryBudgetExceeded, e.Last} }
+
+// draftForbidden is the body of Cloud's 403 for a draft the caller does not
+// own (as recorded by Onyx's CONFCLOUD-77618 regression tests).
+const draftForbidden = "confluence.user.view.draft.permission"
+
+// unreadable marks the errors that mean "Confluence does not show this item":
+// 404, and 403 naming the draft permission. Other errors pass unchanged.
+func unreadable(err error) error {
+	var fe *ForbiddenError
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return fmt.Errorf("%w: %w", ErrContentUnreadable, err)
+	case errors.As(err, &fe) && strings.Contains(fe.Body, draftForbidden):
+		return fmt.Errorf("%w (draft): %w", ErrContentUnreadable, err)
+	}
+	return err
+}
 
 // SpacePermissionsError reports that Data Center answered HTTP 500 to the
 // space permission resource, which it does for callers without admin rights

@@ -228,6 +228,7 @@ type wireContent struct {
 	// v2 fields
 	SpaceID      flexString `json:"spaceId"`
 	ParentID     flexString `json:"parentId"`
+	ParentType   string     `json:"parentType"`
 	PageID       flexString `json:"pageId"`
 	BlogPostID   flexString `json:"blogPostId"`
 	MediaType    string     `json:"mediaType"`
@@ -247,9 +248,15 @@ type wireChildren struct {
 	Size int `json:"size"`
 }
 
-// page is one page of a paginated listing (v1 or v2). Results stay raw
-// until each is handed on, so only one item is held decoded at a time.
-type page struct {
+// page is one page of a paginated listing (v1 or v2).
+type page[T any] struct {
+	Results []T       `json:"results"`
+	Links   wireLinks `json:"_links"`
+}
+
+// rawPage is a page whose results stay raw until each is handed on, so
+// only one item is held decoded at a time (see list).
+type rawPage struct {
 	Results []json.RawMessage `json:"results"`
 	Links   wireLinks         `json:"_links"`
 }
@@ -257,7 +264,7 @@ type page struct {
 // decodeFrom reads a page item by item: a listing of 50 bodies of several
 // MB each is then held once (as raw items), not also in the decoder's
 // buffer of the whole response.
-func (p *page) decodeFrom(dec *json.Decoder) error {
+func (p *rawPage) decodeFrom(dec *json.Decoder) error {
 	if err := expectDelim(dec, '{'); err != nil {
 		return err
 	}
@@ -322,7 +329,7 @@ func list[T any](ctx context.Context, c *Client, cl call, fn func(item T, base s
 	seen := map[string]bool{}
 	var previous [sha256.Size]byte
 	for n := 1; ; n++ {
-		var p page
+		var p rawPage
 		if err := c.doJSON(ctx, cl, &p); err != nil {
 			return err
 		}

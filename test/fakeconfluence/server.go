@@ -418,7 +418,9 @@ func randToken(prefix string) string {
 	return fmt.Sprintf("%s%d-%s", prefix, tokenSeq.Add(1), base64.RawURLEncoding.EncodeToString(b))
 }
 
-// serveToken implements the refresh_token grant with rotation: every refresh
+// serveToken (Cloud: developer.atlassian.com "OAuth 2.0 (3LO) apps",
+// refresh tokens; DC: "Confluence OAuth 2.0 provider API") implements the
+// refresh_token grant with rotation: every refresh
 // spends the old refresh token and issues a new one; reusing a spent token
 // fails with invalid_grant and revokes the whole family.
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
@@ -502,6 +504,12 @@ func (s *Server) authenticate(r *http.Request, gateway bool) (caller, int) {
 				name = u.Username
 			}
 			if name == user && u.Secret != "" && u.Secret == pass {
+				// A scoped API token works only through the gateway
+				// (CLOUD-12617). That a classic token is refused there is
+				// unverified; refusing it keeps clients on the site.
+				if !dc && u.ScopedToken != gateway {
+					return caller{}, http.StatusUnauthorized
+				}
 				return caller{user: u}, 0
 			}
 		}
@@ -547,6 +555,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// writeError: Confluence's error body {statusCode, message, data{authorized,
+// valid, ...}} as quoted in CONFCLOUD-77618 (Onyx's regression tests); the
+// client reads only the status and a short excerpt.
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]any{"statusCode": status, "message": msg, "data": map[string]any{"authorized": status != 401, "valid": true}})
 }
