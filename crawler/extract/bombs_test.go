@@ -80,9 +80,9 @@ func xlsxBomb(t testing.TB, n int) []byte {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, `<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="%d" uniqueCount="%d">`, n, n)
 	for range n {
-		bw.WriteString("<si><t>a</t></si>")
+		_, _ = bw.WriteString("<si><t>a</t></si>")
 	}
-	bw.WriteString("</sst>")
+	_, _ = bw.WriteString("</sst>") // errors surface at Flush
 	if err := bw.Flush(); err != nil {
 		t.Fatal(err)
 	}
