@@ -69,6 +69,30 @@ const (
 	ReasonJobFailed = "JobFailed"
 )
 
+// Reasons the crawler reports for a failed sync (status.lastSync.reason,
+// copied onto Ready).
+const (
+	// ReasonIndexingFailed: OpenSearch did not take what the sync read
+	// (items rejected, every request refused, or the cluster unreachable)
+	// beyond the tolerated share, or a deletion failed. The checkpoint was not
+	// advanced; the next sync writes the missing documents again.
+	ReasonIndexingFailed = "IndexingFailed"
+	// ReasonInterrupted: the sync was cancelled (SIGTERM, eviction) before it
+	// finished; nothing that was not yet deleted was deleted.
+	ReasonInterrupted = "Interrupted"
+	// ReasonDeletionHeldBack: the listings would have deleted more than
+	// spec.sync.maxDeletionRatio of a space or of the data source; nothing was
+	// deleted. Confirm with AllowDeletionsAnnotation.
+	ReasonDeletionHeldBack = "DeletionHeldBack"
+	// ReasonIndexConflict: the index alias is shared with a data source that
+	// configured another language (or other index settings); nothing was
+	// written.
+	ReasonIndexConflict = "IndexConflict"
+)
+
+// DefaultMaxDeletionPercent is the default of spec.sync.maxDeletionPercent.
+const DefaultMaxDeletionPercent int32 = 25
+
 // Annotations and labels.
 const (
 	// RequestedSyncAnnotation requests a sync now when its value changes
@@ -77,6 +101,11 @@ const (
 	// RequestedSyncModeAnnotation overrides the mode of the requested sync,
 	// e.g. ForcedFullCrawl for a one-off full re-index.
 	RequestedSyncModeAnnotation = "sources.confluence-operator.dev/requested-sync-mode"
+	// AllowDeletionsAnnotation confirms deletions the guard of
+	// spec.sync.maxDeletionPercent held back: its value is the number of
+	// documents a sync may delete beyond the guard. The crawler reads it
+	// from the resource; remove it once the sync ran.
+	AllowDeletionsAnnotation = "sources.confluence-operator.dev/allow-deletions"
 	// DataSourceLabel is set on Jobs and other objects owned by a data source.
 	DataSourceLabel = "sources.confluence-operator.dev/datasource"
 	// Finalizer guards the cleanup of indexed documents.

@@ -308,6 +308,20 @@ type SyncSpec struct {
 	// Suspend stops scheduling new syncs; a running sync is not touched.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+
+	// MaxDeletionPercent guards against deleting on a doubtful listing (an
+	// empty answer while Confluence rebuilds its index, a space the crawl
+	// account lost access to): a sync that would delete more than this
+	// percentage of the indexed documents of one kind in one space (at least
+	// 3 of them) deletes none of those and fails with reason
+	// DeletionHeldBack, saying what it held back. Confirm with the
+	// annotation sources.confluence-operator.dev/allow-deletions set to the
+	// number of documents to let go. 100 disables the guard.
+	// +kubebuilder:default=25
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	MaxDeletionPercent *int32 `json:"maxDeletionPercent,omitempty"`
 }
 
 // IdentityCrawlerSpec controls the crawl of users and group memberships.

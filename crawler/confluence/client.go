@@ -268,6 +268,16 @@ func isTransient(err error) bool {
 	if err == nil {
 		return false
 	}
+	// TLS to a plain-HTTP server, or a certificate that does not verify,
+	// will not get better by retrying (url.Error is a net.Error, so check first).
+	var rh tls.RecordHeaderError
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	if errors.As(err, &rh) || errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &hn) ||
+		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
+		return false
+	}
 	var ne net.Error
 	if errors.As(err, &ne) {
 		return true

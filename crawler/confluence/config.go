@@ -2,6 +2,7 @@ package confluence
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -127,6 +128,10 @@ type Config struct {
 	// ResponseHeaderTimeout bounds the wait for response headers (default 60s)
 	// when the client builds its own transport.
 	ResponseHeaderTimeout time.Duration
+	// BodyReadTimeout bounds the wait for the next bytes of a response body
+	// (default 60s): a server or proxy that stalls after the headers fails
+	// the request instead of hanging the crawl.
+	BodyReadTimeout time.Duration
 
 	// PageSize is the requested page size of listings; 0 asks for the
 	// server's maximum (servers cap it anyway).
@@ -156,6 +161,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ResponseHeaderTimeout <= 0 {
 		c.ResponseHeaderTimeout = 60 * time.Second
+	}
+	if c.BodyReadTimeout <= 0 {
+		c.BodyReadTimeout = 60 * time.Second
 	}
 	if c.GatewayURL == "" {
 		c.GatewayURL = DefaultGatewayURL
@@ -233,5 +241,13 @@ func (c *Config) validate() (*url.URL, error) {
 // secrets lists the secret values that must never appear in logs or errors.
 func (c *Config) secrets() []string {
 	cr := c.Credentials
-	return []string{cr.Password, cr.AppSecret, cr.AccessToken, cr.RefreshToken, cr.PAT, c.ProxyPassword}
+	out := []string{cr.Password, cr.AppSecret, cr.AccessToken, cr.RefreshToken, cr.PAT, c.ProxyPassword}
+	// A server or proxy may echo the Authorization header it received: the
+	// Basic form carries the password base64-encoded.
+	for _, up := range [][2]string{{cr.Username, cr.Password}, {cr.AppKey, cr.AppSecret}, {c.ProxyUsername, c.ProxyPassword}} {
+		if up[1] != "" {
+			out = append(out, base64.StdEncoding.EncodeToString([]byte(up[0]+":"+up[1])))
+		}
+	}
+	return out
 }

@@ -83,12 +83,14 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 				return nil, err
 			}
 		}
-		resp, err := c.http.Do(req)
+		actx, cancel := context.WithCancelCause(rctx) // see deadlineBody
+		resp, err := c.http.Do(req.WithContext(actx))
 		var (
 			lastErr error
 			wait    time.Duration
 		)
 		if err != nil {
+			cancel(nil)
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -100,9 +102,11 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 			c.observeRateHeaders(resp)
 			act, w := classify(resp.StatusCode, resp.Header, c.cfg.Now())
 			if act == actDone {
+				resp.Body = newDeadlineBody(resp.Body, c.cfg.BodyReadTimeout, cancel)
 				return resp, nil
 			}
 			httpErr := c.httpError(method, shown, resp) // drains and closes the body
+			cancel(nil)
 			oauth := c.tokens != nil && !cl.noAuth
 			switch act {
 			case actUnauthorized:
@@ -163,6 +167,44 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 	}
 }
 
+// errBodyStalled is the cause of a request cancelled by its body deadline.
+var errBodyStalled = errors.New("response body stalled")
+
+// deadlineBody fails a body read that makes no progress within timeout, by
+// cancelling the request's context (the only way to interrupt a blocked
+// read of net/http's body).
+type deadlineBody struct {
+	rc      io.ReadCloser
+	timeout time.Duration
+	timer   *time.Timer
+	cancel  context.CancelCauseFunc
+}
+
+func newDeadlineBody(rc io.ReadCloser, timeout time.Duration, cancel context.CancelCauseFunc) *deadlineBody {
+	b := &deadlineBody{rc: rc, timeout: timeout, cancel: cancel}
+	b.timer = time.AfterFunc(timeout, func() { cancel(errBodyStalled) })
+	return b
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if n > 0 {
+		b.timer.Reset(b.timeout)
+	}
+	if err != nil && err != io.EOF && !b.timer.Stop() {
+		// The deadline fired: say so instead of "context canceled".
+		err = fmt.Errorf("%w: no data for %s: %w", errBodyStalled, b.timeout, err)
+	}
+	return n, err
+}
+
+func (b *deadlineBody) Close() error {
+	b.timer.Stop()
+	err := b.rc.Close()
+	b.cancel(nil)
+	return err
+}
+
 // doJSON performs cl and decodes a JSON response into out.
 func (c *Client) doJSON(ctx context.Context, cl call, out any) error {
 	resp, err := c.do(ctx, cl)
@@ -173,10 +215,22 @@ func (c *Client) doJSON(ctx context.Context, cl call, out any) error {
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/html" {
 		return fmt.Errorf("%s %s returned HTML instead of JSON (a login or WebSudo page?)", cmpOr(cl.method, "GET"), resp.Request.URL.Path)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+	dec := json.NewDecoder(resp.Body)
+	if sd, ok := out.(streamDecoder); ok {
+		err = sd.decodeFrom(dec)
+	} else {
+		err = dec.Decode(out)
+	}
+	if err != nil {
 		return fmt.Errorf("decoding %s response: %w", cl.endpoint, err)
 	}
 	return nil
+}
+
+// streamDecoder is implemented by responses that decode themselves from the
+// token stream, so the decoder never buffers the whole (large) response.
+type streamDecoder interface {
+	decodeFrom(dec *json.Decoder) error
 }
 
 func cmpOr(a, b string) string {

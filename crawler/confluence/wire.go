@@ -3,6 +3,7 @@ package confluence
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -253,17 +254,97 @@ type page[T any] struct {
 	Links   wireLinks `json:"_links"`
 }
 
+// rawPage is a page whose results stay raw until each is handed on, so
+// only one item is held decoded at a time (see list).
+type rawPage struct {
+	Results []json.RawMessage `json:"results"`
+	Links   wireLinks         `json:"_links"`
+}
+
+// decodeFrom reads a page item by item: a listing of 50 bodies of several
+// MB each is then held once (as raw items), not also in the decoder's
+// buffer of the whole response.
+func (p *rawPage) decodeFrom(dec *json.Decoder) error {
+	if err := expectDelim(dec, '{'); err != nil {
+		return err
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch key, _ := t.(string); key {
+		case "results":
+			t, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			if t == nil {
+				continue // "results": null
+			}
+			if d, ok := t.(json.Delim); !ok || d != '[' {
+				return fmt.Errorf("results: want an array, got %v", t)
+			}
+			for dec.More() {
+				var raw json.RawMessage
+				if err := dec.Decode(&raw); err != nil {
+					return err
+				}
+				p.Results = append(p.Results, raw)
+			}
+			if err := expectDelim(dec, ']'); err != nil {
+				return err
+			}
+		case "_links":
+			if err := dec.Decode(&p.Links); err != nil {
+				return err
+			}
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return err
+			}
+		}
+	}
+	return expectDelim(dec, '}')
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	t, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if d, ok := t.(json.Delim); !ok || d != want {
+		return fmt.Errorf("want %v, got %v", want, t)
+	}
+	return nil
+}
+
 // list fetches every page of a listing starting at cl.path, following
 // _links.next until it is absent, and calls fn for each item with the
-// response's _links.base. Any error aborts the whole listing.
+// response's _links.base. Any error aborts the whole listing, and so does a
+// server that sends a next link it sent before or the same results again
+// under a new link (a runaway listing would otherwise never end).
 func list[T any](ctx context.Context, c *Client, cl call, fn func(item T, base string) error) error {
 	seen := map[string]bool{}
-	for {
-		var p page[T]
+	var previous [sha256.Size]byte
+	for n := 1; ; n++ {
+		var p rawPage
 		if err := c.doJSON(ctx, cl, &p); err != nil {
 			return err
 		}
-		for _, it := range p.Results {
+		if fp := fingerprint(p.Results); len(p.Results) > 0 {
+			if n > 1 && fp == previous {
+				return fmt.Errorf("listing %s: page %d repeats the previous page under a new next link; the listing is incomplete", cl.endpoint, n)
+			}
+			previous = fp
+		}
+		for i, raw := range p.Results {
+			var it T
+			if err := json.Unmarshal(raw, &it); err != nil {
+				return fmt.Errorf("decoding %s response: %w", cl.endpoint, err)
+			}
+			p.Results[i] = nil // let the bytes go once decoded
 			if err := fn(it, p.Links.Base); err != nil {
 				return err
 			}
@@ -290,6 +371,18 @@ func list[T any](ctx context.Context, c *Client, cl call, fn func(item T, base s
 			return err
 		}
 	}
+}
+
+// fingerprint digests a page's results.
+func fingerprint(results []json.RawMessage) [sha256.Size]byte {
+	h := sha256.New()
+	for _, r := range results {
+		h.Write(r)
+		h.Write([]byte{0})
+	}
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
 }
 
 // dcNextPage corrects a Data Center start/limit next link. DC advances start

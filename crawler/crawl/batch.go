@@ -2,6 +2,7 @@ package crawl
 
 import (
 	"context"
+	"slices"
 
 	"github.com/confluence-operator/confluence-operator/crawler/confluence"
 	"github.com/confluence-operator/confluence-operator/crawler/opensearch"
@@ -9,6 +10,10 @@ import (
 
 // batchSize is how many documents are compared with the index at once.
 const batchSize = 200
+
+// batchBytes bounds the bodies a batch holds (listings carry bodies): a
+// batch is flushed early when its candidates reach it.
+const batchBytes = 32 << 20
 
 // candidate is a document that exists in Confluence and is in scope. Its
 // hashes are known from the listing; build produces the full document (text
@@ -19,6 +24,10 @@ type candidate struct {
 	// build (listings without bodies, in incremental syncs).
 	bodyOf string
 	build  func(ctx context.Context, fetched *confluence.Content) (opensearch.Document, error)
+	// failClosed: the stored version may have a wider ACL (see batch.flush).
+	failClosed bool
+	// size is the body bytes the candidate holds until it is built.
+	size int
 }
 
 // batch compares candidates with what is indexed, in groups, and writes only
@@ -26,6 +35,7 @@ type candidate struct {
 type batch struct {
 	r     *run
 	items []candidate
+	bytes int
 }
 
 func newBatch(r *run) *batch { return &batch{r: r} }
@@ -33,7 +43,8 @@ func newBatch(r *run) *batch { return &batch{r: r} }
 func (b *batch) add(ctx context.Context, c candidate) error {
 	b.r.markSeen(c.id)
 	b.items = append(b.items, c)
-	if len(b.items) >= batchSize {
+	b.bytes += c.size
+	if len(b.items) >= batchSize || b.bytes >= batchBytes {
 		return b.flush(ctx)
 	}
 	return nil
@@ -44,7 +55,7 @@ func (b *batch) flush(ctx context.Context) error {
 		return nil
 	}
 	items := b.items
-	b.items = nil
+	b.items, b.bytes = nil, 0
 	var stored map[string]opensearch.Stored
 	if !b.r.forced() {
 		ids := make([]string, len(items))
@@ -57,13 +68,35 @@ func (b *batch) flush(ctx context.Context) error {
 		}
 	}
 	var changed []candidate
-	var fetch []string
 	for _, c := range items {
-		if s, ok := stored[c.id]; ok && s.ContentHash == c.contentHash && s.ACLHash == c.aclHash {
+		s, ok := stored[c.id]
+		if ok && s.ContentHash == c.contentHash && s.ACLHash == c.aclHash {
 			b.r.unchanged.Add(1)
 			continue
 		}
+		// A stored version with another ACL (or one not looked up, in a
+		// forced crawl) may be visible to readers who lost access: if the
+		// new version cannot be written, it must go.
+		c.failClosed = b.r.forced() || (ok && s.ACLHash != c.aclHash)
 		changed = append(changed, c)
+	}
+	// Bodies fetched for incremental syncs are held a chunk at a time.
+	for chunk := range slices.Chunk(changed, bodyChunk) {
+		if err := b.write(ctx, chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bodyChunk is how many changed documents have their bodies fetched and
+// held at once.
+const bodyChunk = 25
+
+// write fetches the bodies the candidates need, builds and writes them.
+func (b *batch) write(ctx context.Context, changed []candidate) error {
+	var fetch []string
+	for _, c := range changed {
 		if c.bodyOf != "" {
 			fetch = append(fetch, c.bodyOf)
 		}
@@ -88,12 +121,22 @@ func (b *batch) flush(ctx context.Context) error {
 		}
 		doc, err := c.build(ctx, fetched)
 		if err != nil {
-			// The document stays as indexed (it was seen, so it is not deleted).
+			// The document stays as indexed (it was seen, so it is not
+			// deleted), unless its stored ACL may be too wide.
 			b.r.failed.Add(1)
-			b.r.log.Error(err, "document not indexed", "id", c.id)
+			b.r.log.Error(err, "document not indexed", "id", c.id, "hidden", c.failClosed)
+			if c.failClosed {
+				if err := b.r.sink.Delete(ctx, c.id); err != nil {
+					return err
+				}
+			}
 			continue
 		}
-		if err := b.r.sink.Index(ctx, doc); err != nil {
+		write := b.r.sink.Index
+		if c.failClosed {
+			write = b.r.sink.IndexFailClosed
+		}
+		if err := write(ctx, doc); err != nil {
 			return err
 		}
 	}

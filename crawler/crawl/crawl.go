@@ -9,7 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +42,10 @@ type Options struct {
 	Now func() time.Time
 	// Refresh makes written documents searchable before Run returns.
 	Refresh bool
+	// AllowDeletions is how many documents the user confirmed the run may
+	// delete beyond spec.sync.maxDeletionPercent (the annotation
+	// v1alpha1.AllowDeletionsAnnotation).
+	AllowDeletions int64
 }
 
 // Summary is the outcome of a run, printed as JSON by the CLI and written to
@@ -52,16 +58,41 @@ type Summary struct {
 	DocumentsDeleted   int64       `json:"documentsDeleted"`
 	DocumentsFailed    int64       `json:"documentsFailed"`
 	DocumentsSkipped   int64       `json:"documentsSkipped"`
-	DocumentCount      int64       `json:"documentCount"`
-	Identities         int64       `json:"identities"`
-	SpacesSkipped      []string    `json:"spacesSkipped,omitempty"`
+	// DocumentCount is what the index holds for the data source after the
+	// run (-1 if it could not be counted).
+	DocumentCount int64    `json:"documentCount"`
+	Identities    int64    `json:"identities"`
+	SpacesSkipped []string `json:"spacesSkipped,omitempty"`
+	// DeletionsHeldBack counts documents the deletion guard kept.
+	DeletionsHeldBack int64 `json:"deletionsHeldBack,omitempty"`
 	// GroupsSkipped are groups whose members could not be listed; their
 	// members get no access through them until a later sync lists them.
 	GroupsSkipped   []string `json:"groupsSkipped,omitempty"`
 	APICalls        int64    `json:"apiCalls"`
 	DurationSeconds float64  `json:"durationSeconds"`
-	Message         string   `json:"message,omitempty"`
+	// WriteErrors are the first documents OpenSearch did not take.
+	WriteErrors []string `json:"writeErrors,omitempty"`
+	Message     string   `json:"message,omitempty"`
 }
+
+// Errors a failed run wraps, for callers that classify failures.
+var (
+	// ErrIndexingFailed: OpenSearch did not take what the run read, beyond
+	// the tolerated share (see writeFailure).
+	ErrIndexingFailed = errors.New("indexing failed")
+	// ErrInterrupted: the context was cancelled before the run finished.
+	ErrInterrupted = errors.New("sync interrupted")
+	// ErrDeletionHeldBack: the deletion guard held back deletions (see
+	// v1alpha1.SyncSpec.MaxDeletionPercent).
+	ErrDeletionHeldBack = errors.New("deletions held back")
+	// ErrInvalidFilter: a filter of the spec does not compile (bad input).
+	ErrInvalidFilter = errors.New("invalid filter")
+)
+
+// tolerableWriteFailures is how many failed writes a run tolerates: 1% of
+// its writes (so none in a run of fewer than 100). A failed deletion is
+// never tolerated: it leaves a document searchable that should not be.
+func tolerableWriteFailures(writes int64) int64 { return writes / 100 }
 
 // state is the checkpoint this package keeps with the index.
 type state struct {
@@ -81,14 +112,20 @@ type run struct {
 	incremental bool
 
 	unchanged, skipped, failed, processed atomic.Int64
-	spacesDone                            atomic.Int32
-	spacesTotal                           int32
+	spacesDone, spacesTotal               atomic.Int32
 	phase                                 atomic.Value // v1.SyncPhase
 
 	mu            sync.Mutex
 	seen          map[string]struct{} // document ids that exist in Confluence and in scope
 	spacesSkipped []string
 	groupsSkipped []string
+	panicked      error // the first panic recovered in a space worker
+	heldBack      []string
+	heldBackDocs  int64
+	// excludedSpaces were listed but are out of scope by the spec: their
+	// documents go without the deletion guard (the user asked for it).
+	excludedSpaces map[string]bool
+	filtered       map[string]struct{} // document ids the spec's filters skip
 }
 
 // Run performs one sync. It returns a summary even on failure; the error says
@@ -104,14 +141,17 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		o.Mode = o.Spec.Sync.Mode
 	}
 	start := o.Now()
-	sum := Summary{Mode: o.Mode}
+	sum := Summary{Mode: o.Mode, DocumentCount: -1}
 	r, err := newRun(o)
 	if err != nil {
 		return sum, err
 	}
-	err = r.sync(ctx, start, &sum)
-	r.fill(&sum)
+	err = r.syncRecovered(ctx, start, &sum)
+	r.fill(ctx, &sum)
 	sum.DurationSeconds = o.Now().Sub(start).Seconds()
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
+		err = fmt.Errorf("%w in phase %s: %w", ErrInterrupted, r.phase.Load(), err)
+	}
 	if err != nil {
 		sum.Complete = false
 		sum.Message = err.Error()
@@ -119,16 +159,33 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	return sum, err
 }
 
+// syncRecovered runs sync and turns a panic into a failed run, with the
+// stack in the log.
+func (r *run) syncRecovered(ctx context.Context, start time.Time, sum *Summary) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = r.recovered(p)
+		}
+	}()
+	return r.sync(ctx, start, sum)
+}
+
+func (r *run) recovered(p any) error {
+	err := fmt.Errorf("crawler panic: %v", p)
+	r.log.Error(err, "recovered from a panic; the sync fails and deletes nothing", "stack", string(debug.Stack()))
+	return err
+}
+
 func newRun(o Options) (*run, error) {
 	f, err := compileFilters(o.Spec.Filters)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrInvalidFilter, err)
 	}
 	alias := o.Spec.OpenSearch.Index
 	if alias == "" {
 		alias = "confluence"
 	}
-	r := &run{Options: o, filters: f, alias: alias, log: o.Logger, seen: map[string]struct{}{}}
+	r := &run{Options: o, filters: f, alias: alias, log: o.Logger, seen: map[string]struct{}{}, excludedSpaces: map[string]bool{}, filtered: map[string]struct{}{}}
 	r.phase.Store(v1.PhaseStarting)
 	return r, nil
 }
@@ -138,7 +195,7 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 	for _, m := range r.Spec.FieldMappings {
 		extra[m.To] = "keyword"
 	}
-	if _, err := r.OpenSearch.EnsureIndex(ctx, opensearch.IndexConfig{Alias: r.alias, Language: r.Spec.Language, ExtraFields: extra}); err != nil {
+	if _, err := r.OpenSearch.EnsureIndex(ctx, opensearch.IndexConfig{Alias: r.alias, Language: r.Spec.Language, ExtraFields: extra, Datasource: r.DataSource}); err != nil {
 		return fmt.Errorf("preparing index %q: %w", r.alias, err)
 	}
 	cp, err := r.OpenSearch.ReadCheckpoint(ctx, r.alias, r.DataSource)
@@ -185,14 +242,19 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 	if err != nil {
 		return fmt.Errorf("listing spaces: %w", err)
 	}
-	r.spacesTotal = int32(len(spaces))
+	r.spacesTotal.Store(int32(len(spaces)))
 	r.phase.Store(v1.PhaseCrawling)
 	incomplete := r.crawlSpaces(ctx, spaces)
 	if err := r.sink.Flush(ctx); err != nil {
 		return fmt.Errorf("writing to OpenSearch: %w", err)
 	}
-	if ctx.Err() != nil {
-		return ctx.Err()
+	if r.panicked != nil {
+		return r.panicked
+	}
+	// Deleting is for runs that wrote what they read: a failing cluster
+	// would refuse the deletions too, and the run fails anyway.
+	if err := r.writeFailure(); err != nil {
+		return err
 	}
 
 	r.phase.Store(v1.PhaseDeleting)
@@ -202,13 +264,18 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 	if err := r.sink.Flush(ctx); err != nil {
 		return fmt.Errorf("writing to OpenSearch: %w", err)
 	}
+	// Never advance the checkpoint over writes that did not happen.
+	if err := r.writeFailure(); err != nil {
+		return err
+	}
 	r.phase.Store(v1.PhaseFinishing)
 	if r.Refresh {
 		if err := r.OpenSearch.Refresh(ctx, r.alias); err != nil {
 			return err
 		}
 	}
-	sum.Complete = len(incomplete) == 0
+	// Held-back deletions leave the index behind Confluence: not complete.
+	sum.Complete = len(incomplete) == 0 && len(r.heldBack) == 0
 	raw, _ := json.Marshal(st)
 	next := opensearch.Checkpoint{Datasource: r.DataSource, Mode: string(r.Mode), State: raw, UpdatedAt: r.Now()}
 	if cp != nil {
@@ -220,6 +287,9 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 	if err := r.OpenSearch.WriteCheckpoint(ctx, r.alias, next); err != nil {
 		return fmt.Errorf("writing checkpoint: %w", err)
 	}
+	if err := r.heldBackError(); err != nil && len(incomplete) == 0 {
+		return err
+	}
 	if !sum.Complete {
 		failed := keys(incomplete)
 		slices.Sort(failed)
@@ -229,22 +299,61 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 	return nil
 }
 
-func (r *run) fill(sum *Summary) {
+// writeFailure returns an ErrIndexingFailed error if the sink failed more
+// writes than tolerated, naming the first item errors.
+func (r *run) writeFailure() error {
+	st := r.sink.Stats()
+	failed := st.Failed + st.Hidden
+	writes := st.Indexed + st.Deleted + failed
+	if st.FailedDeletes == 0 && failed <= tolerableWriteFailures(writes) {
+		return nil
+	}
+	var first []string
+	for i, e := range r.sink.Errors() {
+		if i == 3 {
+			break
+		}
+		first = append(first, e.Error())
+	}
+	what := fmt.Sprintf("%d of %d writes failed", failed, writes)
+	if st.FailedDeletes > 0 {
+		what += fmt.Sprintf(" (%d deletions, so documents that should be gone may still be searchable)", st.FailedDeletes)
+	}
+	if st.Hidden > 0 {
+		what += fmt.Sprintf("; %d documents whose update failed were removed from the index until the next sync", st.Hidden)
+	}
+	return fmt.Errorf("%w: %s; first: %s; the checkpoint was not advanced and the next sync writes them again",
+		ErrIndexingFailed, what, strings.Join(first, "; "))
+}
+
+func (r *run) fill(ctx context.Context, sum *Summary) {
 	if r.sink != nil {
 		st := r.sink.Stats()
 		sum.DocumentsIndexed = st.Indexed
 		sum.DocumentsDeleted = st.Deleted
-		sum.DocumentsFailed = st.Failed
+		sum.DocumentsFailed = st.Failed + st.Hidden
+		for _, e := range r.sink.Errors() {
+			sum.WriteErrors = append(sum.WriteErrors, e.Error())
+		}
 	}
 	sum.DocumentsFailed += r.failed.Load()
 	sum.DocumentsUnchanged = r.unchanged.Load()
 	sum.DocumentsSkipped = r.skipped.Load()
 	r.mu.Lock()
-	sum.DocumentCount = int64(len(r.seen))
 	sum.SpacesSkipped = append([]string(nil), r.spacesSkipped...)
 	sum.GroupsSkipped = append([]string(nil), r.groupsSkipped...)
+	sum.DeletionsHeldBack = r.heldBackDocs
 	r.mu.Unlock()
 	sum.APICalls = r.Confluence.APICalls()
+	if r.sink != nil && ctx.Err() == nil {
+		// Count what the index holds, not what the run saw: a failed run
+		// must not report documents that never arrived.
+		if err := r.OpenSearch.Refresh(ctx, r.alias); err == nil {
+			if n, err := r.OpenSearch.Count(ctx, r.alias, opensearch.IDFilter{Datasource: r.DataSource}); err == nil {
+				sum.DocumentCount = n
+			}
+		}
+	}
 }
 
 // listSpaces lists the spaces in scope: global spaces, personal ones if
@@ -260,13 +369,16 @@ func (r *run) listSpaces(ctx context.Context) ([]confluence.Space, error) {
 	}
 	err := r.Confluence.ListSpaces(ctx, q, func(s confluence.Space) error {
 		if s.Type == confluence.SpaceTypePersonal && !enabled(r.Spec.Scope.PersonalSpaces, false) {
+			r.excludedSpaces[s.Key] = true
 			return nil
 		}
 		if s.Status == confluence.SpaceArchived && !enabled(r.Spec.Scope.ArchivedSpaces, false) {
+			r.excludedSpaces[s.Key] = true
 			return nil
 		}
 		if ok, why := r.filters.spaces.allows(s.Key); !ok {
 			r.log.V(1).Info("skipping space", "space", s.Key, "reason", why)
+			r.excludedSpaces[s.Key] = true
 			return nil
 		}
 		spaces = append(spaces, s)
@@ -287,7 +399,7 @@ func (r *run) crawlSpaces(ctx context.Context, spaces []confluence.Space) map[st
 		go func() {
 			defer wg.Done()
 			for s := range work {
-				if err := r.crawlSpace(ctx, s); err != nil {
+				if err := r.crawlSpaceRecovered(ctx, s); err != nil {
 					var forbidden *confluence.ForbiddenError
 					if errors.As(err, &forbidden) {
 						r.mu.Lock()
@@ -320,6 +432,22 @@ func (r *run) crawlSpaces(ctx context.Context, spaces []confluence.Space) map[st
 	return incomplete
 }
 
+// crawlSpaceRecovered crawls one space and turns a panic into an error (the
+// space counts as incomplete and the run fails).
+func (r *run) crawlSpaceRecovered(ctx context.Context, s confluence.Space) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = r.recovered(p)
+			r.mu.Lock()
+			if r.panicked == nil {
+				r.panicked = err
+			}
+			r.mu.Unlock()
+		}
+	}()
+	return r.crawlSpace(ctx, s)
+}
+
 // markSeen records that a document exists in Confluence and is in scope, so
 // it survives the deletion pass.
 func (r *run) markSeen(id string) {
@@ -328,45 +456,147 @@ func (r *run) markSeen(id string) {
 	r.mu.Unlock()
 }
 
+// markFiltered records a document the filters skip, so deleting it is not
+// held back by the deletion guard.
+func (r *run) markFiltered(id string) {
+	r.mu.Lock()
+	r.filtered[id] = struct{}{}
+	r.mu.Unlock()
+}
+
 // deleteVanished removes this data source's documents that were not seen,
 // except in spaces whose listing did not complete (their documents are kept
-// until a later run sees the whole space).
+// until a later run sees the whole space) and in groups the deletion guard
+// holds back (see guardDeletions).
 func (r *run) deleteVanished(ctx context.Context, incomplete map[string]error) error {
 	if _, all := incomplete["*"]; all {
 		return nil
 	}
-	protected := map[string]struct{}{}
-	for key := range incomplete {
-		err := r.OpenSearch.StreamIDs(ctx, r.alias, opensearch.IDFilter{Datasource: r.DataSource, SpaceKey: key}, func(id string) error {
-			protected[id] = struct{}{}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
 	if err := r.OpenSearch.Refresh(ctx, r.alias); err != nil {
 		return err
 	}
-	var vanished []string
-	err := r.OpenSearch.StreamIDs(ctx, r.alias, opensearch.IDFilter{Datasource: r.DataSource}, func(id string) error {
+	groups := map[string]*deletionGroup{}
+	var asked []string // filtered out by the spec
+	err := r.OpenSearch.StreamDocRefs(ctx, r.alias, opensearch.IDFilter{Datasource: r.DataSource}, func(d opensearch.DocRef) error {
+		if _, keep := incomplete[d.SpaceKey]; keep {
+			return nil
+		}
+		key := d.SpaceKey + "/" + d.Type
+		g := groups[key]
+		if g == nil {
+			g = &deletionGroup{space: d.SpaceKey, typ: d.Type}
+			groups[key] = g
+		}
+		g.stored++
 		r.mu.Lock()
-		_, seen := r.seen[id]
+		_, seen := r.seen[d.ID]
+		_, filtered := r.filtered[d.ID]
 		r.mu.Unlock()
-		if _, keep := protected[id]; !seen && !keep {
-			vanished = append(vanished, id)
+		switch {
+		case seen:
+		case filtered:
+			asked = append(asked, d.ID)
+		default:
+			g.vanished = append(g.vanished, d.ID)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	for _, id := range vanished {
+	for _, id := range asked {
 		if err := r.sink.Delete(ctx, id); err != nil {
 			return err
 		}
 	}
+	for _, g := range r.guardDeletions(groups) {
+		for _, id := range g.vanished {
+			if err := r.sink.Delete(ctx, id); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// deletionGroup is what the index holds of one document type in one space,
+// and which of those documents the listings no longer returned.
+type deletionGroup struct {
+	space, typ string
+	stored     int64
+	vanished   []string
+}
+
+// minGuardedDeletions: smaller deletions never trip the guard.
+const minGuardedDeletions = 3
+
+// guardDeletions returns the groups whose deletions may go ahead. A group
+// that would lose more than spec.sync.maxDeletionPercent of its documents
+// (and at least minGuardedDeletions) is held back, unless the whole held
+// back amount is within what the user confirmed (Options.AllowDeletions).
+func (r *run) guardDeletions(groups map[string]*deletionGroup) []*deletionGroup {
+	percent := int64(v1.DefaultMaxDeletionPercent)
+	if p := r.Spec.Sync.MaxDeletionPercent; p != nil {
+		percent = int64(*p)
+	}
+	var allowed, held []*deletionGroup
+	var heldDocs int64
+	for _, g := range groups {
+		n := int64(len(g.vanished))
+		// Only what the spec still asks for is guarded: excluding a space or
+		// a kind of document by spec deletes it as asked.
+		deliberate := r.excludedSpaces[g.space] || !r.typeInScope(g.typ)
+		if !deliberate && n >= minGuardedDeletions && n*100 > percent*g.stored {
+			held = append(held, g)
+			heldDocs += n
+		} else if n > 0 {
+			allowed = append(allowed, g)
+		}
+	}
+	if heldDocs == 0 {
+		return allowed
+	}
+	if heldDocs <= r.AllowDeletions {
+		r.log.Info("deletions beyond spec.sync.maxDeletionPercent confirmed by annotation", "documents", heldDocs, "confirmed", r.AllowDeletions)
+		return append(allowed, held...)
+	}
+	slices.SortFunc(held, func(a, b *deletionGroup) int { return strings.Compare(a.space+a.typ, b.space+b.typ) })
+	for _, g := range held {
+		r.heldBack = append(r.heldBack, fmt.Sprintf("%d of %d %s documents in space %s", len(g.vanished), g.stored, g.typ, g.space))
+	}
+	r.heldBackDocs = heldDocs
+	return allowed
+}
+
+// typeInScope reports whether the spec's scope asks for documents of typ.
+func (r *run) typeInScope(typ string) bool {
+	sc := r.Spec.Scope
+	pages, blogs := enabled(sc.Pages, true), enabled(sc.BlogPosts, true)
+	switch typ {
+	case string(confluence.TypePage):
+		return pages
+	case string(confluence.TypeBlogPost):
+		return blogs
+	case opensearch.TypeComment:
+		return (pages && enabled(sc.PageComments, true)) || (blogs && enabled(sc.BlogComments, true))
+	case opensearch.TypeAttachment:
+		return (pages && enabled(sc.PageAttachments, true)) || (blogs && enabled(sc.BlogAttachments, true))
+	}
+	return false
+}
+
+// heldBackError says what the deletion guard held back and how to confirm.
+func (r *run) heldBackError() error {
+	if len(r.heldBack) == 0 {
+		return nil
+	}
+	percent := v1.DefaultMaxDeletionPercent
+	if p := r.Spec.Sync.MaxDeletionPercent; p != nil {
+		percent = *p
+	}
+	return fmt.Errorf("%w: the listings no longer return %s (more than spec.sync.maxDeletionPercent=%d%%); nothing of these was deleted. "+
+		"If they are really gone from Confluence, confirm by annotating the data source with %s=%d and requesting a sync",
+		ErrDeletionHeldBack, strings.Join(r.heldBack, ", "), percent, v1.AllowDeletionsAnnotation, r.heldBackDocs)
 }
 
 // reportProgress sends a snapshot every second until stopped, and a last one then.
@@ -400,7 +630,7 @@ func (r *run) snapshot() v1.SyncProgress {
 	return v1.SyncProgress{
 		Phase:              r.phase.Load().(v1.SyncPhase),
 		SpacesDone:         r.spacesDone.Load(),
-		SpacesTotal:        r.spacesTotal,
+		SpacesTotal:        r.spacesTotal.Load(),
 		DocumentsProcessed: r.processed.Load(),
 	}
 }

@@ -1,9 +1,11 @@
 package crawl_test
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	v1 "github.com/confluence-operator/confluence-operator/api/v1alpha1"
 	"github.com/confluence-operator/confluence-operator/crawler/acl"
@@ -24,9 +26,15 @@ type harness struct {
 	cf   *fakeconfluence.Server
 	data fakeconfluence.Dataset
 	os   *opensearch.Client
+	// fos is the OpenSearch double, nil against a real cluster.
+	fos  *fakeopensearch.Server
 	spec v1.ConfluenceDataSourceSpec
 	// rate is the client's request limit per second; 0 means none.
 	rate float64
+	// allowDeletions confirms held-back deletions (the annotation).
+	allowDeletions int64
+	// as, if set, runs as another data source than dataSource.
+	as string
 }
 
 func newHarness(t testing.TB, deployment fakeconfluence.Deployment, o fakeconfluence.DatasetOptions) *harness {
@@ -42,7 +50,8 @@ func newHarnessWith(t testing.TB, fo fakeconfluence.Options, o fakeconfluence.Da
 	t.Cleanup(cf.Close)
 	data := cf.Generate(o)
 	target := fakeopensearch.ForTest(t)
-	osc, err := opensearch.NewClient(opensearch.Config{Endpoints: []string{target.URL}, Username: target.Username, Password: target.Password, InsecureSkipVerify: target.Insecure})
+	osc, err := opensearch.NewClient(opensearch.Config{Endpoints: []string{target.URL}, Username: target.Username, Password: target.Password, InsecureSkipVerify: target.Insecure,
+		RetryBackoff: func(int) time.Duration { return 5 * time.Millisecond }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +66,7 @@ func newHarnessWith(t testing.TB, fo fakeconfluence.Options, o fakeconfluence.Da
 	}
 	manifest.Default(&spec)
 	spec.Confluence.MaxRequestsPerSecond = 0 // unlimited against the local fake
-	return &harness{t: t, cf: cf, data: data, os: osc, spec: spec}
+	return &harness{t: t, cf: cf, data: data, os: osc, fos: target.Fake, spec: spec}
 }
 
 func (h *harness) username() string {
@@ -86,7 +95,7 @@ func (h *harness) runCtx(ctx context.Context, mode v1.SyncMode) (crawl.Summary, 
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return crawl.Run(ctx, crawl.Options{DataSource: dataSource, Spec: h.spec, Mode: mode, Confluence: cf, OpenSearch: h.os, Refresh: true})
+	return crawl.Run(ctx, crawl.Options{DataSource: cmp.Or(h.as, dataSource), Spec: h.spec, Mode: mode, Confluence: cf, OpenSearch: h.os, Refresh: true, AllowDeletions: h.allowDeletions})
 }
 
 func (h *harness) mustRun(mode v1.SyncMode) crawl.Summary {

@@ -3,6 +3,7 @@ package crawl
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -81,11 +82,11 @@ func (r *run) crawlIdentities(ctx context.Context, previousHash string, start ti
 	}
 	for chunk := range slices.Chunk(list, 500) {
 		if err := r.OpenSearch.UpsertIdentities(ctx, r.alias, chunk); err != nil {
-			return 0, "", err
+			return 0, "", fmt.Errorf("%w: %w", ErrIndexingFailed, err)
 		}
 	}
 	if _, err := r.OpenSearch.DeleteIdentitiesBefore(ctx, r.alias, r.DataSource, start); err != nil {
-		return 0, "", err
+		return 0, "", fmt.Errorf("%w: %w", ErrIndexingFailed, err)
 	}
 	return int64(len(list)), hash, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"time"
 
 	"github.com/confluence-operator/confluence-operator/crawler/acl"
 	"github.com/confluence-operator/confluence-operator/crawler/confluence"
@@ -21,11 +23,16 @@ type container struct {
 // spaceCrawl is the crawl of one space.
 type spaceCrawl struct {
 	*run
+	// ctx is the run's context, for the listing callbacks (which take none):
+	// downloads and writes they start must stop when the run is cancelled.
+	ctx        context.Context
 	space      confluence.Space
 	clause     acl.Clause
 	rs         *restrictions
 	containers map[string]*container
-	batch      *batch
+	// filteredOut are pages and blog posts the filters skipped.
+	filteredOut map[string]bool
+	batch       *batch
 }
 
 // crawlSpace indexes one space: its pages and blog posts from listings that
@@ -37,11 +44,13 @@ func (r *run) crawlSpace(ctx context.Context, s confluence.Space) error {
 		return fmt.Errorf("space %s permissions: %w", s.Key, err)
 	}
 	sc := &spaceCrawl{
-		run:        r,
-		space:      s,
-		clause:     spaceClause(perms),
-		rs:         newRestrictions(r.Confluence.ReadRestriction),
-		containers: map[string]*container{},
+		run:         r,
+		ctx:         ctx,
+		space:       s,
+		clause:      spaceClause(perms),
+		rs:          newRestrictions(r.Confluence.ReadRestriction),
+		containers:  map[string]*container{},
+		filteredOut: map[string]bool{},
 	}
 	sc.batch = newBatch(r)
 	scope := r.Spec.Scope
@@ -89,12 +98,16 @@ func (sc *spaceCrawl) wantAttachments() bool {
 
 func (sc *spaceCrawl) skip(kind, id, reason string) {
 	sc.skipped.Add(1)
+	if reason != "container not indexed" {
+		// Filtered out by the spec: deleting it needs no confirmation.
+		sc.markFiltered(opensearch.DocumentID(sc.DataSource, kind, id))
+	}
 	sc.log.V(1).Info("skipped", "type", kind, "id", id, "space", sc.space.Key, "reason", reason)
 }
 
 // content handles one page or blog post from a listing.
 func (sc *spaceCrawl) content(c confluence.Content) error {
-	ctx := context.Background()
+	ctx := sc.ctx
 	sc.processed.Add(1)
 	sc.rs.remember(c.ID, c.ReadRestriction)
 	titles := sc.filters.pageTitles
@@ -102,10 +115,12 @@ func (sc *spaceCrawl) content(c confluence.Content) error {
 		titles = sc.filters.blogTitles
 	}
 	if ok, why := titles.allows(c.Title); !ok {
+		sc.filteredOut[c.ID] = true
 		sc.skip(string(c.Type), c.ID, "title "+why)
 		return nil
 	}
 	if ok, why := sc.filters.urls.allows(c.WebURL); !ok {
+		sc.filteredOut[c.ID] = true
 		sc.skip(string(c.Type), c.ID, "url "+why)
 		return nil
 	}
@@ -116,7 +131,7 @@ func (sc *spaceCrawl) content(c confluence.Content) error {
 	}
 	sc.containers[c.ID] = &container{typ: c.Type, title: c.Title, acl: a}
 	doc := sc.contentDocument(id, c, a)
-	cand := candidate{id: id, contentHash: doc.ContentHash, aclHash: a.Hash(), build: func(_ context.Context, fetched *confluence.Content) (opensearch.Document, error) {
+	cand := candidate{id: id, contentHash: doc.ContentHash, aclHash: a.Hash(), size: len(c.Body), build: func(_ context.Context, fetched *confluence.Content) (opensearch.Document, error) {
 		body := c.Body
 		if fetched != nil {
 			body = fetched.Body
@@ -144,14 +159,14 @@ func (sc *spaceCrawl) hide(ctx context.Context, id string, err error) error {
 
 // comment handles one comment from the space-wide listing.
 func (sc *spaceCrawl) comment(c confluence.Comment) error {
-	ctx := context.Background()
+	ctx := sc.ctx
 	parent := sc.admitChild("comment", c.ID, c.ContainerID, c.Title, c.WebURL, sc.filters.commentTitles, sc.commentsOf)
 	if parent == nil {
 		return nil
 	}
 	id := opensearch.DocumentID(sc.DataSource, opensearch.TypeComment, c.ID)
 	doc := sc.commentDocument(id, c, parent)
-	return sc.batch.add(ctx, candidate{id: id, contentHash: doc.ContentHash, aclHash: parent.acl.Hash(), build: func(context.Context, *confluence.Content) (opensearch.Document, error) {
+	return sc.batch.add(ctx, candidate{id: id, contentHash: doc.ContentHash, aclHash: parent.acl.Hash(), size: len(c.Body), build: func(context.Context, *confluence.Content) (opensearch.Document, error) {
 		text, err := extract.StorageToText(c.Body)
 		if err != nil {
 			return doc, err
@@ -168,8 +183,15 @@ func (sc *spaceCrawl) comment(c confluence.Comment) error {
 func (sc *spaceCrawl) admitChild(kind, id, containerID, title, url string, titles patternSet, inScope func(confluence.ContentType) bool) *container {
 	sc.processed.Add(1)
 	parent, ok := sc.containers[containerID]
-	if !ok || !inScope(parent.typ) {
+	switch {
+	case !ok && sc.filteredOut[containerID]:
+		sc.skip(kind, id, "container filtered out")
+		return nil
+	case !ok:
 		sc.skip(kind, id, "container not indexed")
+		return nil
+	case !inScope(parent.typ):
+		sc.skip(kind, id, "out of scope for its container")
 		return nil
 	}
 	if ok, why := titles.allows(title); !ok {
@@ -202,7 +224,7 @@ func (sc *spaceCrawl) attachmentsOf(t confluence.ContentType) bool {
 // attachment handles one attachment from the space-wide listing. Its file is
 // downloaded only when its metadata or ACL changed.
 func (sc *spaceCrawl) attachment(at confluence.Attachment) error {
-	ctx := context.Background()
+	ctx := sc.ctx
 	parent := sc.admitChild("attachment", at.ID, at.ContainerID, at.FileName, at.WebURL, sc.filters.attachTitles, sc.attachmentsOf)
 	if parent == nil {
 		return nil
@@ -214,31 +236,73 @@ func (sc *spaceCrawl) attachment(at confluence.Attachment) error {
 	id := opensearch.DocumentID(sc.DataSource, opensearch.TypeAttachment, at.ID)
 	doc := sc.attachmentDocument(id, at, parent)
 	return sc.batch.add(ctx, candidate{id: id, contentHash: doc.ContentHash, aclHash: parent.acl.Hash(), build: func(ctx context.Context, _ *confluence.Content) (opensearch.Document, error) {
-		doc.Body = sc.attachmentText(ctx, at)
+		text, err := sc.attachmentText(ctx, at)
+		if err != nil {
+			// Index the metadata now, under a content hash no listing
+			// produces, so the next run sees a change and downloads again.
+			sc.failed.Add(1)
+			sc.log.Error(err, "attachment download failed: metadata only until the next sync", "id", at.ID, "space", sc.space.Key)
+			doc.ContentHash = hashOf("download failed", doc.ContentHash)
+		}
+		doc.Body = text
 		return doc, nil
 	}})
 }
 
 // attachmentText downloads and extracts an attachment's text. Files over the
 // size limit, of unsupported types, or that fail to parse are indexed by
-// metadata only.
-func (sc *spaceCrawl) attachmentText(ctx context.Context, at confluence.Attachment) string {
+// metadata only (a nil error: the next run would get the same result). A
+// failed download (an error status after retries, a dropped connection)
+// returns an error: the next run must try again.
+func (sc *spaceCrawl) attachmentText(ctx context.Context, at confluence.Attachment) (string, error) {
 	if at.Size > sc.filters.maxAttachmentSize {
 		sc.log.V(1).Info("attachment over maxAttachmentSize: metadata only", "id", at.ID, "size", at.Size)
-		return ""
+		return "", nil
 	}
 	if !extract.Supported(at.FileName, at.MediaType) {
-		return ""
+		return "", nil
 	}
 	body, err := sc.Confluence.DownloadAttachment(ctx, at)
 	if err != nil {
-		sc.log.Error(err, "attachment download failed: metadata only", "id", at.ID)
-		return ""
+		return "", err
 	}
 	defer body.Close()
-	text, err := extract.Attachment(ctx, body, at.FileName, at.MediaType, sc.filters.maxAttachmentSize)
-	if err != nil && !errors.Is(err, extract.ErrUnsupported) {
+	ectx, cancel := context.WithTimeout(ctx, extractTimeout)
+	defer cancel()
+	rec := &readErrRecorder{r: body}
+	text, err := extract.Attachment(ectx, rec, at.FileName, at.MediaType, sc.filters.maxAttachmentSize)
+	if ectx.Err() != nil && ctx.Err() == nil {
+		// The same file would take as long next time: metadata only.
+		sc.log.Info("attachment text not extracted: metadata only", "id", at.ID, "reason", fmt.Sprintf("extraction took longer than %s", extractTimeout))
+		return "", nil
+	}
+	if rec.err != nil {
+		return "", fmt.Errorf("downloading attachment %s: %w", at.ID, rec.err)
+	}
+	switch {
+	case errors.Is(err, extract.ErrTooLarge):
+		sc.log.Info("attachment text not extracted: metadata only", "id", at.ID, "space", sc.space.Key, "reason", err.Error())
+	case err != nil && !errors.Is(err, extract.ErrUnsupported):
 		sc.log.V(1).Info("attachment text not extracted: metadata only", "id", at.ID, "reason", err.Error())
 	}
-	return text
+	return text, nil
+}
+
+// extractTimeout bounds the text extraction of one attachment; past it the
+// attachment is indexed by metadata only.
+const extractTimeout = 2 * time.Minute
+
+// readErrRecorder remembers the first read error other than io.EOF, to tell
+// a broken download from a file that does not parse.
+type readErrRecorder struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErrRecorder) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF && r.err == nil {
+		r.err = err
+	}
+	return n, err
 }

@@ -186,12 +186,15 @@ func (e *clusterEnv) report(ctx context.Context, r v1.SyncReport, documentCount 
 	status := map[string]any{"lastSync": report, "lastSyncTime": now.UTC().Format(time.RFC3339)}
 	if r.Result == v1.SyncSucceeded {
 		status["lastSuccessfulSyncTime"] = now.UTC().Format(time.RFC3339)
-		status["documentCount"] = documentCount
 	} else if prev, err := e.ownedSuccess(ctx); err == nil {
 		// Keep owning the last success's fields, or applying without them would remove them.
 		for k, v := range prev {
 			status[k] = v
 		}
+	}
+	if documentCount >= 0 {
+		// What the index holds now, also after a failed run (-1: unknown).
+		status["documentCount"] = documentCount
 	}
 	return e.applyStatus(ctx, status)
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,11 +28,13 @@ import (
 	"github.com/confluence-operator/confluence-operator/crawler/opensearch"
 )
 
-// Exit codes.
+// Exit codes (a shared contract with the controller's pod failure policy;
+// 2 stays reserved for Go runtime panics).
 const (
-	exitOK       = 0
-	exitFailed   = 1
-	exitBadInput = 2
+	exitOK          = 0
+	exitFailed      = 1
+	exitInterrupted = 3
+	exitBadInput    = 64
 )
 
 const usage = `usage:
@@ -39,7 +42,9 @@ const usage = `usage:
   confluence-operator crawl --in-cluster --namespace NS --name NAME [--job JOB] [--mode MODE] [--cleanup]
 
 Runs one sync of a ConfluenceDataSource. Progress goes to stderr; one JSON
-summary goes to stdout. Exit status: 0 success, 1 failed sync, 2 bad input.
+summary goes to stdout. Exit status: 0 success, 1 failed sync, 3 interrupted
+(SIGTERM/SIGINT; summary printed, nothing deleted), 64 bad input (unreadable
+manifest, invalid regex, missing Secret key). 2 is a Go runtime panic.
 
 flags:
 `
@@ -170,13 +175,18 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	bar := newProgressPrinter(stderr, interactive)
 	start := time.Now()
 	e.progress(ctx, v1.SyncProgress{Phase: v1.PhaseStarting})
+	allow, err := allowedDeletions(ds)
+	if err != nil {
+		return fail(ctx, e, o, stdout, stderr, exitBadInput, err)
+	}
 	sum, runErr := crawl.Run(ctx, crawl.Options{
-		DataSource: manifest.Key(ds),
-		Spec:       ds.Spec,
-		Mode:       mode,
-		Confluence: cf,
-		OpenSearch: osClient,
-		Logger:     log.WithName("crawl"),
+		AllowDeletions: allow,
+		DataSource:     manifest.Key(ds),
+		Spec:           ds.Spec,
+		Mode:           mode,
+		Confluence:     cf,
+		OpenSearch:     osClient,
+		Logger:         log.WithName("crawl"),
 		Progress: func(p v1.SyncProgress) {
 			bar.update(p)
 			e.progress(ctx, p)
@@ -184,7 +194,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	})
 	bar.done()
 	code := exitOK
-	if runErr != nil {
+	switch {
+	case runErr == nil:
+	case errors.Is(runErr, crawl.ErrInterrupted):
+		code = exitInterrupted
+		fmt.Fprintln(stderr, "crawl: sync interrupted:", runErr)
+	case errors.Is(runErr, crawl.ErrInvalidFilter):
+		code = exitBadInput
+		fmt.Fprintln(stderr, "crawl: bad input:", runErr)
+	default:
 		code = exitFailed
 		fmt.Fprintln(stderr, "crawl: sync failed:", runErr)
 	}
@@ -192,10 +210,26 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	report.StartTime = &metav1.Time{Time: start}
 	if err := e.report(context.WithoutCancel(ctx), report, sum.DocumentCount); err != nil {
 		fmt.Fprintln(stderr, "crawl: writing status:", err)
-		code = exitFailed
+		if code == exitOK {
+			code = exitFailed
+		}
 	}
 	writeJSON(stdout, sum)
 	return code
+}
+
+// allowedDeletions reads the confirmation of held-back deletions from the
+// data source's annotation (0 when absent).
+func allowedDeletions(ds *v1.ConfluenceDataSource) (int64, error) {
+	v, ok := ds.Annotations[v1.AllowDeletionsAnnotation]
+	if !ok {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("annotation %s=%q: want the number of documents to allow deleting", v1.AllowDeletionsAnnotation, v)
+	}
+	return n, nil
 }
 
 // fail reports a run that could not start, on stderr, stdout and the status.
@@ -257,8 +291,17 @@ func failureReason(err error) string {
 	case errors.Is(err, confluence.ErrCredentialsRejected), errors.Is(err, confluence.ErrAnonymous),
 		errors.Is(err, confluence.ErrRefreshTokenRejected), errors.Is(err, confluence.ErrTokenPersist):
 		return v1.ReasonCredentialsRejected
-	case errors.Is(err, confluence.ErrInvalidConfig), errors.Is(err, confluence.ErrWrongDeployment):
+	case errors.Is(err, confluence.ErrInvalidConfig), errors.Is(err, confluence.ErrWrongDeployment),
+		errors.Is(err, crawl.ErrInvalidFilter):
 		return v1.ReasonInvalidSpec
+	case errors.Is(err, crawl.ErrInterrupted):
+		return v1.ReasonInterrupted
+	case errors.Is(err, crawl.ErrIndexingFailed):
+		return v1.ReasonIndexingFailed
+	case errors.Is(err, crawl.ErrDeletionHeldBack):
+		return v1.ReasonDeletionHeldBack
+	case errors.Is(err, opensearch.ErrIndexConflict):
+		return v1.ReasonIndexConflict
 	}
 	return v1.ReasonSyncFailed
 }

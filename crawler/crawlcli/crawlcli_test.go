@@ -96,6 +96,7 @@ func TestCrawl_ExitCodes(t *testing.T) {
 	good := f.write(t, "good.yaml", fmt.Sprintf("kind: Secret\nstringData: {username: %q, password: %q}\n", f.data.Crawler.Email, f.data.Crawler.Secret))
 	wrong := f.write(t, "wrong.yaml", fmt.Sprintf("kind: Secret\nstringData: {username: %q, password: not-the-token}\n", f.data.Crawler.Email))
 	missingKey := f.write(t, "missing.yaml", "kind: Secret\nstringData: {username: someone}\n")
+	badRegex := f.write(t, "badregex.yaml", strings.Replace(readFile(t, ds), "spec:\n", "spec:\n  filters: {spaces: {include: [\"(unclosed\"]}}\n", 1))
 	cases := map[string]struct {
 		args       []string
 		code       int
@@ -103,10 +104,11 @@ func TestCrawl_ExitCodes(t *testing.T) {
 	}{
 		"success":              {[]string{"-f", ds, "--credentials", good}, 0, ""},
 		"rejected credentials": {[]string{"-f", ds, "--credentials", wrong}, 1, "credentials rejected for " + f.data.Crawler.Email},
-		"missing secret key":   {[]string{"-f", ds, "--credentials", missingKey}, 2, "lacks key(s) password"},
-		"no manifest":          {[]string{"--credentials", good}, 2, "-f datasource.yaml is required"},
-		"unknown mode":         {[]string{"-f", ds, "--credentials", good, "--mode", "Sometimes"}, 2, "--mode"},
-		"missing file":         {[]string{"-f", filepath.Join(f.dir, "nope.yaml"), "--credentials", good}, 2, "nope.yaml"},
+		"missing secret key":   {[]string{"-f", ds, "--credentials", missingKey}, 64, "lacks key(s) password"},
+		"no manifest":          {[]string{"--credentials", good}, 64, "-f datasource.yaml is required"},
+		"unknown mode":         {[]string{"-f", ds, "--credentials", good, "--mode", "Sometimes"}, 64, "--mode"},
+		"missing file":         {[]string{"-f", filepath.Join(f.dir, "nope.yaml"), "--credentials", good}, 64, "nope.yaml"},
+		"invalid regex":        {[]string{"-f", badRegex, "--credentials", good}, 64, "filters.spaces.include[0]"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -151,5 +153,45 @@ func TestCrawl_OAuthRotationIsWrittenBackToTheCredentialsFile(t *testing.T) {
 			t.Fatalf("run %d: the rotated refresh token was not written back (changed=%v valid=%v)", i, stored != refresh, f.cf.RefreshTokenValid(stored))
 		}
 		refresh = stored
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestCrawl_InterruptedExitsThreeWithASummary cancels a run in the middle of
+// the crawl, as SIGTERM does: exit 3, a JSON summary, nothing deleted, no
+// panic.
+func TestCrawl_InterruptedExitsThreeWithASummary(t *testing.T) {
+	f := newFixture(t)
+	ds := f.manifest(t, `{type: Basic, secretRef: {name: creds}}`, "")
+	creds := f.write(t, "creds.yaml", fmt.Sprintf("kind: Secret\nstringData: {username: %q, password: %q}\n", f.data.Crawler.Email, f.data.Crawler.Secret))
+	if code, _, stderr := run("-f", ds, "--credentials", creds); code != 0 {
+		t.Fatalf("first run: exit %d\n%s", code, stderr)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f.cf.AddFault(fakeconfluence.Fault{Endpoint: "space.list", Hook: cancel})
+	var out, errb bytes.Buffer
+	code := crawlcli.Run(ctx, []string{"-f", ds, "--credentials", creds}, &out, &errb)
+	if code != 3 {
+		t.Fatalf("exit %d, want 3 (interrupted)\n%s", code, errb.String())
+	}
+	var sum struct {
+		Complete         bool   `json:"complete"`
+		DocumentsDeleted int64  `json:"documentsDeleted"`
+		Message          string `json:"message"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &sum); err != nil {
+		t.Fatalf("stdout is not one JSON summary: %v\n%s", err, out.String())
+	}
+	if sum.Complete || sum.DocumentsDeleted != 0 || !strings.Contains(sum.Message, "interrupted") {
+		t.Fatalf("summary %s", out.String())
 	}
 }

@@ -202,9 +202,59 @@ func ooxmlRuns(r io.Reader, w *textWriter) error {
 	return nil
 }
 
+// XLSX limits: excelize holds the whole shared string table in memory, at a
+// few hundred bytes per string, so a small file with millions of short
+// strings (well under the decompression cap) would take gigabytes. The table
+// is measured first, streaming, and a larger one makes the file
+// metadata-only.
+const (
+	XLSXMaxSharedStrings      = 200_000
+	XLSXMaxSharedStringsBytes = 16 << 20
+)
+
+// checkSharedStrings fails with a *TooLargeError if xl/sharedStrings.xml is
+// over XLSXMaxSharedStringsBytes decompressed or holds more than
+// XLSXMaxSharedStrings strings.
+func checkSharedStrings(data []byte) error {
+	zr, err := openZip(data)
+	if err != nil {
+		return err
+	}
+	for _, f := range zr.File {
+		if f.Name != "xl/sharedStrings.xml" {
+			continue
+		}
+		if f.UncompressedSize64 > XLSXMaxSharedStringsBytes {
+			return &TooLargeError{What: "xlsx shared strings (decompressed)", Limit: XLSXMaxSharedStringsBytes}
+		}
+		rc, err := f.Open()
+		if err != nil {
+			return malformed("xlsx: %v", err)
+		}
+		defer rc.Close()
+		dec := xml.NewDecoder(io.LimitReader(rc, XLSXMaxSharedStringsBytes))
+		n := 0
+		for {
+			tok, err := dec.RawToken()
+			if err != nil {
+				return nil // the parser proper reports broken XML
+			}
+			if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "si" {
+				if n++; n > XLSXMaxSharedStrings {
+					return &TooLargeError{What: "xlsx shared strings (count)", Limit: XLSXMaxSharedStrings}
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // xlsxText extracts every sheet: its name on a line, then one line per row
 // with non-empty cells separated by " | ", values as Excel formats them.
 func xlsxText(ctx context.Context, data []byte, o *options, w *textWriter) error {
+	if err := checkSharedStrings(data); err != nil {
+		return err
+	}
 	f, err := excelize.OpenReader(bytes.NewReader(data), excelize.Options{
 		UnzipSizeLimit: o.maxDecompressed,
 		// Keep worksheets in memory (bounded above) rather than in temp files.

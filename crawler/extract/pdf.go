@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 
 	"github.com/ledongthuc/pdf"
 )
@@ -15,6 +16,15 @@ const (
 	pdfMaxTreeDepth = 64
 	pdfMaxNodes     = 100_000
 	pdfMaxOps       = 20_000_000
+	// PDFMaxPageStream bounds the decompressed content stream of one page.
+	// The library's interpreter keeps every operand until the next operator,
+	// so a stream of numbers without operators (a few hundred KB deflated)
+	// would otherwise grow memory by gigabytes. Streams are measured by
+	// decompressing them into io.Discard first; a larger one makes the file
+	// metadata-only.
+	PDFMaxPageStream = 8 << 20
+	// PDFMaxStreams bounds the decompressed content of all pages together.
+	PDFMaxStreams = 64 << 20
 )
 
 // errStopPDF unwinds the content stream interpreter once the text is full,
@@ -61,6 +71,8 @@ type pdfExtractor struct {
 	pages    int // pages read
 	pageErrs int // pages whose content could not be read
 	err      error
+	// streamBytes is the decompressed content of the pages so far.
+	streamBytes int64
 }
 
 // walk visits the page tree depth first, carrying inherited resources.
@@ -92,6 +104,34 @@ func (x *pdfExtractor) walk(node, res pdf.Value, depth int) {
 	}
 }
 
+// measure decompresses a page's content streams without keeping them and
+// fails with a *TooLargeError past PDFMaxPageStream or, over all pages,
+// PDFMaxStreams.
+func (x *pdfExtractor) measure(contents pdf.Value) error {
+	streams := []pdf.Value{contents}
+	if contents.Kind() == pdf.Array {
+		streams = streams[:0]
+		for i := 0; i < contents.Len(); i++ {
+			streams = append(streams, contents.Index(i))
+		}
+	}
+	var page int64
+	for _, st := range streams {
+		rc := st.Reader()
+		n, _ := io.Copy(io.Discard, io.LimitReader(rc, PDFMaxPageStream+1-page))
+		rc.Close()
+		page += n
+		if page > PDFMaxPageStream {
+			return &TooLargeError{What: "pdf page content stream (decompressed)", Limit: PDFMaxPageStream}
+		}
+	}
+	x.streamBytes += page
+	if x.streamBytes > PDFMaxStreams {
+		return &TooLargeError{What: "pdf content streams (decompressed)", Limit: PDFMaxStreams}
+	}
+	return nil
+}
+
 // rawEncoding passes font codes through, for fonts without a known encoding.
 type rawEncoding struct{}
 
@@ -112,6 +152,10 @@ func (x *pdfExtractor) page(node, res pdf.Value) (ok bool) {
 	contents := node.Key("Contents")
 	if contents.IsNull() {
 		return true
+	}
+	if err := x.measure(contents); err != nil {
+		x.err = err
+		return false
 	}
 	var enc pdf.TextEncoding = rawEncoding{}
 	var args []pdf.Value

@@ -29,7 +29,7 @@ func Load(path string) (*v1.ConfluenceDataSource, error) {
 		return nil, err
 	}
 	dec := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
-	for {
+	for n := 1; ; n++ {
 		doc, err := dec.Read()
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: no ConfluenceDataSource found", path)
@@ -38,7 +38,11 @@ func Load(path string) (*v1.ConfluenceDataSource, error) {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		var meta struct{ Kind string }
-		if yaml.Unmarshal(doc, &meta) != nil || meta.Kind != "ConfluenceDataSource" {
+		if err := yaml.Unmarshal(doc, &meta); err != nil {
+			// Say where the YAML breaks rather than that nothing was found.
+			return nil, fmt.Errorf("%s: document %d is not valid YAML: %w", path, n, err)
+		}
+		if meta.Kind != "ConfluenceDataSource" {
 			continue
 		}
 		ds := &v1.ConfluenceDataSource{}
@@ -67,6 +71,10 @@ func Default(s *v1.ConfluenceDataSourceSpec) {
 	}
 	if s.Confluence.MaxRequestsPerSecond == 0 {
 		s.Confluence.MaxRequestsPerSecond = 10
+	}
+	if s.Sync.MaxDeletionPercent == nil {
+		p := v1.DefaultMaxDeletionPercent
+		s.Sync.MaxDeletionPercent = &p
 	}
 	if s.Sync.Mode == "" {
 		s.Sync.Mode = v1.SyncFullCrawl

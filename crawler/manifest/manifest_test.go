@@ -75,3 +75,11 @@ func TestOpenSearchConfig_NeedsCredentialsWhenAuthIsSet(t *testing.T) {
 		t.Fatalf("cfg %+v err %v", cfg, err)
 	}
 }
+
+func TestLoad_MalformedYAMLSaysWhereNotThatNothingWasFound(t *testing.T) {
+	broken := write(t, "apiVersion: sources.confluence-operator.dev/v1alpha1\nkind: ConfluenceDataSource\nmetadata: {name: x\nspec:\n  confluence: [\n")
+	_, err := manifest.Load(broken)
+	if err == nil || strings.Contains(err.Error(), "no ConfluenceDataSource") || !strings.Contains(err.Error(), "not valid YAML") {
+		t.Fatalf("err = %v, want a YAML syntax error", err)
+	}
+}

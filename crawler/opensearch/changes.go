@@ -85,6 +85,22 @@ const idPage = 1000
 // bounded whatever the index size. Refresh first if recent writes must be
 // seen. A missing index yields no ids.
 func (c *Client) StreamIDs(ctx context.Context, alias string, f IDFilter, fn func(id string) error) error {
+	return c.stream(ctx, alias, f, false, func(r DocRef) error { return fn(r.ID) })
+}
+
+// DocRef is a stored document's id with the space and type it belongs to.
+type DocRef struct {
+	ID       string
+	SpaceKey string
+	Type     string
+}
+
+// StreamDocRefs is StreamIDs with each document's space key and type.
+func (c *Client) StreamDocRefs(ctx context.Context, alias string, f IDFilter, fn func(DocRef) error) error {
+	return c.stream(ctx, alias, f, true, fn)
+}
+
+func (c *Client) stream(ctx context.Context, alias string, f IDFilter, withSource bool, fn func(DocRef) error) error {
 	var after []any
 	for {
 		body := map[string]any{
@@ -94,14 +110,21 @@ func (c *Client) StreamIDs(ctx context.Context, alias string, f IDFilter, fn fun
 			"_source":          false,
 			"track_total_hits": false,
 		}
+		if withSource {
+			body["_source"] = []string{"space_key", "type"}
+		}
 		if after != nil {
 			body["search_after"] = after
 		}
 		var res struct {
 			Hits struct {
 				Hits []struct {
-					ID   string `json:"_id"`
-					Sort []any  `json:"sort"`
+					ID     string `json:"_id"`
+					Sort   []any  `json:"sort"`
+					Source struct {
+						SpaceKey string `json:"space_key"`
+						Type     string `json:"type"`
+					} `json:"_source"`
 				} `json:"hits"`
 			} `json:"hits"`
 		}
@@ -112,7 +135,7 @@ func (c *Client) StreamIDs(ctx context.Context, alias string, f IDFilter, fn fun
 			return fmt.Errorf("opensearch: list ids: %w", err)
 		}
 		for _, h := range res.Hits.Hits {
-			if err := fn(h.ID); err != nil {
+			if err := fn(DocRef{ID: h.ID, SpaceKey: h.Source.SpaceKey, Type: h.Source.Type}); err != nil {
 				return err
 			}
 		}
@@ -173,4 +196,20 @@ func (c *Client) DeleteDatasourceExcept(ctx context.Context, alias string, f IDF
 		q["bool"].(map[string]any)["must_not"] = []any{map[string]any{"ids": map[string]any{"values": keep}}}
 	}
 	return c.deleteByQuery(ctx, alias, q)
+}
+
+// Count returns how many documents matching f the index holds (0 if the
+// index does not exist). Refresh first if recent writes must be counted.
+func (c *Client) Count(ctx context.Context, alias string, f IDFilter) (int64, error) {
+	var res struct {
+		Count int64 `json:"count"`
+	}
+	err := c.do(ctx, http.MethodPost, "/"+esc(alias)+"/_count", nil, map[string]any{"query": f.query()}, &res)
+	if IsNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("opensearch: count: %w", err)
+	}
+	return res.Count, nil
 }

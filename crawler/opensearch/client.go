@@ -51,6 +51,8 @@ type Config struct {
 // Client wraps the official opensearch-go client.
 type Client struct {
 	api *opensearchapi.Client
+	// backoff is the configured retry backoff, reused by sinks.
+	backoff func(attempt int) time.Duration
 }
 
 // NewClient builds a client from cfg. It does not contact the cluster.
@@ -87,7 +89,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opensearch: %w", err)
 	}
-	return &Client{api: api}, nil
+	return &Client{api: api, backoff: backoff}, nil
 }
 
 // DefaultBackoff is jittered exponential backoff: about 200ms, 400ms, 800ms…

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -141,7 +142,17 @@ type IndexConfig struct {
 	// Shards and Replicas set the backing index's settings when non-zero.
 	Shards   int
 	Replicas *int
+	// Datasource, if set, is the data source asking. EnsureIndex then
+	// refuses (ErrIndexConflict) to move the alias to another backing index
+	// while the current one holds documents of other data sources: they
+	// share the alias with another language, and migrating would delete
+	// the index they are writing to.
+	Datasource string
 }
+
+// ErrIndexConflict: data sources sharing an alias disagree on its index
+// (language or schema version).
+var ErrIndexConflict = errors.New("opensearch: index conflict")
 
 // languageAnalyzers maps language codes to OpenSearch's built-in analyzers.
 // Chinese, Japanese and Korean use cjk (kuromoji, nori and smartcn are
@@ -302,16 +313,21 @@ func (c *Client) EnsureIndex(ctx context.Context, cfg IndexConfig) (IndexStatus,
 	if cfg.Alias == "" {
 		return st, fmt.Errorf("opensearch: empty index alias")
 	}
+	current, err := c.aliasTargets(ctx, cfg.Alias)
+	if err != nil {
+		return st, err
+	}
+	if len(current) > 0 && !slices.Contains(current, st.Index) && cfg.Datasource != "" {
+		if err := c.checkNoOtherWriters(ctx, cfg, current); err != nil {
+			return st, err
+		}
+	}
 	updated, err := c.ensureTemplate(ctx, cfg)
 	if err != nil {
 		return st, err
 	}
 	st.TemplateUpdated = updated
 
-	current, err := c.aliasTargets(ctx, cfg.Alias)
-	if err != nil {
-		return st, err
-	}
 	switch {
 	case len(current) == 0:
 		if exists, err := c.indexExists(ctx, cfg.Alias); err != nil {
@@ -343,6 +359,24 @@ func (c *Client) EnsureIndex(ctx context.Context, cfg IndexConfig) (IndexStatus,
 		return st, err
 	}
 	return st, nil
+}
+
+// checkNoOtherWriters fails with ErrIndexConflict if the alias's current
+// backing indices hold documents of data sources other than cfg.Datasource.
+func (c *Client) checkNoOtherWriters(ctx context.Context, cfg IndexConfig, current []string) error {
+	q := map[string]any{"bool": map[string]any{"must_not": []any{map[string]any{"term": map[string]any{"datasource": cfg.Datasource}}}}}
+	var res struct {
+		Count int64 `json:"count"`
+	}
+	if err := c.do(ctx, http.MethodPost, "/"+strings.Join(current, ",")+"/_count", nil, map[string]any{"query": q}, &res); err != nil {
+		return fmt.Errorf("opensearch: count other data sources in %s: %w", strings.Join(current, ","), err)
+	}
+	if res.Count > 0 {
+		return fmt.Errorf("%w: alias %q is backed by %s, which holds %d documents of other data sources; this data source asks for %s "+
+			"(language %q): give data sources that share an index the same language, or another index name; nothing was changed",
+			ErrIndexConflict, cfg.Alias, strings.Join(current, ","), res.Count, BackingIndex(cfg), cfg.Language)
+	}
+	return nil
 }
 
 func (c *Client) ensureTemplate(ctx context.Context, cfg IndexConfig) (bool, error) {

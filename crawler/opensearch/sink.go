@@ -3,24 +3,23 @@ package opensearch
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
-	"github.com/opensearch-project/opensearch-go/v4/opensearchutil"
 )
 
 // SinkConfig tunes a Sink.
 type SinkConfig struct {
 	// Alias is the write alias.
 	Alias string
-	// FlushBytes flushes a bulk request at this size (default 5 MB).
+	// FlushBytes sends a bulk request once this much is queued (default 5 MB).
 	FlushBytes int
-	// FlushInterval flushes pending items at least this often (default 5s).
+	// FlushInterval sends queued items once the oldest waited this long, at
+	// the next Index or Delete (default 5s).
 	FlushInterval time.Duration
 	// Workers is the number of concurrent bulk requests (default 2).
 	Workers int
@@ -28,7 +27,8 @@ type SinkConfig struct {
 	// 429 or 5xx inside a bulk response, or whose whole bulk request failed
 	// after the transport's own retries (default 5).
 	MaxItemRetries int
-	// RetryBackoff is the wait before retry round n (default DefaultBackoff).
+	// RetryBackoff is the wait before retry round n (default: the client's
+	// backoff).
 	RetryBackoff func(attempt int) time.Duration
 	// Refresh is passed to _bulk ("", "true", "wait_for"); tests only.
 	Refresh string
@@ -36,11 +36,21 @@ type SinkConfig struct {
 	MaxErrors int
 }
 
-// Stats counts the outcome of a sink's items.
+// Stats counts the outcome of a sink's items. Every item ends in exactly one
+// of Indexed, Deleted, Hidden or Failed.
 type Stats struct {
 	Indexed int64 `json:"indexed"`
 	Deleted int64 `json:"deleted"`
-	Failed  int64 `json:"failed"`
+	// Hidden counts documents whose update failed for good and that were
+	// deleted instead (IndexFailClosed).
+	Hidden int64 `json:"hidden,omitempty"`
+	// Failed counts items not written: refused for good, out of retries, or
+	// abandoned because the context ended.
+	Failed int64 `json:"failed"`
+	// FailedDeletes is the part of Failed that were deletions (including
+	// the fallback deletion of IndexFailClosed): documents that may still be
+	// searchable although they should not be.
+	FailedDeletes int64 `json:"failedDeletes,omitempty"`
 }
 
 // ItemError is a document the cluster refused for good.
@@ -56,32 +66,42 @@ func (e ItemError) Error() string {
 	return fmt.Sprintf("%s %s: %d %s: %s", e.Action, e.ID, e.Status, e.Type, e.Reason)
 }
 
-// Sink writes documents through opensearchutil.BulkIndexer. A document the
-// cluster refuses (a mapping error, say) fails alone and is counted; items
-// rejected for load (429, 5xx) are retried with backoff. Use it from several
-// goroutines; call Close once at the end.
+// Sink writes documents with the _bulk API. Items are queued and sent in
+// requests of about FlushBytes by the goroutine that fills a request, at most
+// Workers at a time, so a slow cluster slows the crawl down instead of
+// letting memory grow. Every item is accounted for: written, or failed with
+// its error kept (the first MaxErrors) and counted in Stats. Items rejected
+// for load (429, 5xx, a failed request) are retried with backoff; others
+// (a mapping error, say) fail alone. Use it from several goroutines; Close
+// it once at the end (Close is idempotent and never panics, also after the
+// context was cancelled).
 type Sink struct {
 	client *Client
 	cfg    SinkConfig
+	slots  chan struct{} // one per bulk request in flight
 
-	mu sync.RWMutex // Add holds it shared; Flush exclusively.
-	bi opensearchutil.BulkIndexer
+	mu       sync.Mutex
+	queue    []pendingItem
+	queued   int
+	oldest   time.Time
+	closed   bool
+	inflight sync.WaitGroup
 
-	pmu          sync.Mutex
-	pending      []pendingItem
-	pendingBytes atomic.Int64
+	indexed, deleted, hidden, failed, failedDeletes atomic.Int64
 
-	indexed, deleted, failed atomic.Int64
-	emu                      sync.Mutex
-	errs                     []ItemError
-	closed                   bool
+	emu  sync.Mutex
+	errs []ItemError
 }
 
 type pendingItem struct {
 	action, id string
 	body       []byte
+	// failClosed deletes the document if the index action fails for good.
+	failClosed bool
 	attempt    int
 }
+
+func (it pendingItem) size() int { return len(it.body) + len(it.id) + 32 }
 
 // NewSink returns a sink writing to cfg.Alias.
 func (c *Client) NewSink(cfg SinkConfig) (*Sink, error) {
@@ -101,46 +121,40 @@ func (c *Client) NewSink(cfg SinkConfig) (*Sink, error) {
 		cfg.MaxItemRetries = 5
 	}
 	if cfg.RetryBackoff == nil {
-		cfg.RetryBackoff = DefaultBackoff
+		cfg.RetryBackoff = c.backoff
 	}
 	if cfg.MaxErrors == 0 {
 		cfg.MaxErrors = 20
 	}
-	s := &Sink{client: c, cfg: cfg}
-	bi, err := s.newIndexer()
-	if err != nil {
-		return nil, err
-	}
-	s.bi = bi
-	return s, nil
-}
-
-func (s *Sink) newIndexer() (opensearchutil.BulkIndexer, error) {
-	bi, err := opensearchutil.NewBulkIndexer(opensearchutil.BulkIndexerConfig{
-		Client:        s.client.api,
-		Index:         s.cfg.Alias,
-		NumWorkers:    s.cfg.Workers,
-		FlushBytes:    s.cfg.FlushBytes,
-		FlushInterval: s.cfg.FlushInterval,
-		Refresh:       s.cfg.Refresh,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("opensearch: bulk indexer: %w", err)
-	}
-	return bi, nil
+	return &Sink{client: c, cfg: cfg, slots: make(chan struct{}, cfg.Workers)}, nil
 }
 
 // Index queues a document for indexing (replacing any stored version).
 func (s *Sink) Index(ctx context.Context, doc Document) error {
+	return s.index(ctx, doc, false)
+}
+
+// IndexFailClosed queues a document like Index, but if the cluster refuses
+// it for good the stored document with that _id is deleted instead: use it
+// when the stored version may have a wider ACL than the new one, so a failed
+// write cannot leave the document visible to readers who lost access.
+func (s *Sink) IndexFailClosed(ctx context.Context, doc Document) error {
+	return s.index(ctx, doc, true)
+}
+
+func (s *Sink) index(ctx context.Context, doc Document, failClosed bool) error {
 	if doc.ID == "" {
 		return errors.New("opensearch: document without ID")
 	}
 	body, err := doc.encode()
 	if err != nil {
-		s.fail(ItemError{ID: doc.ID, Action: "index", Type: "encode_error", Reason: err.Error()})
+		it := pendingItem{action: "index", id: doc.ID, failClosed: failClosed}
+		if next, ok := s.failed1(it, ItemError{ID: doc.ID, Action: "index", Type: "encode_error", Reason: err.Error()}); ok {
+			return s.add(ctx, next)
+		}
 		return nil
 	}
-	return s.add(ctx, pendingItem{action: "index", id: doc.ID, body: body})
+	return s.add(ctx, pendingItem{action: "index", id: doc.ID, body: body, failClosed: failClosed})
 }
 
 // Delete queues the deletion of a document by _id. Deleting a document that
@@ -149,76 +163,201 @@ func (s *Sink) Delete(ctx context.Context, id string) error {
 	return s.add(ctx, pendingItem{action: "delete", id: id})
 }
 
+var errSinkClosed = errors.New("opensearch: sink is closed")
+
 func (s *Sink) add(ctx context.Context, it pendingItem) error {
-	s.mu.RLock()
+	s.mu.Lock()
 	if s.closed {
-		s.mu.RUnlock()
-		return errors.New("opensearch: sink is closed")
+		s.mu.Unlock()
+		return errSinkClosed
 	}
-	err := s.bi.Add(ctx, s.item(it))
-	s.mu.RUnlock()
-	if err != nil {
-		return err
+	if len(s.queue) == 0 {
+		s.oldest = time.Now()
 	}
-	// Bound the memory held by items waiting for a retry.
-	if s.pendingBytes.Load() > int64(4*s.cfg.FlushBytes) {
-		return s.Flush(ctx)
+	s.queue = append(s.queue, it)
+	s.queued += it.size()
+	var batch []pendingItem
+	if s.queued >= s.cfg.FlushBytes || time.Since(s.oldest) >= s.cfg.FlushInterval {
+		batch = s.takeLocked()
+	}
+	s.mu.Unlock()
+	if batch == nil {
+		return nil
+	}
+	return s.send(ctx, batch)
+}
+
+// takeLocked removes the queued items and registers them as in flight.
+func (s *Sink) takeLocked() []pendingItem {
+	batch := s.queue
+	s.queue, s.queued = nil, 0
+	if len(batch) > 0 {
+		s.inflight.Add(1)
+	}
+	return batch
+}
+
+// send writes items, retrying what was rejected for load, until every item
+// is written or failed. It returns the context's error if it ended first
+// (the items left are counted as failed).
+func (s *Sink) send(ctx context.Context, items []pendingItem) error {
+	defer s.inflight.Done()
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		s.abandon(items, ctx.Err())
+		return ctx.Err()
+	}
+	defer func() { <-s.slots }()
+	for round := 0; len(items) > 0; round++ {
+		if round > 0 {
+			t := time.NewTimer(s.cfg.RetryBackoff(round))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				s.abandon(items, ctx.Err())
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+		items = s.bulk(ctx, items)
+		if ctx.Err() != nil {
+			s.abandon(items, ctx.Err())
+			return ctx.Err()
+		}
 	}
 	return nil
 }
 
-func (s *Sink) item(it pendingItem) opensearchutil.BulkIndexerItem {
-	bi := opensearchutil.BulkIndexerItem{
-		Action:     it.action,
-		DocumentID: it.id,
-		OnSuccess: func(context.Context, opensearchutil.BulkIndexerItem, opensearchapi.BulkRespItem) {
-			if it.action == "delete" {
-				s.deleted.Add(1)
-			} else {
-				s.indexed.Add(1)
-			}
-		},
-		OnFailure: func(_ context.Context, _ opensearchutil.BulkIndexerItem, res opensearchapi.BulkRespItem, err error) {
-			s.onFailure(it, res, err)
-		},
-	}
-	if it.body != nil {
-		bi.Body = bytes.NewReader(it.body)
-	}
-	return bi
+// bulkResponse is the part of a _bulk answer the sink reads (OpenSearch
+// "Bulk" API reference, response body fields).
+type bulkResponse struct {
+	Errors bool                        `json:"errors"`
+	Items  []map[string]bulkItemResult `json:"items"`
 }
 
-func (s *Sink) onFailure(it pendingItem, res opensearchapi.BulkRespItem, err error) {
-	if it.action == "delete" && res.Status == http.StatusNotFound && res.Error == nil {
-		s.deleted.Add(1) // already gone
-		return
+type bulkItemResult struct {
+	ID     string       `json:"_id"`
+	Status int          `json:"status"`
+	Error  *errorDetail `json:"error"`
+}
+
+// bulk sends one request and returns the items to try again.
+func (s *Sink) bulk(ctx context.Context, items []pendingItem) (retry []pendingItem) {
+	var body bytes.Buffer
+	for _, it := range items {
+		meta, _ := json.Marshal(map[string]map[string]string{it.action: {"_id": it.id}})
+		body.Write(meta)
+		body.WriteByte('\n')
+		if it.body != nil {
+			body.Write(it.body)
+			body.WriteByte('\n')
+		}
 	}
-	retryable := err != nil || res.Status == http.StatusTooManyRequests || res.Status >= 500
+	var q map[string][]string
+	if s.cfg.Refresh != "" {
+		q = map[string][]string{"refresh": {s.cfg.Refresh}}
+	}
+	var res bulkResponse
+	err := s.client.do(ctx, http.MethodPost, "/"+esc(s.cfg.Alias)+"/_bulk", q, body.Bytes(), &res)
+	if err == nil && len(res.Items) != len(items) {
+		err = fmt.Errorf("opensearch: bulk answered %d items for %d sent", len(res.Items), len(items))
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return items
+		}
+		// The whole request failed (after the transport's own retries).
+		status, typ := 0, "request_failed"
+		var oe *Error
+		if errors.As(err, &oe) {
+			status, typ = oe.Status, oe.Type
+		}
+		for _, it := range items {
+			retry = s.retryOrFail(retry, it, true, ItemError{ID: it.id, Action: it.action, Status: status, Type: typ, Reason: err.Error()})
+		}
+		return retry
+	}
+	for i, it := range items {
+		var r bulkItemResult
+		for _, v := range res.Items[i] {
+			r = v
+		}
+		switch {
+		case r.Error == nil && r.Status < 300:
+			s.succeeded(it)
+		case it.action == "delete" && r.Status == http.StatusNotFound && r.Error == nil:
+			s.succeeded(it) // already gone
+		default:
+			ie := ItemError{ID: it.id, Action: it.action, Status: r.Status, Type: http.StatusText(r.Status)}
+			if r.Error != nil {
+				e := r.Error.toError(r.Status)
+				ie.Type, ie.Reason = e.Type, e.Reason
+				if e.CausedBy != "" {
+					ie.Reason += " (caused by: " + e.CausedBy + ")"
+				}
+			}
+			retryable := r.Status == http.StatusTooManyRequests || r.Status >= 500
+			retry = s.retryOrFail(retry, it, retryable, ie)
+		}
+	}
+	return retry
+}
+
+func (s *Sink) succeeded(it pendingItem) {
+	switch {
+	case it.action == "index":
+		s.indexed.Add(1)
+	case it.failClosed: // the fallback deletion of a failed IndexFailClosed
+		s.hidden.Add(1)
+	default:
+		s.deleted.Add(1)
+	}
+}
+
+// retryOrFail appends it to retry if it may be tried again, else records the
+// failure (and appends the fallback deletion of a fail-closed item).
+func (s *Sink) retryOrFail(retry []pendingItem, it pendingItem, retryable bool, ie ItemError) []pendingItem {
 	if retryable && it.attempt < s.cfg.MaxItemRetries {
 		it.attempt++
-		s.pmu.Lock()
-		s.pending = append(s.pending, it)
-		s.pmu.Unlock()
-		s.pendingBytes.Add(int64(len(it.body) + 64))
-		return
+		return append(retry, it)
 	}
-	ie := ItemError{ID: it.id, Action: it.action, Status: res.Status}
-	switch {
-	case res.Error != nil:
-		ie.Type, ie.Reason = res.Error.Type, res.Error.Reason
-		if res.Error.Cause.Reason != "" {
-			ie.Reason += " (caused by: " + res.Error.Cause.Type + ": " + res.Error.Cause.Reason + ")"
-		}
-	case err != nil:
-		ie.Type, ie.Reason = "request_failed", err.Error()
-	default:
-		ie.Type = http.StatusText(res.Status)
+	if next, ok := s.failed1(it, ie); ok {
+		return append(retry, next)
 	}
-	s.fail(ie)
+	return retry
 }
 
-func (s *Sink) fail(e ItemError) {
+// failed1 records an item that failed for good. For a fail-closed index it
+// returns the deletion to send instead.
+func (s *Sink) failed1(it pendingItem, ie ItemError) (pendingItem, bool) {
+	if it.action == "index" && it.failClosed {
+		s.keepError(ie)
+		return pendingItem{action: "delete", id: it.id, failClosed: true}, true
+	}
 	s.failed.Add(1)
+	if it.action == "delete" {
+		s.failedDeletes.Add(1)
+	}
+	s.keepError(ie)
+	return pendingItem{}, false
+}
+
+// abandon counts items left unwritten because ctx ended.
+func (s *Sink) abandon(items []pendingItem, err error) {
+	for _, it := range items {
+		s.failed.Add(1)
+		if it.action == "delete" {
+			s.failedDeletes.Add(1)
+		}
+	}
+	if len(items) > 0 {
+		s.keepError(ItemError{ID: items[0].id, Action: items[0].action, Type: "canceled",
+			Reason: fmt.Sprintf("%v (%d items not written)", err, len(items))})
+	}
+}
+
+func (s *Sink) keepError(e ItemError) {
 	s.emu.Lock()
 	if len(s.errs) < s.cfg.MaxErrors {
 		s.errs = append(s.errs, e)
@@ -226,75 +365,40 @@ func (s *Sink) fail(e ItemError) {
 	s.emu.Unlock()
 }
 
-// Flush waits until every queued item is written or has failed for good,
-// retrying rejected items with backoff.
+// Flush sends what is queued and waits until every item given so far is
+// written or has failed for good. It returns the context's error if the
+// context ended first.
 func (s *Sink) Flush(ctx context.Context) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
+	batch := s.takeLocked()
+	s.mu.Unlock()
+	var err error
+	if len(batch) > 0 {
+		err = s.send(ctx, batch)
 	}
-	return s.flushLocked(ctx, true)
+	s.inflight.Wait()
+	if err == nil {
+		err = ctx.Err()
+	}
+	return err
 }
 
-func (s *Sink) flushLocked(ctx context.Context, reopen bool) error {
-	if err := s.bi.Close(ctx); err != nil {
-		return fmt.Errorf("opensearch: flush: %w", err)
-	}
-	for round := 1; ; round++ {
-		s.pmu.Lock()
-		retry := s.pending
-		s.pending = nil
-		s.pmu.Unlock()
-		s.pendingBytes.Store(0)
-		if len(retry) == 0 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			for _, it := range retry {
-				s.fail(ItemError{ID: it.id, Action: it.action, Type: "canceled", Reason: ctx.Err().Error()})
-			}
-			return ctx.Err()
-		case <-time.After(s.cfg.RetryBackoff(round)):
-		}
-		bi, err := s.newIndexer()
-		if err != nil {
-			return err
-		}
-		for _, it := range retry {
-			if err := bi.Add(ctx, s.item(it)); err != nil {
-				s.fail(ItemError{ID: it.id, Action: it.action, Type: "canceled", Reason: err.Error()})
-			}
-		}
-		if err := bi.Close(ctx); err != nil {
-			return fmt.Errorf("opensearch: flush: %w", err)
-		}
-	}
-	if reopen {
-		bi, err := s.newIndexer()
-		if err != nil {
-			return err
-		}
-		s.bi = bi
-	}
-	return nil
-}
-
-// Close flushes everything and stops the sink.
+// Close flushes everything and stops the sink; later calls do nothing.
 func (s *Sink) Close(ctx context.Context) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return nil
 	}
 	s.closed = true
-	return s.flushLocked(ctx, false)
+	s.mu.Unlock()
+	return s.Flush(ctx)
 }
 
 // Stats returns the counters so far; they are final after Close.
 func (s *Sink) Stats() Stats {
-	return Stats{Indexed: s.indexed.Load(), Deleted: s.deleted.Load(), Failed: s.failed.Load()}
+	return Stats{Indexed: s.indexed.Load(), Deleted: s.deleted.Load(), Hidden: s.hidden.Load(),
+		Failed: s.failed.Load(), FailedDeletes: s.failedDeletes.Load()}
 }
 
 // Errors returns the first item errors (at most SinkConfig.MaxErrors).

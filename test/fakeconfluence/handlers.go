@@ -37,7 +37,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	case s.cloud() && p == "/oauth/token", !s.cloud() && p == ctx+"/rest/oauth2/latest/token":
 		s.count("oauth.token")
-		if f, lat := s.fault("oauth.token", p); applyFault(w, f, lat) {
+		if f, lat := s.fault("oauth.token", p, ""); applyFault(w, r, f, lat) {
 			return
 		}
 		s.serveToken(w, r)
@@ -53,7 +53,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	endpoint, h, params := s.route(r.Method, rest)
 	s.count(endpoint)
-	if f, lat := s.fault(endpoint, p); applyFault(w, f, lat) {
+	if f, lat := s.fault(endpoint, p, queryOf(r)); applyFault(w, r, f, lat) {
 		return
 	}
 	if !s.cloud() && strings.Contains(strings.ToLower(rest), "%2f") {
@@ -951,7 +951,7 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serveMediaPath(w http.ResponseWriter, r *http.Request, p string, separateHost bool) {
 	s.count("media")
-	if f, lat := s.fault("media", p); applyFault(w, f, lat) {
+	if f, lat := s.fault("media", p, queryOf(r)); applyFault(w, r, f, lat) {
 		return
 	}
 	if separateHost && r.Header.Get("Authorization") != "" {
@@ -976,6 +976,15 @@ func (s *Server) serveMediaPath(w http.ResponseWriter, r *http.Request, p string
 	w.Header().Set("Content-Type", mt)
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	_, _ = w.Write(data)
+}
+
+// queryOf is the decoded query of r, for faults matching on it.
+func queryOf(r *http.Request) string {
+	q, err := url.QueryUnescape(r.URL.RawQuery)
+	if err != nil {
+		return r.URL.RawQuery
+	}
+	return q
 }
 
 // hV2Labels is GET /wiki/api/v2/pages/{id}/labels (Cloud v2 OpenAPI,

@@ -9,6 +9,7 @@
 package fakeconfluence
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -236,10 +237,12 @@ func (s *Server) count(endpoint string) {
 // ---- faults ----
 
 // Fault is an injected failure. A request matches when Endpoint (if set)
-// equals its endpoint name and PathContains (if set) is in its path.
+// equals its endpoint name, PathContains (if set) is in its path and
+// QueryContains (if set) is in its decoded query.
 type Fault struct {
-	Endpoint     string
-	PathContains string
+	Endpoint      string
+	PathContains  string
+	QueryContains string
 	// Status is the HTTP status to answer with (0 = none, e.g. latency only).
 	Status int
 	// RetryAfter is sent as Retry-After when set.
@@ -255,6 +258,15 @@ type Fault struct {
 	Probability float64
 	// Times limits how often the fault fires (0 = unlimited).
 	Times int
+	// Hook, if set, is called when the fault fires, before the response
+	// (tests use it to cancel a run at a chosen point).
+	Hook func()
+	// Body, if set, is answered as JSON with Status (default 200) instead
+	// of the handler's answer.
+	Body string
+	// StallBody sends the status and headers, then blocks without sending
+	// the body until the client gives up (a stalled server or proxy).
+	StallBody bool
 
 	fired int
 }
@@ -281,11 +293,12 @@ func (s *Server) SetLatency(d time.Duration) {
 }
 
 // fault returns the fault to apply to a request, if any, and the base latency.
-func (s *Server) fault(endpoint, path string) (*Fault, time.Duration) {
+func (s *Server) fault(endpoint, path, query string) (*Fault, time.Duration) {
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
 	for _, f := range s.faults {
-		if (f.Endpoint != "" && f.Endpoint != endpoint) || (f.PathContains != "" && !strings.Contains(path, f.PathContains)) {
+		if (f.Endpoint != "" && f.Endpoint != endpoint) || (f.PathContains != "" && !strings.Contains(path, f.PathContains)) ||
+			(f.QueryContains != "" && !strings.Contains(query, f.QueryContains)) {
 			continue
 		}
 		if f.Times > 0 && f.fired >= f.Times {
@@ -295,6 +308,9 @@ func (s *Server) fault(endpoint, path string) (*Fault, time.Duration) {
 			continue
 		}
 		f.fired++
+		if f.Hook != nil {
+			f.Hook()
+		}
 		cp := *f
 		return &cp, s.latency
 	}
@@ -302,7 +318,7 @@ func (s *Server) fault(endpoint, path string) (*Fault, time.Duration) {
 }
 
 // applyFault delays and/or fails the request; it reports whether the request was answered.
-func applyFault(w http.ResponseWriter, f *Fault, latency time.Duration) bool {
+func applyFault(w http.ResponseWriter, r *http.Request, f *Fault, latency time.Duration) bool {
 	if f != nil {
 		latency += f.Latency
 	}
@@ -320,6 +336,21 @@ func applyFault(w http.ResponseWriter, f *Fault, latency time.Duration) bool {
 			}
 		}
 		panic(http.ErrAbortHandler)
+	}
+	if f.StallBody {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+		<-r.Context().Done() // the client gave up
+		return true
+	}
+	if f.Body != "" {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(cmp.Or(f.Status, http.StatusOK))
+		_, _ = w.Write([]byte(f.Body))
+		return true
 	}
 	if f.Status == 0 {
 		return false

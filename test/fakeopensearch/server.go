@@ -54,6 +54,15 @@ type Server struct {
 	seq       int64
 	faults    []fault
 	itemFault int
+	// itemReject, if set, decides the fate of each bulk item: a status of
+	// 0 lets it through, 400 rejects it as the engine rejects a document
+	// it cannot parse, 429 as a full write queue.
+	itemReject func(action, id string) int
+	// down makes every request fail at the connection level, as a node
+	// that went away.
+	down bool
+	// downAfter, when positive, counts bulk items down to going down.
+	downAfter int
 	counters  map[string]int
 	writes    map[string]int
 	httpSrv   *httptest.Server
@@ -120,6 +129,34 @@ func (s *Server) RejectBulkItems(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.itemFault += n
+}
+
+// RejectItems makes every later bulk item for which f returns a status fail
+// with it inside an otherwise successful response (f returns 0 to let an item
+// through; nil removes the hook). 400 answers mapper_parsing_exception and
+// 429 es_rejected_execution_exception, the shapes of the bulk API's item
+// failures (OpenSearch "Bulk" API reference, "Response body fields": items[].error).
+func (s *Server) RejectItems(f func(action, id string) int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.itemReject = f
+}
+
+// SetDown makes the server drop every connection without an answer (down =
+// true), as a node that crashed or a network partition does, or serve again.
+func (s *Server) SetDown(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = down
+}
+
+// GoDownAfterBulkItems makes the server take n more bulk items and then go
+// down (see SetDown) in the middle of the bulk request holding the n-th: the
+// node vanishes in the middle of a run.
+func (s *Server) GoDownAfterBulkItems(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.downAfter = n
 }
 
 // Requests returns how many requests of a kind were served. Kinds: info,
@@ -203,7 +240,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.down {
+		dropConnection(w)
+		return
+	}
 	status, resp, oe := s.route(r, parts, body)
+	if s.down {
+		dropConnection(w)
+		return
+	}
 	if oe != nil {
 		writeErr(w, oe)
 		return
@@ -213,6 +258,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, status, resp)
+}
+
+// dropConnection closes the client's connection without a response.
+func dropConnection(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
 }
 
 func unescape(p string) string {
@@ -939,6 +995,14 @@ func (s *Server) bulk(defIndex string, body []byte, refresh string) (int, any, *
 			}
 		}
 		s.counters["bulk_item"]++
+		if s.downAfter > 0 {
+			if s.downAfter--; s.downAfter == 0 {
+				s.down = true
+			}
+		}
+		if s.down {
+			return 0, nil, nil // the caller drops the connection
+		}
 		name, _ := meta["_index"].(string)
 		if name == "" {
 			name = defIndex
@@ -963,6 +1027,15 @@ func (s *Server) bulk(defIndex string, body []byte, refresh string) (int, any, *
 func (s *Server) bulkItem(kind, name, id string, src map[string]any) (map[string]any, *osError) {
 	if name == "" {
 		return nil, errf(400, "action_request_validation_exception", "Validation Failed: 1: index is missing;")
+	}
+	if s.itemReject != nil {
+		switch s.itemReject(kind, id) {
+		case 0:
+		case 429:
+			return nil, errf(429, "es_rejected_execution_exception", "rejected execution of primary operation [coordinating_and_primary_bytes=0, replica_bytes=0, all_bytes=0, primary_operation_bytes=1, max_coordinating_and_primary_bytes=53687091]")
+		default:
+			return nil, errf(400, "mapper_parsing_exception", "failed to parse field [body] of type [text] in document with id '%s'", id)
+		}
 	}
 	if s.itemFault > 0 {
 		s.itemFault--
