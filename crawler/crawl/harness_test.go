@@ -24,7 +24,11 @@ type harness struct {
 	cf   *fakeconfluence.Server
 	data fakeconfluence.Dataset
 	os   *opensearch.Client
-	spec v1.ConfluenceDataSourceSpec
+	// target is the OpenSearch behind os, for raw requests.
+	target fakeopensearch.Target
+	spec   v1.ConfluenceDataSourceSpec
+	// ds is the data source ("namespace/name") the harness crawls as.
+	ds string
 	// rate is the client's request limit per second; 0 means none.
 	rate float64
 }
@@ -50,7 +54,20 @@ func newHarness(t testing.TB, deployment fakeconfluence.Deployment, o fakeconflu
 	}
 	manifest.Default(&spec)
 	spec.Confluence.MaxRequestsPerSecond = 0 // unlimited against the local fake
-	return &harness{t: t, cf: cf, data: data, os: osc, spec: spec}
+	return &harness{t: t, cf: cf, data: data, os: osc, target: target, spec: spec, ds: dataSource}
+}
+
+// sibling is a second Confluence site, crawled as data source ds into the
+// same OpenSearch alias as h (data sources sharing an index).
+func (h *harness) sibling(ds string, deployment fakeconfluence.Deployment, o fakeconfluence.DatasetOptions) *harness {
+	h.t.Helper()
+	cf := fakeconfluence.New(fakeconfluence.Options{Deployment: deployment})
+	h.t.Cleanup(cf.Close)
+	data := cf.Generate(o)
+	spec := h.spec
+	spec.Confluence.URL = cf.URL()
+	spec.Confluence.Deployment = v1.Deployment(deployment)
+	return &harness{t: h.t, cf: cf, data: data, os: h.os, target: h.target, spec: spec, ds: ds}
 }
 
 func (h *harness) username() string {
@@ -79,7 +96,7 @@ func (h *harness) runCtx(ctx context.Context, mode v1.SyncMode) (crawl.Summary, 
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return crawl.Run(ctx, crawl.Options{DataSource: dataSource, Spec: h.spec, Mode: mode, Confluence: cf, OpenSearch: h.os, Refresh: true})
+	return crawl.Run(ctx, crawl.Options{DataSource: h.ds, Spec: h.spec, Mode: mode, Confluence: cf, OpenSearch: h.os, Refresh: true})
 }
 
 func (h *harness) mustRun(mode v1.SyncMode) crawl.Summary {
@@ -98,13 +115,13 @@ func (h *harness) visible(userID string) []string {
 	ctx := context.Background()
 	var principals []string
 	if userID != "" {
-		res, err := h.os.ResolvePrincipals(ctx, h.spec.OpenSearch.Index, []string{dataSource}, acl.User(userID))
+		res, err := h.os.ResolvePrincipals(ctx, h.spec.OpenSearch.Index, []string{h.ds}, acl.Source(h.ds).User(userID))
 		if err != nil {
 			h.t.Fatal(err)
 		}
 		principals = res.Principals
 	}
-	res, err := h.os.Search(ctx, opensearch.SearchRequest{Alias: h.spec.OpenSearch.Index, Principals: principals, Datasources: []string{dataSource}, Size: 10000})
+	res, err := h.os.Search(ctx, opensearch.SearchRequest{Alias: h.spec.OpenSearch.Index, Principals: principals, Datasources: []string{h.ds}, Size: 10000})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -129,15 +146,15 @@ func (h *harness) expected(userID string) []string {
 				if !h.cf.CanView(userID, id) {
 					continue
 				}
-				ids = append(ids, opensearch.DocumentID(dataSource, typ, id))
+				ids = append(ids, opensearch.DocumentID(h.ds, typ, id))
 				for _, c := range h.cf.CommentsOf(id) {
 					if c.Status == "" || c.Status == "current" {
-						ids = append(ids, opensearch.DocumentID(dataSource, opensearch.TypeComment, c.ID))
+						ids = append(ids, opensearch.DocumentID(h.ds, opensearch.TypeComment, c.ID))
 					}
 				}
 				for _, a := range h.cf.AttachmentsOf(id) {
 					if a.Status == "" || a.Status == "current" {
-						ids = append(ids, opensearch.DocumentID(dataSource, opensearch.TypeAttachment, h.cf.AttachmentID(a)))
+						ids = append(ids, opensearch.DocumentID(h.ds, opensearch.TypeAttachment, h.cf.AttachmentID(a)))
 					}
 				}
 			}

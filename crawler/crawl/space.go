@@ -39,8 +39,8 @@ func (r *run) crawlSpace(ctx context.Context, s confluence.Space) error {
 	sc := &spaceCrawl{
 		run:        r,
 		space:      s,
-		clause:     spaceClause(perms),
-		rs:         newRestrictions(r.Confluence.ReadRestriction),
+		clause:     spaceClause(r.source, perms),
+		rs:         newRestrictions(r.source, r.Confluence.ReadRestriction),
 		containers: map[string]*container{},
 	}
 	sc.batch = newBatch(r)
