@@ -169,7 +169,8 @@ func crawlerPodSpec(obj *v1alpha1.ConfluenceDataSource, image string, args []str
 			Name:                     crawlerContainer,
 			Image:                    image,
 			Args:                     args,
-			Resources:                *obj.Spec.Crawler.Resources.DeepCopy(),
+			Resources:                crawlerResources(obj.Spec.Crawler.Resources),
+			Env:                      []corev1.EnvVar{memoryLimitEnv()},
 			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 			SecurityContext: &corev1.SecurityContext{
 				RunAsNonRoot:             ptr.To(true),

@@ -114,6 +114,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	interactive := isTerminal(stderr)
 	log := zap.New(zap.WriteTo(stderr), zap.UseDevMode(interactive), zap.Level(zapLevel(o.verbosity)))
+	if limit, ok := applyMemoryLimit(os.Getenv); ok {
+		log.V(1).Info("Go memory limit set from the container's", "bytes", limit)
+	}
 
 	var e env
 	if o.inCluster {
