@@ -274,7 +274,7 @@ func outcomeOf(name string, job *batchv1.Job, report *v1alpha1.SyncReport) syncO
 			}
 			out.Message = fmt.Sprintf("sync job %s failed", name)
 			if report.Message != "" {
-				out.Message += ": " + report.Message
+				out.Message = v1alpha1.StatusMessage(out.Message + ": " + report.Message)
 			}
 		}
 		return out

@@ -1,9 +1,13 @@
 package crawlcli
 
 import (
+	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/confluence-operator/confluence-operator/api/v1alpha1"
+	"github.com/confluence-operator/confluence-operator/crawler/crawl"
 )
 
 func TestGoMemoryLimit_NinetyPercentOfTheContainerLimit(t *testing.T) {
@@ -26,5 +30,15 @@ func TestGoMemoryLimit_NinetyPercentOfTheContainerLimit(t *testing.T) {
 				t.Fatalf("goMemoryLimit = %d, %v; want %d, %v", got, ok, tc.want, tc.ok)
 			}
 		})
+	}
+}
+
+// The sync report is the status everyone who may read the data source sees:
+// a remote server's reply quoted in an error must arrive bounded and printable.
+func TestToReport_ErrorMessageBoundedAndPrintable(t *testing.T) {
+	err := errors.New("opensearch: 400 x: " + strings.Repeat("\x1b[2J\r\nPWNED ", 100000))
+	r := toReport("job-1", time.Now(), crawl.Summary{}, err)
+	if len(r.Message) > v1alpha1.MaxStatusMessageBytes || strings.ContainsAny(r.Message, "\x1b\r\n") || !strings.HasPrefix(r.Message, "opensearch: 400 x: ") {
+		t.Fatalf("report message of %d bytes: %.80q", len(r.Message), r.Message)
 	}
 }

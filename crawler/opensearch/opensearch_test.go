@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sort"
 	"strings"
@@ -739,4 +741,40 @@ func BenchmarkSink_BulkThroughput(b *testing.B) {
 		b.Fatalf("indexed %d of %d", st.Indexed, b.N)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "docs/s")
+}
+
+// An endpoint that answers errors with huge bodies full of terminal escapes
+// must not fill memory, logs or the status (issue 14: the status echoed an
+// arbitrary endpoint's reply).
+func TestErrors_HostileBodiesAreBoundedAndPrintable(t *testing.T) {
+	huge := strings.Repeat("\x1b[2J\r\nA", 2<<20) // 14 MiB
+	bodies := map[string]string{
+		"json reason": string(mustJSON(map[string]any{"status": 400, "error": map[string]any{
+			"type": "x\x1b[31m", "reason": huge, "caused_by": map[string]any{"type": "y", "reason": strings.Repeat("z", 5000)},
+		}})),
+		"plain text":  huge,
+	}
+	for name, body := range bodies {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = io.WriteString(w, body)
+			}))
+			defer srv.Close()
+			c, err := NewClient(Config{Endpoints: []string{srv.URL}, RetryBackoff: fastBackoff})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			err = c.do(t.Context(), http.MethodGet, "/x", nil, nil, nil)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			if len(msg) > 1000 || strings.ContainsAny(msg, "\x1b\r\n") {
+				t.Fatalf("error of %d bytes, control characters %v: %.120q", len(msg), strings.ContainsAny(msg, "\x1b\r\n"), msg)
+			}
+		})
+	}
 }
