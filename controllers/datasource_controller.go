@@ -57,14 +57,8 @@ type DataSourceReconciler struct {
 	MaxConcurrentReconciles int
 }
 
-// +kubebuilder:rbac:groups=sources.confluence-operator.dev,resources=confluencedatasources,verbs=get;list;watch;patch
-// +kubebuilder:rbac:groups=sources.confluence-operator.dev,resources=confluencedatasources/status,verbs=get;patch
-// +kubebuilder:rbac:groups=sources.confluence-operator.dev,resources=confluencedatasources/finalizers,verbs=update
-// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// The manager's RBAC is config/rbac/role.yaml, hand-written so that each
+// rule says why; controllers/rbac_test.go holds it to what this code does.
 
 // SetupWithManager registers the controller: the data sources themselves
 // (spec, annotation and deletion changes only, never its own status writes),

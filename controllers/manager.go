@@ -56,6 +56,8 @@ type Options struct {
 	MaxConcurrentSyncs int
 	// Clock defaults to the real clock; tests inject a fake one.
 	Clock clock.PassiveClock
+	// SkipControllerNameValidation lets tests run a second manager in one process.
+	SkipControllerNameValidation bool
 }
 
 // NewManager builds a manager running the ConfluenceDataSource controller.
@@ -69,7 +71,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager,
 		Cache:                  cacheOptions(o.WatchNamespaces),
 		// Secret data is read live and never cached: only Secret metadata is watched.
 		Client:     client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
-		Controller: config.Controller{RecoverPanic: ptr.To(true)},
+		Controller: config.Controller{RecoverPanic: ptr.To(true), SkipNameValidation: ptr.To(o.SkipControllerNameValidation)},
 	})
 	if err != nil {
 		return nil, err
