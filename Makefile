@@ -1,7 +1,7 @@
 # confluence-operator
 #
 #   make demo   run the whole product locally on the embedded defaults
-#   make test   unit, envtest and end-to-end tests
+#   make test   unit, envtest and end-to-end tests, on a real OpenSearch
 
 SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
@@ -53,18 +53,28 @@ verify: generate manifests ## Fail if generated files are stale.
 envtest-assets: ## Build (once) and print the kube-apiserver/etcd/kube-controller-manager directory.
 	@hack/envtest-assets.sh
 
+# The tests run on one real single-node OpenSearch that hack/opensearch.sh
+# starts for the whole run (OPENSEARCH_VERSION picks the release) and stops at
+# the end; OPENSEARCH_URL points them at another cluster instead.
 .PHONY: test
-test: vet ## Run unit, envtest and end-to-end tests.
-	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test $(GO_TEST_FLAGS) ./...
+test: vet ## Run unit, envtest and end-to-end tests on a real OpenSearch.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" hack/opensearch.sh run -- go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-opensearch
-test-opensearch: ## Run the OpenSearch tests against a real cluster at OPENSEARCH_URL.
-	@test -n "$(OPENSEARCH_URL)" || { echo "set OPENSEARCH_URL (see hack/opensearch-compose.yaml)"; exit 2; }
-	go test $(GO_TEST_FLAGS) ./crawler/opensearch/... ./test/...
+test-opensearch: ## Run the OpenSearch package tests on a real OpenSearch (OPENSEARCH_VERSION=2.19.6 for the 2.x pin).
+	hack/opensearch.sh run -- go test $(GO_TEST_FLAGS) ./crawler/opensearch/... ./crawler/searchcli/... ./test/fakeopensearch/...
 
+.PHONY: opensearch
+opensearch: ## Start a local OpenSearch in the background and print its URL (hack/opensearch.sh stop ends it).
+	@hack/opensearch.sh start
+
+# The crawler benchmarks use the OpenSearch double (or OPENSEARCH_URL); the
+# OpenSearch package's benchmarks run on the double and on a real node that
+# hack/opensearch.sh starts, side by side.
 .PHONY: bench
 bench: ## Run the benchmarks recorded in docs/benchmarks.md.
-	go test -run '^$$' -bench . -benchmem ./crawler/...
+	go test -run '^$$' -bench . -benchmem -timeout 60m $$(go list ./crawler/... | grep -v '/crawler/opensearch$$')
+	hack/opensearch.sh run -- go test -run '^$$' -bench . -benchmem -timeout 60m ./crawler/opensearch/
 
 ##@ Build
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the product locally (`make demo`): a Kubernetes control plane built
-# from Go modules, the operator, a fake Confluence Cloud, an OpenSearch
-# double, one ConfluenceDataSource and two searches as different users.
+# from Go modules, the operator, a fake Confluence Cloud, a real single-node
+# OpenSearch (hack/opensearch.sh; OPENSEARCH_URL uses another cluster), one
+# ConfluenceDataSource and two searches as different users.
 # Everything listens on 127.0.0.1 and is removed on exit.
 #
 #   hack/demo.sh           run it and exit
@@ -20,4 +21,4 @@ if [ -z "${MAKELEVEL:-}" ]; then
   make -s build
 fi
 
-exec go run ./test/e2e/demo --binary "$root/bin/confluence-operator" "$@"
+exec hack/opensearch.sh run -- go run ./test/e2e/demo --binary "$root/bin/confluence-operator" "$@"

@@ -22,6 +22,17 @@ fi
 
 log() { echo "envtest-assets: $*" >&2; }
 mkdir -p "$assets"
+# One build at a time: parallel callers (several test runs, CI and a demo)
+# wait for the first build instead of compiling Kubernetes twice.
+exec 9>"$assets.lock"
+if ! flock -n 9; then
+  log "another build of $k8s_version is running; waiting for it"
+  flock 9
+fi
+if [ -x "$assets/kube-apiserver" ] && [ -x "$assets/kube-controller-manager" ] && [ -x "$assets/etcd" ] && [ -x "$assets/kubectl" ]; then
+  echo "$assets"
+  exit 0
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export GOFLAGS=-mod=mod GOWORK=off CGO_ENABLED=0

@@ -371,3 +371,23 @@ func TestClient_SecretsNeverAppearInErrorsOrLogs(t *testing.T) {
 		t.Errorf("expected the echoed PAT to be redacted:\n%s", all.String())
 	}
 }
+
+// Retry-After: 9223372036854775807 (seen on Atlassian's community forum) must
+// wait the capped maximum, not wrap around to 1ms and burn every retry.
+func TestClient_HugeRetryAfterWaitsTheCapNotOneMillisecond(t *testing.T) {
+	f := newFixture(t, dc, fakeconfluence.Options{}, fakeconfluence.DatasetOptions{PagesPerSpace: 2})
+	cfg := f.config(t, confluence.AuthBasic, nil)
+	cfg.MaxRetryAfter, cfg.MaxRetries, cfg.RetryBudget = 40*time.Millisecond, 5, time.Minute
+	c := mustClient(t, cfg)
+	if _, err := c.Verify(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.srv.AddFault(fakeconfluence.Fault{Endpoint: "space.get", Status: 429, RetryAfter: "9223372036854775807", Times: 3})
+	start := time.Now()
+	if _, err := c.GetSpace(context.Background(), "S1"); err != nil {
+		t.Fatalf("three 429s within five retries: %v", err)
+	}
+	if d := time.Since(start); d < 3*40*time.Millisecond {
+		t.Fatalf("three capped waits took %v, want at least %v", d, 3*40*time.Millisecond)
+	}
+}

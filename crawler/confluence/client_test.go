@@ -341,31 +341,58 @@ func TestClient_SpacePermissionsOnEveryFlavour(t *testing.T) {
 }
 
 func TestClient_ReadRestrictionOfSingleContent(t *testing.T) {
-	f := newFixture(t, cloud, fakeconfluence.Options{}, fakeconfluence.DatasetOptions{PagesPerSpace: 3, RestrictedEvery: 1000})
-	ids := f.srv.ContentIDs("S1", "page", "current")
-	users := make([]string, 0, 150)
-	for range 150 { // more than one restriction page (limit 100)
-		users = append(users, f.srv.AddUser(fakeconfluence.User{Username: "u"}).ID)
-	}
-	f.srv.SetRestriction(ids[0], users, []string{"hr", "engineering"})
-	c := mustClient(t, f.config(t, confluence.AuthBasic, nil))
-	ctx := context.Background()
-	r, err := c.ReadRestriction(ctx, ids[0])
-	if err != nil || r == nil || len(r.Users) != 150 || len(r.Groups) != 2 {
-		t.Fatalf("restricted: %+v, %v", r, err)
-	}
-	if r, err := c.ReadRestriction(ctx, ids[1]); err != nil || r != nil {
-		t.Fatalf("unrestricted: %+v, %v", r, err)
-	}
-	if _, err := c.ReadRestriction(ctx, "999999999"); !errors.Is(err, confluence.ErrNotFound) {
-		t.Fatalf("missing: %v, want ErrNotFound", err)
-	}
-	// Restriction changes do not bump versions.
-	before, _ := f.srv.Content(ids[1])
-	f.srv.SetRestriction(ids[1], nil, []string{"hr"})
-	after, _ := f.srv.Content(ids[1])
-	if after.Version != before.Version || !after.Modified.Equal(before.Modified) {
-		t.Fatal("restriction change bumped the version")
+	for _, dep := range []fakeconfluence.Deployment{cloud, dc} {
+		t.Run(string(dep), func(t *testing.T) {
+			f := newFixture(t, dep, fakeconfluence.Options{}, fakeconfluence.DatasetOptions{PagesPerSpace: 3, RestrictedEvery: 1000})
+			ids := f.srv.ContentIDs("S1", "page", "current")
+			users := make([]string, 0, 250)
+			for range 250 { // three restriction pages of users (limit 100)...
+				users = append(users, f.srv.AddUser(fakeconfluence.User{Username: "u"}).ID)
+			}
+			groups := []string{"hr", "engineering"}
+			for i := range 118 { // ...and two of groups, paged together with them
+				groups = append(groups, f.srv.AddGroup("g"+strconv.Itoa(i)).Name)
+			}
+			f.srv.SetRestriction(ids[0], users, groups)
+			c := mustClient(t, f.config(t, confluence.AuthBasic, nil))
+			ctx := context.Background()
+			r, err := c.ReadRestriction(ctx, ids[0])
+			if err != nil || r == nil {
+				t.Fatalf("restricted: %+v, %v", r, err)
+			}
+			var gotUsers, gotGroups []string
+			for _, u := range r.Users {
+				gotUsers = append(gotUsers, u.PrincipalID())
+			}
+			for _, g := range r.Groups {
+				gotGroups = append(gotGroups, g.Name)
+			}
+			assertOnce(t, "restriction users", gotUsers, users)
+			assertOnce(t, "restriction groups", gotGroups, groups)
+			if r, err := c.ReadRestriction(ctx, ids[1]); err != nil || r != nil {
+				t.Fatalf("unrestricted: %+v, %v", r, err)
+			}
+			if _, err := c.ReadRestriction(ctx, "999999999"); !errors.Is(err, confluence.ErrNotFound) {
+				t.Fatalf("missing: %v, want ErrNotFound", err)
+			}
+			// Restriction changes do not bump versions.
+			before, _ := f.srv.Content(ids[1])
+			f.srv.SetRestriction(ids[1], nil, []string{"hr"})
+			after, _ := f.srv.Content(ids[1])
+			if after.Version != before.Version || !after.Modified.Equal(before.Modified) {
+				t.Fatal("restriction change bumped the version")
+			}
+			// The same restriction embedded in a listing is completed.
+			err = c.ListContent(ctx, confluence.ContentQuery{SpaceKey: "S1", Type: confluence.TypePage}, func(ct confluence.Content) error {
+				if ct.ID == ids[0] && (ct.ReadRestriction == nil || len(ct.ReadRestriction.Users) != 250 || len(ct.ReadRestriction.Groups) != 120) {
+					t.Errorf("listed restriction incomplete: %+v", ct.ReadRestriction)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 

@@ -2,7 +2,6 @@ package confluence
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -20,13 +19,14 @@ const contentExpand = "body.storage," + metadataExpand
 const metadataExpand = "version,space,history,ancestors,metadata.labels," +
 	"restrictions.read.restrictions.user,restrictions.read.restrictions.group"
 
-// Server-side page size caps: asking for more is harmless (servers cap it),
-// and asking for the maximum minimises calls.
+// Server-side page size caps. Asking for exactly the cap minimises calls;
+// asking for more makes Data Center skip items (its next link advances by the
+// requested limit, Onyx #4129), which list re-derives but should not need to.
 const (
 	maxBodiesCloud = 50  // Cloud v1 / CQL with body expansion
-	maxBodiesDC    = 100 // DC v1 with body expansion
+	maxBodiesDC    = 50  // DC with body expansion (Atlassian KB "...always limits results to 50")
 	maxV2          = 250 // Cloud v2
-	maxPlain       = 200 // v1 listings without bodies
+	maxPlain       = 200 // v1 listings without bodies (DC KB: 200 with other expansions)
 )
 
 func (c *Client) pageSize(serverMax int) string {
@@ -242,6 +242,13 @@ func (c *Client) content(ctx context.Context, w wireContent, base, spaceKey stri
 	return ct, nil
 }
 
+// restrictionPage is the page size asked of the restriction resource (its
+// default and usual cap is 100); maxRestrictionEntries bounds memory.
+const (
+	restrictionPage       = 100
+	maxRestrictionEntries = 1_000_000
+)
+
 // ReadRestriction returns the read restriction set on the content item
 // itself (not inherited ones), or nil if it has none. A missing or invisible
 // item yields an error matching ErrNotFound (callers skip that layer); any
@@ -250,32 +257,33 @@ func (c *Client) ReadRestriction(ctx context.Context, contentID string) (*Restri
 	if err := c.ready(ctx); err != nil {
 		return nil, err
 	}
-	v := url.Values{"expand": {"restrictions.user,restrictions.group"}, "start": {"0"}, "limit": {"100"}}
-	cl := call{endpoint: "content.restriction", path: "/rest/api/content/" + url.PathEscape(contentID) + "/restriction/byOperation/read?" + v.Encode()}
 	out := &Restriction{}
-	seen := map[string]bool{}
-	for {
+	for start := 0; ; {
+		v := url.Values{"expand": {"restrictions.user,restrictions.group"}, "start": {strconv.Itoa(start)}, "limit": {strconv.Itoa(restrictionPage)}}
+		cl := call{endpoint: "content.restriction", path: "/rest/api/content/" + url.PathEscape(contentID) + "/restriction/byOperation/read?" + v.Encode()}
 		var w wireReadRestriction
 		if err := c.doJSON(ctx, cl, &w); err != nil {
 			return nil, err
 		}
-		r := w.restriction()
-		if r != nil {
-			out.Users = append(out.Users, r.Users...)
-			out.Groups = append(out.Groups, r.Groups...)
+		u, g := w.Restrictions.User, w.Restrictions.Group
+		for _, x := range u.Results {
+			out.Users = append(out.Users, x.user())
 		}
-		if w.Links.Next == "" {
+		for _, x := range g.Results {
+			out.Groups = append(out.Groups, x.group())
+		}
+		if !w.truncated() {
 			break
 		}
-		next, err := relativeAPIPath(w.Links.Next)
-		if err != nil {
-			return nil, err
+		// Users and groups share start: advance by the longer page, which
+		// is the server's effective limit whenever either list continues.
+		step := max(len(u.Results), len(g.Results))
+		if step == 0 {
+			return nil, fmt.Errorf("read restriction of %s: the listing says it continues but returned nothing at start %d", contentID, start)
 		}
-		if seen[next] {
-			return nil, errors.New("restriction listing repeated its next link")
+		if start += step; start > maxRestrictionEntries {
+			return nil, fmt.Errorf("read restriction of %s: more than %d users or groups", contentID, maxRestrictionEntries)
 		}
-		seen[next] = true
-		cl.path = next
 	}
 	if len(out.Users) == 0 && len(out.Groups) == 0 {
 		return nil, nil

@@ -26,6 +26,9 @@ var (
 	// ErrTokenPersist: a rotated refresh token could not be stored; the
 	// client stopped so that no further token is lost.
 	ErrTokenPersist = errors.New("persisting rotated OAuth2 tokens failed")
+	// ErrSpacePermissionsUnreadable: Confluence Data Center refused to list a
+	// space's permissions to the crawl identity (see SpacePermissionsError).
+	ErrSpacePermissionsUnreadable = errors.New("space permissions unreadable")
 	// ErrRetryBudgetExceeded: retries of a failing request ran out of time or attempts.
 	ErrRetryBudgetExceeded = errors.New("retry budget exceeded")
 )
@@ -100,3 +103,19 @@ func (e *RetryError) Error() string {
 
 // Unwrap exposes both ErrRetryBudgetExceeded and the last failure.
 func (e *RetryError) Unwrap() []error { return []error{ErrRetryBudgetExceeded, e.Last} }
+
+// SpacePermissionsError reports that Data Center answered HTTP 500 to the
+// space permission resource, which it does for callers without admin rights
+// (CONFSERVER-99908). The space is skipped (nothing in it is deleted).
+type SpacePermissionsError struct {
+	SpaceKey string
+	URL      string
+}
+
+func (e *SpacePermissionsError) Error() string {
+	return fmt.Sprintf("space %s permissions: Confluence answered HTTP 500 at %s, as Data Center does when the caller lacks admin rights (CONFSERVER-99908); "+
+		"the crawl user needs the Confluence Administrator global permission (or the space's Admin permission) to read who may view the space", e.SpaceKey, e.URL)
+}
+
+// Is makes errors.Is(err, ErrSpacePermissionsUnreadable) true.
+func (e *SpacePermissionsError) Is(target error) bool { return target == ErrSpacePermissionsUnreadable }

@@ -29,6 +29,9 @@ type call struct {
 	contentType string
 	noAuth      bool
 	spaceKey    string // for ForbiddenError
+	// final500 makes HTTP 500 a final answer instead of a retried one, for
+	// resources that answer 500 by design (CONFSERVER-99908).
+	final500 bool
 }
 
 const userAgent = "confluence-operator"
@@ -78,8 +81,8 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 		}
 		resp, err := c.http.Do(req)
 		var (
-			lastErr    error
-			retryAfter time.Duration
+			lastErr error
+			wait    time.Duration
 		)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -91,14 +94,14 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 			lastErr = c.redactErr(fmt.Errorf("%s %s: %w", method, shown, err))
 		} else {
 			c.observeRateHeaders(resp)
-			status := resp.StatusCode
-			if status >= 200 && status < 300 {
+			act, w := classify(resp.StatusCode, resp.Header, c.cfg.Now())
+			if act == actDone {
 				return resp, nil
 			}
 			httpErr := c.httpError(method, shown, resp) // drains and closes the body
 			oauth := c.tokens != nil && !cl.noAuth
-			switch {
-			case status == http.StatusUnauthorized:
+			switch act {
+			case actUnauthorized:
 				if oauth && !refreshed {
 					refreshed = true
 					if err := c.tokens.refresh(ctx, token); err != nil {
@@ -110,7 +113,7 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 					return nil, httpErr
 				}
 				return nil, &AuthError{User: c.principalName(), URL: shown}
-			case status == http.StatusForbidden || status == http.StatusNotFound:
+			case actDenied:
 				// The OAuth gateway may answer 403/404 for an expired token.
 				if oauth && !refreshed && c.tokens.nearExpiry() {
 					refreshed = true
@@ -119,15 +122,15 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 					}
 					continue
 				}
-				if status == http.StatusForbidden && !cl.noAuth {
+				if resp.StatusCode == http.StatusForbidden && !cl.noAuth {
 					return nil, &ForbiddenError{SpaceKey: cl.spaceKey, URL: shown}
 				}
 				return nil, httpErr
-			case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
-				retryAfter = c.retryAfter(resp)
-				lastErr = httpErr
-			case status == http.StatusInternalServerError || status == http.StatusBadGateway || status == http.StatusGatewayTimeout:
-				lastErr = httpErr
+			case actRetry:
+				if resp.StatusCode == http.StatusInternalServerError && cl.final500 {
+					return nil, httpErr
+				}
+				lastErr, wait = httpErr, w
 			default:
 				return nil, httpErr
 			}
@@ -138,8 +141,8 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 			firstFail = now
 		}
 		delay := c.backoff(attempts)
-		if retryAfter > 0 {
-			delay = min(retryAfter, c.cfg.MaxRetryAfter)
+		if wait > 0 {
+			delay = min(wait, c.cfg.MaxRetryAfter)
 			delay += time.Duration(rand.Int64N(int64(delay/10) + 1)) // jitter
 			c.pause(delay)                                           // slow down every caller
 		}
@@ -226,25 +229,6 @@ func (c *Client) backoff(attempt int) time.Duration {
 	}
 	// Equal jitter: between d/2 and d.
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
-}
-
-// retryAfter reads Retry-After (seconds or HTTP date), falling back to X-RateLimit-Reset.
-func (c *Client) retryAfter(resp *http.Response) time.Duration {
-	now := c.cfg.Now()
-	if v := strings.TrimSpace(resp.Header.Get("Retry-After")); v != "" {
-		if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
-			return max(time.Duration(s*float64(time.Second)), time.Millisecond)
-		}
-		if t, err := http.ParseTime(v); err == nil {
-			return max(t.Sub(now), time.Millisecond)
-		}
-	}
-	if v := resp.Header.Get("X-RateLimit-Reset"); v != "" {
-		if t, err := time.Parse(time.RFC3339, v); err == nil {
-			return max(t.Sub(now), time.Millisecond)
-		}
-	}
-	return 0
 }
 
 // observeRateHeaders pauses all requests when the server says the budget is used up.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 )
 
@@ -160,45 +161,73 @@ func (c *Client) cloudSpacePermissions(ctx context.Context, key string) (SpacePe
 	return out, nil
 }
 
-type dcPermission struct {
+// dcSpacePermission is one element of the Data Center 9.1+ space permission
+// resources: schema SpacePermission {operation: OperationDescription
+// {targetType, operationKey}, subject, spaceKey, spaceId} (DC REST reference
+// v9.1–v10.x "Space Permissions"; npm @atlassian-dc-mcp/confluence models),
+// subject {type:"user", userKey} | {type:"group", name} (CONFSERVER-100505).
+type dcSpacePermission struct {
+	Operation struct {
+		TargetType   string `json:"targetType"`
+		OperationKey string `json:"operationKey"`
+	} `json:"operation"`
 	Subject struct {
-		Type       string `json:"type"`
-		Identifier string `json:"identifier"`
+		Type    string `json:"type"`
+		UserKey string `json:"userKey"`
+		Name    string `json:"name"`
 	} `json:"subject"`
-	Operation dcOperation `json:"operation"`
 }
 
-type dcOperation struct {
-	Key    string `json:"key"`
-	Target string `json:"target"`
+func (p dcSpacePermission) viewsSpace() bool {
+	return p.Operation.OperationKey == "read" && p.Operation.TargetType == "space"
 }
 
-// dcSpacePermissions uses the DC 9.1+ REST resource (response shape per
-// Atlassian's SpacePermissionV2; unverified against a live server).
+// dcSpacePermissions uses the DC 9.1+ REST resources. Anonymous access is
+// read from /permissions/anonymous only (the anonymous subject's shape in the
+// full list is not documented). Data Center answers 500 instead of 403 to
+// callers without admin rights (CONFSERVER-99908): that is not retried and
+// fails the space closed with ErrSpacePermissionsUnreadable.
 func (c *Client) dcSpacePermissions(ctx context.Context, key string) (SpacePermissions, error) {
 	base := "/rest/api/space/" + url.PathEscape(key) + "/permissions"
-	var perms []dcPermission
-	if err := c.doJSON(ctx, call{endpoint: "space.permissions", spaceKey: key, path: base}, &perms); err != nil {
+	get := func(endpoint, path string) ([]dcSpacePermission, error) {
+		var perms []dcSpacePermission
+		err := c.doJSON(ctx, call{endpoint: endpoint, spaceKey: key, path: path, final500: true}, &perms)
+		var he *HTTPError
+		if errors.As(err, &he) && he.StatusCode == http.StatusInternalServerError {
+			return nil, &SpacePermissionsError{SpaceKey: key, URL: he.URL}
+		}
+		return perms, err
+	}
+	perms, err := get("space.permissions", base)
+	if err != nil {
 		return SpacePermissions{}, err
 	}
 	var out SpacePermissions
 	for _, p := range perms {
-		if p.Operation.Key != "read" || p.Operation.Target != "space" {
+		if !p.viewsSpace() {
 			continue
 		}
 		switch p.Subject.Type {
 		case "user":
-			out.Users = append(out.Users, User{UserKey: p.Subject.Identifier})
+			if p.Subject.UserKey == "" {
+				return SpacePermissions{}, fmt.Errorf("space %s: a user's view permission came without userKey; refusing to guess the space's viewers", key)
+			}
+			out.Users = append(out.Users, User{UserKey: p.Subject.UserKey})
 		case "group":
-			out.Groups = append(out.Groups, Group{Name: p.Subject.Identifier})
+			if p.Subject.Name == "" {
+				return SpacePermissions{}, fmt.Errorf("space %s: a group's view permission came without name; refusing to guess the space's viewers", key)
+			}
+			out.Groups = append(out.Groups, Group{Name: p.Subject.Name})
 		}
+		// Other subjects (anonymous) admit no one here: anonymous access
+		// comes from its own resource below.
 	}
-	var anon []dcOperation
-	if err := c.doJSON(ctx, call{endpoint: "space.permissions.anonymous", spaceKey: key, path: base + "/anonymous"}, &anon); err != nil {
+	anon, err := get("space.permissions.anonymous", base+"/anonymous")
+	if err != nil {
 		return SpacePermissions{}, err
 	}
-	for _, op := range anon {
-		if op.Key == "read" && op.Target == "space" {
+	for _, p := range anon {
+		if p.viewsSpace() {
 			out.Anonymous = true
 		}
 	}

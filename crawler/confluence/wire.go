@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -85,16 +86,32 @@ type wireLinks struct {
 	Download string `json:"download"`
 }
 
+// wireUserList and wireGroupList are the UserArray and GroupArray of the
+// v1 API (Cloud v1 OpenAPI; DC REST reference "Content Restrictions"):
+// results, start, limit, size, _links, and optionally totalSize.
 type wireUserList struct {
-	Results []wireUser `json:"results"`
-	Size    int        `json:"size"`
-	Links   wireLinks  `json:"_links"`
+	Results   []wireUser `json:"results"`
+	Start     int        `json:"start"`
+	Limit     int        `json:"limit"`
+	Size      int        `json:"size"`
+	TotalSize int        `json:"totalSize"`
+	Links     wireLinks  `json:"_links"`
 }
 
 type wireGroupList struct {
-	Results []wireGroup `json:"results"`
-	Size    int         `json:"size"`
-	Links   wireLinks   `json:"_links"`
+	Results   []wireGroup `json:"results"`
+	Start     int         `json:"start"`
+	Limit     int         `json:"limit"`
+	Size      int         `json:"size"`
+	TotalSize int         `json:"totalSize"`
+	Links     wireLinks   `json:"_links"`
+}
+
+// mayContinue reports whether a restriction's user or group list may have
+// more entries after this page: a next link, a totalSize beyond it, or a
+// full page (fail closed: a full page is checked with one more call).
+func mayContinue(got, start, limit, totalSize int, next string) bool {
+	return next != "" || totalSize > start+got || (limit > 0 && got >= limit)
 }
 
 type wireVersion struct {
@@ -121,18 +138,24 @@ func (w *wireVersion) version() Version {
 	return v
 }
 
+// wireReadRestriction is a ContentRestriction for the read operation:
+// {operation, restrictions: {user: UserArray, group: GroupArray}, _links}
+// (Cloud v1 OpenAPI "ContentRestriction"; DC REST reference "Content
+// Restrictions › Get restrictions by operation"). Its users and groups page
+// together through the start/limit query parameters; each list says itself
+// whether it continues (_links, totalSize, or a full page).
 type wireReadRestriction struct {
 	Restrictions struct {
 		User  wireUserList  `json:"user"`
 		Group wireGroupList `json:"group"`
 	} `json:"restrictions"`
-	Links wireLinks `json:"_links"`
 }
 
-// truncated reports whether the embedded user/group lists are incomplete.
+// truncated reports whether the embedded user/group lists may be incomplete.
 func (r *wireReadRestriction) truncated() bool {
 	u, g := r.Restrictions.User, r.Restrictions.Group
-	return u.Links.Next != "" || g.Links.Next != "" || u.Size > len(u.Results) || g.Size > len(g.Results)
+	return mayContinue(len(u.Results), u.Start, u.Limit, u.TotalSize, u.Links.Next) ||
+		mayContinue(len(g.Results), g.Start, g.Limit, g.TotalSize, g.Links.Next)
 }
 
 func (r *wireReadRestriction) restriction() *Restriction {
@@ -251,6 +274,12 @@ func list[T any](ctx context.Context, c *Client, cl call, fn func(item T, base s
 		if err != nil {
 			return err
 		}
+		if c.cfg.Deployment == DataCenter {
+			var end bool
+			if next, end, err = dcNextPage(cl.path, next, len(p.Results)); err != nil || end {
+				return err
+			}
+		}
 		if seen[next] {
 			return fmt.Errorf("listing %s: server repeated the next link %q", cl.endpoint, next)
 		}
@@ -260,6 +289,39 @@ func list[T any](ctx context.Context, c *Client, cl call, fn func(item T, base s
 			return err
 		}
 	}
+}
+
+// dcNextPage corrects a Data Center start/limit next link. DC advances start
+// by the requested limit even when its cap returned fewer items (Onyx #4129,
+// CONFSERVER-95272), so the next start is re-derived as this page's start
+// plus the items it returned: nothing is skipped. An empty page with a next
+// link is the end: DC sends next links past the real end (CONFSERVER-95396).
+// Links without a start parameter (cursors) pass unchanged.
+func dcNextPage(current, next string, got int) (string, bool, error) {
+	nu, err := url.Parse(next)
+	if err != nil {
+		return "", false, fmt.Errorf("invalid next link %q: %w", next, err)
+	}
+	q := nu.Query()
+	if q.Get("start") == "" {
+		return next, false, nil
+	}
+	if got == 0 {
+		return "", true, nil
+	}
+	cu, err := url.Parse(current)
+	if err != nil {
+		return "", false, err
+	}
+	start := 0
+	if v := cu.Query().Get("start"); v != "" {
+		if start, err = strconv.Atoi(v); err != nil || start < 0 {
+			return "", false, fmt.Errorf("listing at %q: invalid start %q", current, v)
+		}
+	}
+	q.Set("start", strconv.Itoa(start+got))
+	nu.RawQuery = q.Encode()
+	return nu.String(), false, nil
 }
 
 // relativeAPIPath turns a next link (absolute, site-relative "/wiki/api/v2/..."

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,9 +56,12 @@ type Summary struct {
 	DocumentCount      int64       `json:"documentCount"`
 	Identities         int64       `json:"identities"`
 	SpacesSkipped      []string    `json:"spacesSkipped,omitempty"`
-	APICalls           int64       `json:"apiCalls"`
-	DurationSeconds    float64     `json:"durationSeconds"`
-	Message            string      `json:"message,omitempty"`
+	// GroupsSkipped are groups whose members could not be listed; their
+	// members get no access through them until a later sync lists them.
+	GroupsSkipped   []string `json:"groupsSkipped,omitempty"`
+	APICalls        int64    `json:"apiCalls"`
+	DurationSeconds float64  `json:"durationSeconds"`
+	Message         string   `json:"message,omitempty"`
 }
 
 // state is the checkpoint this package keeps with the index.
@@ -87,6 +91,7 @@ type run struct {
 	mu            sync.Mutex
 	seen          map[string]struct{} // document ids that exist in Confluence and in scope
 	spacesSkipped []string
+	groupsSkipped []string
 }
 
 // Run performs one sync. It returns a summary even on failure; the error says
@@ -223,7 +228,10 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 		return fmt.Errorf("writing checkpoint: %w", err)
 	}
 	if !sum.Complete {
-		return fmt.Errorf("%d of %d spaces could not be crawled completely (%v); nothing was deleted in them", len(incomplete), len(spaces), keys(incomplete))
+		failed := keys(incomplete)
+		slices.Sort(failed)
+		// The first cause says what to fix (e.g. a missing permission).
+		return fmt.Errorf("%d of %d spaces could not be crawled completely (%v); nothing was deleted in them; %s: %w", len(incomplete), len(spaces), failed, failed[0], incomplete[failed[0]])
 	}
 	return nil
 }
@@ -241,6 +249,7 @@ func (r *run) fill(sum *Summary) {
 	r.mu.Lock()
 	sum.DocumentCount = int64(len(r.seen))
 	sum.SpacesSkipped = append([]string(nil), r.spacesSkipped...)
+	sum.GroupsSkipped = append([]string(nil), r.groupsSkipped...)
 	r.mu.Unlock()
 	sum.APICalls = r.Confluence.APICalls()
 }

@@ -35,7 +35,14 @@ type harness struct {
 
 func newHarness(t testing.TB, deployment fakeconfluence.Deployment, o fakeconfluence.DatasetOptions) *harness {
 	t.Helper()
-	cf := fakeconfluence.New(fakeconfluence.Options{Deployment: deployment})
+	return newHarnessWith(t, fakeconfluence.Options{Deployment: deployment}, o)
+}
+
+// newHarnessWith is newHarness with every option of the fake.
+func newHarnessWith(t testing.TB, fo fakeconfluence.Options, o fakeconfluence.DatasetOptions) *harness {
+	t.Helper()
+	deployment := fo.Deployment
+	cf := fakeconfluence.New(fo)
 	t.Cleanup(cf.Close)
 	data := cf.Generate(o)
 	target := fakeopensearch.ForTest(t)

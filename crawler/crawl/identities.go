@@ -2,6 +2,7 @@ package crawl
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -10,8 +11,8 @@ import (
 )
 
 // crawlIdentities writes one identity document per user with the user's
-// groups as principals scoped to this data source, so search can expand a user to principals at query
-// time. Nothing is written when the identities did not change since the
+// groups as principals scoped to this data source, so search can expand a
+// user to principals at query time. Nothing is written when the identities did not change since the
 // previous run (same hash).
 func (r *run) crawlIdentities(ctx context.Context, previousHash string, start time.Time) (int64, string, error) {
 	users := map[string]*opensearch.Identity{}
@@ -36,14 +37,27 @@ func (r *run) crawlIdentities(ctx context.Context, previousHash string, start ti
 	}
 	for _, g := range groups {
 		principal := r.source.Group(g.PrincipalID())
+		var members []*opensearch.Identity
 		err := r.Confluence.ListGroupMembers(ctx, g, func(u confluence.User) error {
 			if ident := identity(u); ident != nil {
-				ident.Groups = append(ident.Groups, principal)
+				members = append(members, ident)
 			}
 			return nil
 		})
+		if groupOnly(err) {
+			// One unreadable group (e.g. a Data Center name containing "/")
+			// fails closed for its members only: nobody is given the group.
+			r.log.Error(err, "group members not listed; its members get no access through it", "group", g.Name)
+			r.mu.Lock()
+			r.groupsSkipped = append(r.groupsSkipped, g.Name)
+			r.mu.Unlock()
+			continue
+		}
 		if err != nil {
 			return 0, "", err
+		}
+		for _, ident := range members {
+			ident.Groups = append(ident.Groups, principal)
 		}
 	}
 	ids := make([]string, 0, len(users))
@@ -73,4 +87,16 @@ func (r *run) crawlIdentities(ctx context.Context, previousHash string, start ti
 		return 0, "", err
 	}
 	return int64(len(list)), hash, nil
+}
+
+// groupOnly reports whether listing a group's members failed for reasons of
+// that group alone: Confluence answered with an HTTP error status (possibly
+// after retries). Network, credential and cancellation errors fail the sync.
+func groupOnly(err error) bool {
+	if err == nil || errors.Is(err, confluence.ErrCredentialsRejected) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var he *confluence.HTTPError
+	var fe *confluence.ForbiddenError
+	return errors.As(err, &he) || errors.As(err, &fe)
 }

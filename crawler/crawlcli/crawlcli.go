@@ -248,6 +248,9 @@ func toReport(job string, start time.Time, sum crawl.Summary, err error) v1.Sync
 		if len(sum.SpacesSkipped) > 0 {
 			r.Message += fmt.Sprintf("; spaces skipped (no permission): %s", strings.Join(sum.SpacesSkipped, ", "))
 		}
+		if len(sum.GroupsSkipped) > 0 {
+			r.Message += fmt.Sprintf("; groups whose members could not be listed (they get no access through them): %s", strings.Join(sum.GroupsSkipped, ", "))
+		}
 	}
 	return r
 }

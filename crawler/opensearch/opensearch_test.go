@@ -20,11 +20,15 @@ import (
 
 func fastBackoff(int) time.Duration { return 5 * time.Millisecond }
 
-// newTestClient returns a client for the double (or OPENSEARCH_URL) and a
-// fresh alias name.
+// newTestClient returns a client for the cluster at OPENSEARCH_URL (make
+// test starts a real node), or else the double, and a fresh alias name.
 func newTestClient(t *testing.T) (*Client, fakeopensearch.Target, string) {
 	t.Helper()
-	tg := fakeopensearch.ForTest(t)
+	return newClientFor(t, fakeopensearch.ForTest(t))
+}
+
+func newClientFor(t *testing.T, tg fakeopensearch.Target) (*Client, fakeopensearch.Target, string) {
+	t.Helper()
 	c, err := NewClient(Config{
 		Endpoints: []string{tg.URL}, Username: tg.Username, Password: tg.Password,
 		InsecureSkipVerify: tg.Insecure, RetryBackoff: fastBackoff,
@@ -204,10 +208,9 @@ func TestSink_ItemErrorIsReported(t *testing.T) {
 }
 
 func TestSink_RetriesRejections(t *testing.T) {
-	c, tg, alias := newTestClient(t)
-	if tg.Fake == nil {
-		t.Skip("fault injection needs the double")
-	}
+	// The double: a real node answers 429/503 to whole bulk requests and
+	// rejects single items only under overload, not on demand.
+	c, tg, alias := newClientFor(t, fakeopensearch.Double(t))
 	ensure(t, c, IndexConfig{Alias: alias})
 	tg.Fake.FailBulk(429, 3)   // whole requests: retried by the transport
 	tg.Fake.FailBulk(503, 2)   //
@@ -350,10 +353,7 @@ func TestSearch_ReturnsExactlyWhatACLAllows(t *testing.T) {
 	}
 	check("before")
 
-	writesBefore := 0
-	if tg.Fake != nil {
-		writesBefore = tg.Fake.Writes(st.Index)
-	}
+	writesBefore := indexWrites(t, c, tg, st.Index)
 	// Bob joins eng and leaves hr; alice joins leads. No document changes.
 	users[1].Groups = []string{src.Group("eng")}
 	users[0].Groups = append(users[0].Groups, src.Group("leads"))
@@ -367,12 +367,37 @@ func TestSearch_ReturnsExactlyWhatACLAllows(t *testing.T) {
 		t.Fatalf("bob resolves to %v after the membership change", r.Principals)
 	}
 	check("after membership change")
-	if tg.Fake != nil && tg.Fake.Writes(st.Index) != writesBefore {
+	if indexWrites(t, c, tg, st.Index) != writesBefore {
 		t.Fatal("a membership change re-indexed documents")
 	}
 	if n := count(t, c, alias); n != len(docs) {
 		t.Fatalf("index holds %d documents, want %d", n, len(docs))
 	}
+}
+
+// indexWrites counts the documents written to an index so far: the double's
+// counter, or the engine's indexing statistics.
+func indexWrites(t *testing.T, c *Client, tg fakeopensearch.Target, index string) int64 {
+	t.Helper()
+	if tg.Fake != nil {
+		return int64(tg.Fake.Writes(index))
+	}
+	var res struct {
+		All struct {
+			Primaries struct {
+				Indexing struct {
+					IndexTotal int64 `json:"index_total"`
+				} `json:"indexing"`
+			} `json:"primaries"`
+		} `json:"_all"`
+	}
+	if err := c.do(t.Context(), http.MethodGet, "/"+index+"/_stats/indexing", nil, nil, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.All.Primaries.Indexing.IndexTotal == 0 {
+		t.Fatalf("the engine reports no writes to %s", index)
+	}
+	return res.All.Primaries.Indexing.IndexTotal
 }
 
 func TestResolvePrincipals_UnknownUserIsAnonymous(t *testing.T) {
@@ -752,7 +777,7 @@ func TestErrors_HostileBodiesAreBoundedAndPrintable(t *testing.T) {
 		"json reason": string(mustJSON(map[string]any{"status": 400, "error": map[string]any{
 			"type": "x\x1b[31m", "reason": huge, "caused_by": map[string]any{"type": "y", "reason": strings.Repeat("z", 5000)},
 		}})),
-		"plain text":  huge,
+		"plain text": huge,
 	}
 	for name, body := range bodies {
 		t.Run(name, func(t *testing.T) {

@@ -68,7 +68,8 @@ func TestServer_CapsLimitsSilently(t *testing.T) {
 		want int
 	}{
 		"cloud cql with bodies":  {Cloud, "/rest/api/content/search?cql=" + url.QueryEscape(`space = "S1"`) + "&expand=body.storage&limit=1000", 50},
-		"dc content with bodies": {DataCenter, "/rest/api/content?spaceKey=S1&expand=body.storage&limit=1000", 100},
+		"dc content with bodies": {DataCenter, "/rest/api/content?spaceKey=S1&expand=body.storage&limit=1000", 50},
+		"dc cql with bodies":     {DataCenter, "/rest/api/content/search?cql=" + url.QueryEscape(`space = "S1"`) + "&expand=body.storage&limit=1000", 50},
 		"dc content without":     {DataCenter, "/rest/api/content?spaceKey=S1&limit=1000", 200},
 		"cloud v1 default":       {Cloud, "/rest/api/content?spaceKey=S1", 25},
 	}
@@ -92,6 +93,35 @@ func TestServer_CapsLimitsSilently(t *testing.T) {
 				t.Fatalf("next link %q must be base-relative", next)
 			}
 		})
+	}
+}
+
+// The Data Center quirks the client must survive: next advances by the
+// requested limit (Onyx #4129) and a full last page links past the end
+// (CONFSERVER-95396).
+func TestServer_DCNextLinksSkipAndOvershoot(t *testing.T) {
+	s := New(Options{Deployment: DataCenter})
+	defer s.Close()
+	ds := s.Generate(DatasetOptions{Spaces: 1, PagesPerSpace: 100, CommentsPerPage: 0, AttachmentsPerPage: 0})
+	next := func(path string) (int, string) {
+		t.Helper()
+		status, m := get(t, s, path, ds.Crawler.Username, ds.Crawler.Secret)
+		if status != 200 {
+			t.Fatalf("status %d: %v", status, m)
+		}
+		n, _ := m["_links"].(map[string]any)["next"].(string)
+		return len(m["results"].([]any)), n
+	}
+	n, link := next("/rest/api/content?spaceKey=S1&expand=body.storage&limit=80")
+	if u, _ := url.Parse(link); n != 50 || u.Query().Get("start") != "80" {
+		t.Fatalf("first page: %d results, next %q; want 50 and start=80", n, link)
+	}
+	n, link = next("/rest/api/content?spaceKey=S1&expand=body.storage&limit=50&start=50")
+	if n != 50 || link == "" {
+		t.Fatalf("full last page: %d results, next %q; want a next link past the end", n, link)
+	}
+	if n, link = next(link); n != 0 || link != "" {
+		t.Fatalf("past the end: %d results, next %q; want an empty last page", n, link)
 	}
 }
 

@@ -25,6 +25,9 @@ type DatasetOptions struct {
 	BodyBytes          int    // approximate storage body size: 600
 	TrashedPerSpace    int    // 1
 	RestrictedEvery    int    // every n-th page/blog post has a read restriction: 5
+	// NoAccessUsers are users in no group and named by no permission: they
+	// see what an anonymous reader sees. 0 by default.
+	NoAccessUsers int
 }
 
 func (o *DatasetOptions) defaults() {
@@ -210,6 +213,11 @@ func (s *Server) Generate(o DatasetOptions) Dataset {
 			ds.Comments += s.genComments(rng, c.ID, o.CommentsPerPage, userIDs, tick)
 			ds.Attachments += s.genAttachments(rng, c.ID, o.AttachmentsPerPage, userIDs, tick, n)
 		}
+	}
+	// Added last, so they change nothing else of a seeded data set.
+	for i := range o.NoAccessUsers {
+		n := fmt.Sprintf("outsider%d", i+1)
+		ds.Users = append(ds.Users, s.AddUser(User{Username: n, Email: n + "@example.com", DisplayName: fmt.Sprintf("Outsider %d", i+1), Secret: n + "-secret"}))
 	}
 	return ds
 }

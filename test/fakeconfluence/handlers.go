@@ -3,6 +3,7 @@ package fakeconfluence
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -51,6 +52,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	endpoint, h, params := s.route(r.Method, rest)
 	s.count(endpoint)
 	if f, lat := s.fault(endpoint, p); applyFault(w, f, lat) {
+		return
+	}
+	if !s.cloud() && strings.Contains(strings.ToLower(rest), "%2f") {
+		// Group names containing "/" break DC member listing (reported by
+		// Onyx). The status is unverified: Tomcat's default
+		// encodedSolidusHandling=reject answers 400 to an encoded slash.
+		writeError(w, http.StatusBadRequest, "Invalid URI")
 		return
 	}
 	if h == nil {
@@ -288,44 +296,93 @@ func (s *Server) dcHasPermAPI() bool {
 	return maj > 9 || (maj == 9 && minor >= 1)
 }
 
+// hDCSpacePerms serves GET /rest/api/space/{spaceKey}/permissions (Data
+// Center 9.1+). Source: Atlassian DC REST reference v9.1–v10.x, "Space
+// Permissions › Get all space permissions": array<SpacePermission>; schema
+// SpacePermission {operation: OperationDescription {targetType, operationKey},
+// subject, spaceKey, spaceId (integer)} in the npm package
+// @atlassian-dc-mcp/confluence (generated from Atlassian's DC OpenAPI);
+// subject {type:"user", userKey} / {type:"group", name} as quoted from a real
+// server in CONFSERVER-100505. displayName on subjects: per the reference
+// as summarised in issue 11 (unverified; the client does not read it).
+//
+// Quirks: callers without admin rights get HTTP 500 (CONFSERVER-99908, cited
+// by Onyx and Elastic); OAuth 2.0 apps cannot call it (DC REST reference
+// v10.1: "Forge and OAuth2 apps cannot access this REST resource"; the
+// status they get is unverified, 403 here).
 func (s *Server) hDCSpacePerms(w http.ResponseWriter, rq req) {
 	key := rq.q.Get(":key")
-	if !s.dcHasPermAPI() {
-		writeError(w, http.StatusNotFound, "null for uri: "+rq.r.URL.Path)
-		return
-	}
-	if !s.spaceVisible(rq, key) {
-		writeError(w, http.StatusNotFound, "No space with key : "+key)
+	if !s.dcSpacePermsAllowed(w, rq, key) {
 		return
 	}
 	sp := s.st.spaces[key]
 	out := []any{}
-	n := 1
-	add := func(typ, ident, op, target string) {
-		out = append(out, map[string]any{"id": n, "subject": map[string]string{"type": typ, "identifier": ident}, "operation": map[string]string{"key": op, "target": target}})
-		n++
-	}
 	for _, u := range sp.ViewUsers {
-		add("user", u, "read", "space")
-		add("user", u, "create", "page")
+		out = append(out, s.dcSpacePermission(sp, s.dcUserSubject(u), "read", "space"))
+		// A non-read operation the client must ignore.
+		out = append(out, s.dcSpacePermission(sp, s.dcUserSubject(u), "create", "page"))
 	}
 	for _, g := range sp.ViewGroups {
-		add("group", g, "read", "space")
+		out = append(out, s.dcSpacePermission(sp, map[string]any{"type": "group", "name": g, "displayName": g}, "read", "space"))
+	}
+	if sp.Anonymous {
+		// "all permissions granted to users/groups/anonymous user": the
+		// anonymous subject's shape is unverified; the client reads anonymous
+		// access from /permissions/anonymous only.
+		out = append(out, s.dcSpacePermission(sp, map[string]any{"type": "anonymous"}, "read", "space"))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
+// hDCSpacePermsAnon serves GET /rest/api/space/{spaceKey}/permissions/anonymous:
+// array<SpacePermission> (same reference section and model as hDCSpacePerms),
+// the permissions granted to the anonymous user; same quirks.
 func (s *Server) hDCSpacePermsAnon(w http.ResponseWriter, rq req) {
 	key := rq.q.Get(":key")
-	if !s.dcHasPermAPI() || !s.spaceVisible(rq, key) {
-		writeError(w, http.StatusNotFound, "not found")
+	if !s.dcSpacePermsAllowed(w, rq, key) {
 		return
 	}
+	sp := s.st.spaces[key]
 	out := []any{}
-	if s.st.spaces[key].Anonymous {
-		out = append(out, map[string]string{"key": "read", "target": "space"})
+	if sp.Anonymous {
+		out = append(out, s.dcSpacePermission(sp, map[string]any{"type": "anonymous"}, "read", "space"))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// dcSpacePermsAllowed answers the documented refusals of the DC space
+// permission resources and reports whether the request may proceed.
+func (s *Server) dcSpacePermsAllowed(w http.ResponseWriter, rq req, key string) bool {
+	switch {
+	case !s.dcHasPermAPI():
+		writeError(w, http.StatusNotFound, "null for uri: "+rq.r.URL.Path)
+	case rq.caller.oauth:
+		writeError(w, http.StatusForbidden, "OAuth 2.0 apps cannot access this REST resource")
+	case !s.spaceVisible(rq, key):
+		writeError(w, http.StatusNotFound, "No space with key : "+key)
+	case rq.caller.user == nil || !rq.caller.user.Admin:
+		// CONFSERVER-99908: a server error, not a 403.
+		writeError(w, http.StatusInternalServerError, "java.lang.NullPointerException")
+	default:
+		return true
+	}
+	return false
+}
+
+func (s *Server) dcUserSubject(id string) map[string]any {
+	m := map[string]any{"type": "user", "userKey": id}
+	if u, ok := s.st.users[id]; ok {
+		m["displayName"] = u.DisplayName
+	}
+	return m
+}
+
+func (s *Server) dcSpacePermission(sp *Space, subject map[string]any, op, target string) map[string]any {
+	id, _ := strconv.ParseInt(sp.ID, 10, 64)
+	return map[string]any{
+		"operation": map[string]string{"targetType": target, "operationKey": op},
+		"subject":   subject, "spaceKey": sp.Key, "spaceId": id,
+	}
 }
 
 func (s *Server) hJSONRPC(w http.ResponseWriter, rq req) {
@@ -380,15 +437,17 @@ func (s *Server) hJSONRPC(w http.ResponseWriter, rq req) {
 
 // ---- content ----
 
+// bodyCap is the server's silent cap on limit. Data Center: 50 with a body
+// expansion, 200 with other expansions (Atlassian KB "Searching for content
+// with the REST API and CQL always limits results to 50", written for
+// /rest/api/content/search; applied to /rest/api/content and child listings
+// too, unverified). Cloud v1: 50 with bodies (Cloud v1 OpenAPI: "may be
+// restricted by fixed system limits"; value from elastic/onyx practice).
 func (s *Server) bodyCap(exp expandSet) int {
-	switch {
-	case exp.has("body") && s.cloud():
+	if exp.has("body") {
 		return 50
-	case exp.has("body"):
-		return 100
-	default:
-		return 200
 	}
+	return 200
 }
 
 func (s *Server) hContentList(w http.ResponseWriter, rq req) {
@@ -506,6 +565,15 @@ func (s *Server) hContentGet(w http.ResponseWriter, rq req) {
 	writeJSON(w, http.StatusOK, s.renderContent(c, parseExpand(rq.q.Get("expand")), rq.base))
 }
 
+// hRestriction serves GET /rest/api/content/{id}/restriction/byOperation/read:
+// a ContentRestriction {operation, restrictions: {user: UserArray, group:
+// GroupArray}, _expandable, _links} (Cloud v1 OpenAPI "ContentRestriction";
+// DC REST reference "Content Restrictions › Get restrictions by operation").
+// start/limit page the users and the groups together (both references:
+// "the maximum number of users and the maximum number of groups ... to
+// return per page"; default limit 100). A list that continues carries its
+// own _links.next (the link's exact form is unverified; the client only
+// takes its presence as "more") and there is no top-level next link.
 func (s *Server) hRestriction(w http.ResponseWriter, rq req) {
 	c, ok := s.st.content[rq.q.Get(":id")]
 	if !ok || !s.spaceVisible(rq, c.SpaceKey) {
@@ -516,31 +584,31 @@ func (s *Server) hRestriction(w http.ResponseWriter, rq req) {
 	start := intParam(rq.q, "start", 0)
 	limit := limitParam(rq.q, 100)
 	rs := map[string]any{}
-	more := false
+	self := rq.rest
 	if exp.has("restrictions.user") {
-		ul, m := s.userList(c.ReadUsers, start, limit)
-		rs["user"], more = ul, more || m
+		ul, more := s.userList(c.ReadUsers, start, limit)
+		rs["user"] = withNext(ul, more, self, start+limit, limit)
 	}
 	if exp.has("restrictions.group") {
-		gl, m := s.groupList(c.ReadGroups, start, limit)
-		rs["group"], more = gl, more || m
-	}
-	links := map[string]string{"base": rq.base, "context": s.opts.ContextPath, "self": rq.base + rq.rest}
-	if more {
-		nq := cloneValues(rq.q)
-		for k := range nq {
-			if strings.HasPrefix(k, ":") {
-				nq.Del(k)
-			}
-		}
-		nq.Set("start", strconv.Itoa(start+limit))
-		nq.Set("limit", strconv.Itoa(limit))
-		links["next"] = rq.rest + "?" + nq.Encode()
+		gl, more := s.groupList(c.ReadGroups, start, limit)
+		rs["group"] = withNext(gl, more, self, start+limit, limit)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"operation": "read", "restrictions": rs,
-		"_expandable": map[string]string{"content": "/rest/api/content/" + c.ID}, "_links": links,
+		"_expandable": map[string]string{"content": "/rest/api/content/" + c.ID},
+		"_links":      map[string]string{"base": rq.base, "context": s.opts.ContextPath, "self": rq.base + rq.rest},
 	})
+}
+
+// withNext gives a UserArray/GroupArray its own _links, with a next link
+// when it continues.
+func withNext(list map[string]any, more bool, path string, start, limit int) map[string]any {
+	links := map[string]string{}
+	if more {
+		links["next"] = fmt.Sprintf("%s?start=%d&limit=%d", path, start, limit)
+	}
+	list["_links"] = links
+	return list
 }
 
 // ---- comments ----

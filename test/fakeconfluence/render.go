@@ -180,19 +180,15 @@ func (s *Server) renderContent(c *Content, exp expandSet, base string) map[strin
 	if exp.has("restrictions.read") {
 		lim := s.opts.ExpandedRestrictionCap
 		rs := map[string]any{}
+		// The embedded ContentRestriction has the shape hRestriction serves.
+		path := "/rest/api/content/" + c.ID + "/restriction/byOperation/read"
 		if exp.has("restrictions.read.restrictions.user") {
 			ul, more := s.userList(c.ReadUsers, 0, lim)
-			if more {
-				ul["_links"] = map[string]string{"next": fmt.Sprintf("/rest/api/content/%s/restriction/byOperation/read/user?start=%d&limit=%d", c.ID, lim, lim)}
-			}
-			rs["user"] = ul
+			rs["user"] = withNext(ul, more, path, lim, lim)
 		}
 		if exp.has("restrictions.read.restrictions.group") {
 			gl, more := s.groupList(c.ReadGroups, 0, lim)
-			if more {
-				gl["_links"] = map[string]string{"next": fmt.Sprintf("/rest/api/content/%s/restriction/byOperation/read/group?start=%d&limit=%d", c.ID, lim, lim)}
-			}
-			rs["group"] = gl
+			rs["group"] = withNext(gl, more, path, lim, lim)
 		}
 		m["restrictions"] = map[string]any{"read": map[string]any{"operation": "read", "restrictions": rs}}
 	} else {
@@ -396,20 +392,37 @@ func limitParam(q url.Values, maxLimit int) int {
 }
 
 // v1Page answers a start/limit listing with _links.next built from the
-// request's own query (as Confluence does).
+// request's own query (as Confluence does): {results, start, limit, size,
+// _links{base, context, self, next}} (Cloud v1 OpenAPI schemas ContentArray,
+// GroupArrayWithLinks; DC REST reference "PageResponse"). Data Center quirks:
+//   - the next link advances start by the REQUESTED limit even when the cap
+//     returned fewer items, so a client following it skips items (Onyx
+//     #4129, CONFSERVER-95272/95312 as cited by Onyx PR #11291);
+//   - a full last page still carries a next link, past the real end, whose
+//     page is empty (CONFSERVER-95396, as reported in issue 11).
 func (s *Server) v1Page(w http.ResponseWriter, rq req, total int, maxLimit int, item func(i int) any) {
 	start := intParam(rq.q, "start", 0)
-	limit := limitParam(rq.q, maxLimit)
+	requested := intParam(rq.q, "limit", 25)
+	if requested <= 0 {
+		requested = 25
+	}
+	limit := min(requested, maxLimit)
 	end := min(total, start+limit)
 	results := make([]any, 0, max(0, end-start))
 	for i := start; i < end; i++ {
 		results = append(results, item(i))
 	}
 	links := map[string]string{"base": rq.base, "context": s.opts.ContextPath, "self": rq.base + rq.rest}
-	if end < total {
+	nextStart, nextLimit := end, limit
+	pastEnd := false
+	if !s.cloud() {
+		nextStart, nextLimit = start+requested, requested
+		pastEnd = len(results) > 0 && len(results) == limit && end == total
+	}
+	if end < total || pastEnd {
 		nq := cloneValues(rq.q)
-		nq.Set("start", strconv.Itoa(end))
-		nq.Set("limit", strconv.Itoa(limit))
+		nq.Set("start", strconv.Itoa(nextStart))
+		nq.Set("limit", strconv.Itoa(nextLimit))
 		nq.Set("next", "true")
 		links["next"] = rq.rest + "?" + nq.Encode()
 	}

@@ -448,6 +448,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 type caller struct {
 	user      *User // nil for anonymous
 	anonymous bool
+	oauth     bool // authenticated with an OAuth 2.0 access token
 }
 
 // authenticate checks the request's credentials; status != 0 means reject.
@@ -498,7 +499,7 @@ func (s *Server) authenticate(r *http.Request, gateway bool) (caller, int) {
 	switch {
 	case ok && s.now().Before(at.expires):
 		if u, found := s.st.users[at.user]; found {
-			return caller{user: u}, 0
+			return caller{user: u, oauth: true}, 0
 		}
 		return caller{}, http.StatusUnauthorized
 	case ok:

@@ -19,7 +19,7 @@ type Target struct {
 	// clusters with self-signed certificates only.
 	Insecure bool
 	// Fake is the double, or nil when the test runs against a real cluster.
-	// Tests that need fault injection or request counters skip when it is nil.
+	// Tests that need fault injection or request counters use Double.
 	Fake *Server
 }
 
@@ -37,6 +37,19 @@ func ForTest(t testing.TB) Target {
 			Insecure: os.Getenv("OPENSEARCH_INSECURE") == "true",
 		}
 	}
+	s := Start()
+	t.Cleanup(s.Close)
+	return Target{URL: s.URL(), Fake: s}
+}
+
+// Double starts the double for a test that needs what only the double can
+// do: faults the real engine cannot be made to produce on demand (whole bulk
+// requests answered 429 or 503, single bulk items rejected inside a 200, a
+// node that dies mid-run) or its request counters. Such a test runs on the
+// double even when OPENSEARCH_URL is set, and says in a comment which fault
+// it needs; everything else uses ForTest.
+func Double(t testing.TB) Target {
+	t.Helper()
 	s := Start()
 	t.Cleanup(s.Close)
 	return Target{URL: s.URL(), Fake: s}

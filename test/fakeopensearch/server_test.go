@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 )
@@ -49,8 +50,17 @@ func errType(m map[string]any) string {
 	return s
 }
 
-func setupNested(t *testing.T) (Target, string) {
-	tg := ForTest(t)
+// eachTarget runs a parity test on the double and, when OPENSEARCH_URL is
+// set (make test starts a real node), on that cluster too: the double must
+// answer as the engine does.
+func eachTarget(t *testing.T, test func(t *testing.T, tg Target)) {
+	t.Run("double", func(t *testing.T) { test(t, Double(t)) })
+	if os.Getenv("OPENSEARCH_URL") != "" {
+		t.Run("engine", func(t *testing.T) { test(t, ForTest(t)) })
+	}
+}
+
+func setupNested(t *testing.T, tg Target) string {
 	name := IndexName(t)
 	t.Cleanup(func() { call(t, tg, "DELETE", "/"+name, "") })
 	st, m := call(t, tg, "PUT", "/"+name, `{"mappings":{"properties":{
@@ -59,11 +69,12 @@ func setupNested(t *testing.T) (Target, string) {
 	if st != 200 || m["acknowledged"] != true {
 		t.Fatalf("create index: %d %v", st, m)
 	}
-	return tg, name
+	return name
 }
 
-func TestErrors_HaveTheRealEnvelope(t *testing.T) {
-	tg := ForTest(t)
+func TestErrors_HaveTheRealEnvelope(t *testing.T) { eachTarget(t, testErrorsHaveTheRealEnvelope) }
+
+func testErrorsHaveTheRealEnvelope(t *testing.T, tg Target) {
 	name := IndexName(t)
 	st, m := call(t, tg, "GET", "/"+name+"/_search", `{}`)
 	if st != 404 || errType(m) != "index_not_found_exception" || m["status"] != 404.0 {
@@ -85,7 +96,11 @@ func TestErrors_HaveTheRealEnvelope(t *testing.T) {
 }
 
 func TestBulk_MappingConflictFailsOneItem(t *testing.T) {
-	tg, name := setupNested(t)
+	eachTarget(t, testBulkMappingConflictFailsOneItem)
+}
+
+func testBulkMappingConflictFailsOneItem(t *testing.T, tg Target) {
+	name := setupNested(t, tg)
 	body := fmt.Sprintf(`{"index":{"_index":%[1]q,"_id":"1"}}
 {"size":1,"when":"2026-01-02T03:04:05Z"}
 {"index":{"_index":%[1]q,"_id":"2"}}
@@ -122,7 +137,11 @@ func TestBulk_MappingConflictFailsOneItem(t *testing.T) {
 }
 
 func TestSearch_NestedFieldsNeedNestedQuery(t *testing.T) {
-	tg, name := setupNested(t)
+	eachTarget(t, testSearchNestedFieldsNeedNestedQuery)
+}
+
+func testSearchNestedFieldsNeedNestedQuery(t *testing.T, tg Target) {
+	name := setupNested(t, tg)
 	call(t, tg, "PUT", "/"+name+"/_doc/1?refresh=true", `{"title":"Hello World","acl":[{"principals":["a","b"]},{"principals":["c"]}]}`)
 	ids := func(q string) []string {
 		st, m := call(t, tg, "POST", "/"+name+"/_search", q)
@@ -158,8 +177,9 @@ func TestSearch_NestedFieldsNeedNestedQuery(t *testing.T) {
 	}
 }
 
-func TestTemplate_AppliesToNewIndices(t *testing.T) {
-	tg := ForTest(t)
+func TestTemplate_AppliesToNewIndices(t *testing.T) { eachTarget(t, testTemplateAppliesToNewIndices) }
+
+func testTemplateAppliesToNewIndices(t *testing.T, tg Target) {
 	base := IndexName(t)
 	t.Cleanup(func() {
 		call(t, tg, "DELETE", "/"+base+"-x", "")
@@ -181,10 +201,10 @@ func TestTemplate_AppliesToNewIndices(t *testing.T) {
 	}
 }
 
+// Faults and counters exist only in the double.
 func TestFaults_AndCounters(t *testing.T) {
-	s := Start()
-	defer s.Close()
-	tg := Target{URL: s.URL(), Fake: s}
+	tg := Double(t)
+	s := tg.Fake
 	s.FailBulk(429, 1)
 	st, m := call(t, tg, "POST", "/_bulk", "{\"index\":{\"_index\":\"x\",\"_id\":\"1\"}}\n{}\n")
 	if st != 429 || errType(m) != "es_rejected_execution_exception" {

@@ -1,6 +1,7 @@
 // Command demo runs the whole product on this machine (`make demo`): a
 // Kubernetes control plane with the operator installed, a fake Confluence
-// Cloud with a small company wiki, an OpenSearch double, one
+// Cloud with a small company wiki, the OpenSearch at OPENSEARCH_URL (hack/demo.sh
+// starts a real node) or else the double, one
 // ConfluenceDataSource applied with kubectl, and two searches as users with
 // different permissions. Everything listens on 127.0.0.1 and is removed on
 // exit. With --keep (or DEMO_KEEP=1) it stays up until Ctrl-C.
