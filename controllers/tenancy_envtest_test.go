@@ -17,22 +17,22 @@ import (
 )
 
 // The exfiltration of issue 14: an author who may edit data sources but not
-// read Secrets names an unrelated Secret (payroll-db) as the OpenSearch
-// credentials and points the endpoint at a listener of their own. The
-// controller must refuse before it grants the crawler anything or starts a
-// Job, naming the missing opt-in; then the Secret's owner opts in to the data
-// source but not to the listener, which is still refused; and a Secret whose
-// opt-in is withdrawn stops being granted.
+// read Secrets names an unrelated Secret (payroll-db) as the Confluence and
+// the OpenSearch credentials and points the endpoint at a listener of their
+// own. The controller must refuse before it grants the crawler anything or
+// starts a Job, naming the missing opt-in; then the Secret's owner opts in to
+// the data source and to Confluence but not to the listener, which is still
+// refused; and a Secret whose opt-in is withdrawn stops being granted.
 func TestTenancy_SecretExfiltrationRefused(t *testing.T) {
 	skipShort(t)
 	ns := newNamespace(t)
-	basicSecret(t, ns)
 	payroll := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "payroll-db", Namespace: ns},
 		StringData: map[string]string{"username": "payroll", "password": "db-password"}}
 	if err := k8s.Create(ctx, payroll); err != nil {
 		t.Fatal(err)
 	}
 	obj := newDataSource(ns, "exfil")
+	obj.Spec.Confluence.Auth.SecretRef.Name = "payroll-db"
 	obj.Spec.OpenSearch.Endpoints = []string{"https://listener.attacker.test:8443"}
 	obj.Spec.OpenSearch.Auth = &v1alpha1.OpenSearchAuth{SecretRef: v1alpha1.SecretReference{Name: "payroll-db"}}
 	create(t, obj)
@@ -47,8 +47,8 @@ func TestTenancy_SecretExfiltrationRefused(t *testing.T) {
 	}
 	expectNoCrawlerAccess(t, obj, 2*time.Second)
 
-	// The owner opts in to the data source, not to the listener.
-	annotateSecret(t, ns, "payroll-db", map[string]string{v1alpha1.AllowedDataSourcesAnnotation: "exfil"})
+	// The owner opts in to the data source and to Confluence, not to the listener.
+	annotateSecret(t, ns, "payroll-db", map[string]string{v1alpha1.AllowedDataSourcesAnnotation: "exfil", v1alpha1.AllowedHostsAnnotation: "example.atlassian.net"})
 	eventually(t, func() error {
 		c := condition(get(t, obj), v1alpha1.ConditionStalled)
 		if c == nil || c.Reason != v1alpha1.ReasonSecretNotAllowed || !strings.Contains(c.Message, `"listener.attacker.test:8443"`) {
@@ -59,8 +59,8 @@ func TestTenancy_SecretExfiltrationRefused(t *testing.T) {
 	expectNoCrawlerAccess(t, obj, time.Second)
 
 	// Opted in to both: the crawler is granted the Secret and a sync starts.
-	annotateSecret(t, ns, "payroll-db", map[string]string{v1alpha1.AllowedHostsAnnotation: "listener.attacker.test"})
-	expectCrawlerRBAC(t, obj, crawlerRules(obj, []string{"confluence", "payroll-db"}, false))
+	annotateSecret(t, ns, "payroll-db", map[string]string{v1alpha1.AllowedHostsAnnotation: "example.atlassian.net, listener.attacker.test"})
+	expectCrawlerRBAC(t, obj, crawlerRules(obj, []string{"payroll-db"}, false))
 	activeJobName(t, obj)
 
 	// Withdrawn: stalled again, and the Role grants nothing any more.
