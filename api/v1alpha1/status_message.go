@@ -16,18 +16,24 @@ const MaxStatusMessageBytes = 1024
 // characters (terminal escapes, newlines) become spaces, and it is cut to
 // MaxStatusMessageBytes on a rune boundary, ending in "…" when cut.
 func StatusMessage(text string) string {
-	var b strings.Builder
-	b.Grow(min(len(text), MaxStatusMessageBytes))
 	const ellipsis = "…"
-	for i, r := range text {
-		if r == utf8.RuneError || unicode.IsControl(r) || (!unicode.IsPrint(r) && !unicode.IsSpace(r)) {
-			r = ' '
+	// Only the head can survive the cut: never scan a huge message whole.
+	head := text[:min(len(text), 4*MaxStatusMessageBytes)]
+	clean := strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || (!unicode.IsPrint(r) && !unicode.IsSpace(r)) {
+			return ' '
 		}
-		if b.Len()+utf8.RuneLen(r) > MaxStatusMessageBytes-len(ellipsis) && i+utf8.RuneLen(r) < len(text) {
-			b.WriteString(ellipsis)
-			break
-		}
-		b.WriteRune(r)
+		return r
+	}, strings.ToValidUTF8(head, " "))
+	if len(head) == len(text) && len(clean) <= MaxStatusMessageBytes {
+		return clean
 	}
-	return b.String()
+	cut := MaxStatusMessageBytes - len(ellipsis)
+	if len(clean) <= cut {
+		return clean + ellipsis
+	}
+	for cut > 0 && !utf8.RuneStart(clean[cut]) {
+		cut--
+	}
+	return clean[:cut] + ellipsis
 }

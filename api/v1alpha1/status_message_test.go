@@ -23,6 +23,9 @@ func TestStatusMessage_BoundedAndPrintable(t *testing.T) {
 	if s := "sync failed: spaces ENG, HR — 3 of 4 done"; StatusMessage(s) != s {
 		t.Fatalf("an ordinary message changed: %q", StatusMessage(s))
 	}
+	if got := StatusMessage(strings.Repeat("\xff", 100000)); got != " …" {
+		t.Fatalf("a long run of invalid bytes gives %q", got)
+	}
 	exact := strings.Repeat("a", MaxStatusMessageBytes)
 	if StatusMessage(exact) != exact {
 		t.Fatal("a message of exactly the maximum was cut")
