@@ -74,7 +74,7 @@ opensearch: ## Start a local OpenSearch in the background and print its URL (hac
 .PHONY: bench
 bench: ## Run the benchmarks recorded in docs/benchmarks.md.
 	go test -run '^$$' -bench . -benchmem -timeout 60m $$(go list ./crawler/... | grep -v '/crawler/opensearch$$')
-	hack/opensearch.sh run -- go test -run '^$$' -bench . -benchmem -timeout 60m ./crawler/opensearch/
+	OPENSEARCH_JAVA_OPTS= hack/opensearch.sh run -- go test -run '^$$' -bench . -benchmem -timeout 60m ./crawler/opensearch/
 
 ##@ Build
 

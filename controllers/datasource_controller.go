@@ -400,6 +400,10 @@ func (r *DataSourceReconciler) validate(ctx context.Context, sc *scope) (time.Du
 	if spec.Confluence.Auth.Type == v1alpha1.AuthPersonalAccessToken && spec.Confluence.Deployment != v1alpha1.DeploymentDataCenter {
 		return 0, stalled(v1alpha1.ReasonInvalidSpec, "spec.confluence.auth.type PersonalAccessToken needs spec.confluence.deployment DataCenter")
 	}
+	if spec.Confluence.Auth.Type == v1alpha1.AuthOAuth2 && spec.Confluence.Deployment == v1alpha1.DeploymentDataCenter {
+		// Objects admitted before the CEL rule existed.
+		return 0, stalled(v1alpha1.ReasonInvalidSpec, "spec.confluence.auth.type OAuth2 cannot work with deployment DataCenter (OAuth 2.0 apps may not read space permissions or groups there): use PersonalAccessToken or Basic")
+	}
 	sc.secretVersions = map[string]string{}
 	for _, req := range secretRequirements(sc.obj) {
 		secret := &corev1.Secret{}

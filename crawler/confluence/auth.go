@@ -155,7 +155,11 @@ func (c *Client) Verify(ctx context.Context) (User, error) {
 		return *c.verified, nil
 	}
 	var raw wireUser
-	if err := c.doJSON(ctx, call{endpoint: "user.current", path: "/rest/api/user/current"}, &raw); err != nil {
+	err := c.doJSON(ctx, call{endpoint: "user.current", path: "/rest/api/user/current"}, &raw)
+	if errors.Is(err, ErrCredentialsRejected) && c.cfg.Deployment == Cloud && c.cfg.AuthType == AuthBasic {
+		err = c.tryScopedToken(ctx, err, &raw)
+	}
+	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return User{}, fmt.Errorf("%w: %s has no Confluence REST API at /rest/api (check the URL and the deployment %s): %w", ErrWrongDeployment, c.site, c.cfg.Deployment, err)
 		}
@@ -181,4 +185,35 @@ func (c *Client) Verify(ctx context.Context) (User, error) {
 func (c *Client) ready(ctx context.Context) error {
 	_, err := c.Verify(ctx)
 	return err
+}
+
+// tryScopedToken handles a Cloud site that rejected Basic credentials: an
+// "API token with scopes" is refused by the site and accepted only through
+// the gateway <GatewayURL>/ex/confluence/<cloudId> (CLOUD-12617; Atlassian's
+// "Manage API tokens for your Atlassian account"), while classic tokens are
+// being deprecated. So the client asks the gateway once, with the cloud id
+// configured or read from <site>/_edge/tenant_info, and keeps using the
+// gateway if it accepts the token. siteErr is returned, with the gateway's
+// answer, if it does not.
+func (c *Client) tryScopedToken(ctx context.Context, siteErr error, raw *wireUser) error {
+	id := c.cfg.CloudID
+	if id == "" {
+		var err error
+		if id, err = c.discoverCloudID(ctx); err != nil {
+			return fmt.Errorf("%w (a scoped API token needs the gateway, but %v)", siteErr, err)
+		}
+	}
+	gw := c.gatewayBase(id)
+	u, err := url.Parse(gw.String() + "/rest/api/user/current")
+	if err != nil {
+		return siteErr
+	}
+	if err := c.doJSON(ctx, call{endpoint: "user.current", abs: u}, raw); err != nil {
+		return fmt.Errorf("%w; the API gateway for scoped tokens (%s) refused them too: %v", siteErr, gw.Host, err)
+	}
+	c.apiBaseOnce.Lock()
+	c.apiBase = gw
+	c.apiBaseOnce.Unlock()
+	c.log.V(1).Info("the site refused the API token and the gateway accepted it: a scoped API token; using the gateway", "gateway", gw.String())
+	return nil
 }

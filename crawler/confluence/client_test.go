@@ -29,7 +29,6 @@ func TestClient_EveryAuthTypeOnBothDeployments(t *testing.T) {
 		"cloud oauth2": {cloud, confluence.AuthOAuth2},
 		"dc basic":     {dc, confluence.AuthBasic},
 		"dc pat":       {dc, confluence.AuthPersonalAccessToken},
-		"dc oauth2":    {dc, confluence.AuthOAuth2},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

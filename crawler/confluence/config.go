@@ -185,6 +185,9 @@ func (c *Config) validate() (*url.URL, error) {
 		if atlassian {
 			return nil, fmt.Errorf("%w: %s is an Atlassian Cloud site but deployment is %s; set deployment: %s", ErrWrongDeployment, u.Host, DataCenter, Cloud)
 		}
+		if c.AuthType == AuthOAuth2 {
+			return nil, ErrDataCenterOAuth2
+		}
 	case Cloud:
 		if atlassian && u.Path == "" {
 			u.Path = "/wiki" // Confluence lives under /wiki on Cloud sites

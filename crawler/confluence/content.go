@@ -58,7 +58,7 @@ type ContentQuery struct {
 
 // ListContent streams the pages or blog posts of a space with storage body,
 // version, ancestors, labels and own read restriction, all from the listing
-// calls (Cloud: CQL search with cursor; Data Center and archived content:
+// calls (Cloud: CQL search with cursor, archived pages from v2; Data Center:
 // /rest/api/content with start/limit links). It returns an error, never
 // success, if the listing could not be completed.
 func (c *Client) ListContent(ctx context.Context, q ContentQuery, fn func(Content) error) error {
@@ -71,6 +71,12 @@ func (c *Client) ListContent(ctx context.Context, q ContentQuery, fn func(Conten
 	status := q.Status
 	if status == "" {
 		status = StatusCurrent
+	}
+	if c.cfg.Deployment == Cloud && status == StatusArchived {
+		if q.Type != TypePage {
+			return fmt.Errorf("only pages can be archived on Cloud (v2: blog posts have no archived status)")
+		}
+		return c.listArchivedCloudPages(ctx, q.SpaceKey, fn)
 	}
 	expand, limit := contentExpand, c.bodiesMax()
 	if q.WithoutBody {
@@ -89,7 +95,21 @@ func (c *Client) ListContent(ctx context.Context, q ContentQuery, fn func(Conten
 		cl = call{endpoint: "content.list", path: "/rest/api/content?" + v.Encode()}
 	}
 	cl.spaceKey = q.SpaceKey
-	return c.listContent(ctx, cl, q.SpaceKey, fn)
+	if c.cfg.Deployment != Cloud || q.Type != TypePage {
+		return c.listContent(ctx, cl, q.SpaceKey, fn)
+	}
+	tree, err := c.newCloudTree(ctx, q.SpaceKey, status)
+	if err != nil {
+		return err
+	}
+	return c.listContent(ctx, cl, q.SpaceKey, func(ct Content) error {
+		chain, err := tree.chain(ctx, ct.ID)
+		if err != nil {
+			return err
+		}
+		ct.setAncestors(chain)
+		return fn(ct)
+	})
 }
 
 func (c *Client) searchCall(cql string) call {
@@ -151,7 +171,8 @@ type ChangeQuery struct {
 }
 
 // ListChangedContent streams content whose lastmodified is at or after
-// q.Since, oldest first, with the same fields as ListContent. CQL is
+// q.Since, oldest first, with the same fields as ListContent except that on
+// Cloud the ancestors are v1's (use ListContent for ACLs). CQL is
 // index-backed and may lag writes by minutes.
 func (c *Client) ListChangedContent(ctx context.Context, q ChangeQuery, fn func(Content) error) error {
 	if err := c.ready(ctx); err != nil {
@@ -209,19 +230,22 @@ func (c *Client) content(ctx context.Context, w wireContent, base, spaceKey stri
 		ct.SpaceKey = w.Space.Key
 	}
 	if w.Body != nil && w.Body.Storage != nil {
-		ct.Body = w.Body.Storage.Value
+		ct.Body, ct.BodyIncluded = w.Body.Storage.Value, true
 	}
 	if w.History != nil {
 		ct.Created = w.History.CreatedDate.time()
 	}
+	// Every ancestor counts, whatever its type: a restricted folder (or
+	// whiteboard, database, embed) restricts the pages below it.
+	anc := make([]Ancestor, 0, len(w.Ancestors))
 	for _, a := range w.Ancestors {
-		if a.Type == "" || a.Type == "page" {
-			ct.AncestorIDs = append(ct.AncestorIDs, string(a.ID))
+		typ := a.Type
+		if typ == "" {
+			typ = string(TypePage)
 		}
+		anc = append(anc, Ancestor{ID: string(a.ID), Type: typ})
 	}
-	if n := len(ct.AncestorIDs); n > 0 {
-		ct.ParentID = ct.AncestorIDs[n-1]
-	}
+	ct.setAncestors(anc)
 	if w.Metadata != nil && w.Metadata.Labels != nil {
 		for _, l := range w.Metadata.Labels.Results {
 			ct.Labels = append(ct.Labels, l.Name)
@@ -250,9 +274,9 @@ const (
 )
 
 // ReadRestriction returns the read restriction set on the content item
-// itself (not inherited ones), or nil if it has none. A missing or invisible
-// item yields an error matching ErrNotFound (callers skip that layer); any
-// other error must be treated as "deny".
+// itself (not inherited ones), or nil if it has none. An item Confluence does
+// not show (404, or 403 on a draft) yields an error matching
+// ErrContentUnreadable; any other error must be treated as "deny".
 func (c *Client) ReadRestriction(ctx context.Context, contentID string) (*Restriction, error) {
 	if err := c.ready(ctx); err != nil {
 		return nil, err
@@ -263,7 +287,7 @@ func (c *Client) ReadRestriction(ctx context.Context, contentID string) (*Restri
 		cl := call{endpoint: "content.restriction", path: "/rest/api/content/" + url.PathEscape(contentID) + "/restriction/byOperation/read?" + v.Encode()}
 		var w wireReadRestriction
 		if err := c.doJSON(ctx, cl, &w); err != nil {
-			return nil, err
+			return nil, unreadable(err)
 		}
 		u, g := w.Restrictions.User, w.Restrictions.Group
 		for _, x := range u.Results {

@@ -123,7 +123,7 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 					continue
 				}
 				if resp.StatusCode == http.StatusForbidden && !cl.noAuth {
-					return nil, &ForbiddenError{SpaceKey: cl.spaceKey, URL: shown}
+					return nil, &ForbiddenError{SpaceKey: cl.spaceKey, URL: shown, Body: httpErr.Body}
 				}
 				return nil, httpErr
 			case actRetry:

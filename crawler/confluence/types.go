@@ -71,11 +71,17 @@ type Content struct {
 	Title    string
 	SpaceKey string
 	// Body is the storage-format (XHTML) body.
-	Body    string
-	Version Version
-	// AncestorIDs are the ids of the ancestor pages, root first (pages only).
+	Body string
+	// BodyIncluded says the listing carried the body (even an empty one).
+	BodyIncluded bool
+	Version      Version
+	// AncestorIDs are the ids of all ancestors, root first, whatever their
+	// type: on Cloud a page can sit below folders, whiteboards, databases and
+	// embeds, and their read restrictions apply to it too (pages only).
 	AncestorIDs []string
-	// ParentID is the direct parent page id ("" for root pages and blog posts).
+	// Ancestors are the ancestors with their types, in the order of AncestorIDs.
+	Ancestors []Ancestor
+	// ParentID is the direct parent's id, of any type ("" for root pages and blog posts).
 	ParentID string
 	Labels   []string
 	// ReadRestriction is the item's own read restriction, nil if it has none.
@@ -83,6 +89,15 @@ type Content struct {
 	ReadRestriction *Restriction
 	WebURL          string
 	Created         time.Time
+}
+
+// Ancestor is one item above a page in the content tree.
+type Ancestor struct {
+	ID string
+	// Type is "page" on Data Center; on Cloud also "folder", "whiteboard",
+	// "database" or "embed" (Cloud v2 OpenAPI, parentType), or a type this
+	// client does not know.
+	Type string
 }
 
 // ContentRef is the cheap identity of a piece of content, for deletion detection.
@@ -180,4 +195,16 @@ func (g Group) PrincipalID() string {
 		return g.ID
 	}
 	return g.Name
+}
+
+// setAncestors sets Ancestors, AncestorIDs and ParentID from a root-first chain.
+func (c *Content) setAncestors(chain []Ancestor) {
+	c.Ancestors = chain
+	c.AncestorIDs, c.ParentID = nil, ""
+	for _, a := range chain {
+		c.AncestorIDs = append(c.AncestorIDs, a.ID)
+	}
+	if n := len(chain); n > 0 {
+		c.ParentID = chain[n-1].ID
+	}
 }

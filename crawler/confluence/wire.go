@@ -227,6 +227,7 @@ type wireContent struct {
 	// v2 fields
 	SpaceID      flexString `json:"spaceId"`
 	ParentID     flexString `json:"parentId"`
+	ParentType   string     `json:"parentType"`
 	PageID       flexString `json:"pageId"`
 	BlogPostID   flexString `json:"blogPostId"`
 	MediaType    string     `json:"mediaType"`

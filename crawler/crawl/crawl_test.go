@@ -16,7 +16,10 @@ import (
 func TestFullCrawl_EveryUserSeesExactlyWhatConfluenceShows(t *testing.T) {
 	for _, d := range []fakeconfluence.Deployment{fakeconfluence.Cloud, fakeconfluence.DataCenter} {
 		t.Run(string(d), func(t *testing.T) {
-			h := newHarness(t, d, fakeconfluence.DatasetOptions{Spaces: 3, PagesPerSpace: 30, NoAccessUsers: 2})
+			// On Cloud the data set also has folders (restricted ones too), a
+			// restricted whiteboard, pages below someone's draft and below a
+			// trashed page, and a guest (CloudHierarchy).
+			h := newHarness(t, d, fakeconfluence.DatasetOptions{Spaces: 3, PagesPerSpace: 30, NoAccessUsers: 2, CloudHierarchy: d == fakeconfluence.Cloud})
 			sum := h.mustRun(v1.SyncFullCrawl)
 			if !sum.Complete || sum.DocumentsIndexed == 0 || sum.DocumentsFailed != 0 {
 				t.Fatalf("summary %+v", sum)

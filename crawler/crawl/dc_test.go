@@ -15,7 +15,7 @@ import (
 // anonymous reader) finds exactly what Confluence shows them.
 func TestFullCrawl_DC91_EveryUserSeesExactlyWhatConfluenceShows(t *testing.T) {
 	h := newHarnessWith(t, fakeconfluence.Options{Deployment: fakeconfluence.DataCenter, DCVersion: "9.1"},
-		fakeconfluence.DatasetOptions{Spaces: 4, PagesPerSpace: 25})
+		fakeconfluence.DatasetOptions{Spaces: 4, PagesPerSpace: 60}) // > 50: paging past the DC cap
 	users := h.cf.Users()
 	crawler := h.data.Crawler.ID
 	var spaces []string

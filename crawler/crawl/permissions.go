@@ -41,12 +41,13 @@ type restrictions struct {
 	src    acl.Source
 	lookup func(ctx context.Context, id string) (*confluence.Restriction, error)
 
-	mu    sync.Mutex
-	known map[string]*confluence.Restriction // nil value: known to have none
+	mu         sync.Mutex
+	known      map[string]*confluence.Restriction // nil value: known to have none
+	unreadable map[string]error                   // items Confluence does not show
 }
 
 func newRestrictions(src acl.Source, lookup func(context.Context, string) (*confluence.Restriction, error)) *restrictions {
-	return &restrictions{src: src, lookup: lookup, known: map[string]*confluence.Restriction{}}
+	return &restrictions{src: src, lookup: lookup, known: map[string]*confluence.Restriction{}, unreadable: map[string]error{}}
 }
 
 // remember records the restriction a listing returned for id.
@@ -59,11 +60,20 @@ func (r *restrictions) remember(id string, res *confluence.Restriction) {
 func (r *restrictions) get(ctx context.Context, id string) (*confluence.Restriction, error) {
 	r.mu.Lock()
 	res, ok := r.known[id]
+	gone, unreadable := r.unreadable[id]
 	r.mu.Unlock()
 	if ok {
 		return res, nil
 	}
+	if unreadable {
+		return nil, gone
+	}
 	res, err := r.lookup(ctx, id)
+	if errors.Is(err, confluence.ErrContentUnreadable) {
+		r.mu.Lock()
+		r.unreadable[id] = err // asked once per run, like the readable ones
+		r.mu.Unlock()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -83,14 +93,34 @@ func (r *restrictions) contentACL(ctx context.Context, space acl.Clause, c confl
 	if c.ReadRestriction != nil {
 		a = append(a, acl.Clause{Level: acl.LevelPage, Principals: principals(r.src, c.ReadRestriction.Users, c.ReadRestriction.Groups, false)})
 	}
-	for _, id := range c.AncestorIDs {
-		res, err := r.get(ctx, id)
+	for _, anc := range ancestorsOf(c) {
+		res, err := r.get(ctx, anc.ID)
 		if err != nil {
-			return nil, fmt.Errorf("%w: read restriction of ancestor %s: %v", errACL, id, err)
+			if anc.Type == string(confluence.TypePage) && errors.Is(err, confluence.ErrContentUnreadable) {
+				// A trashed or outdated page, or someone else's draft, above
+				// this page: Confluence does not show it to readers and shows
+				// what is below it by the other layers (CONFCLOUD-77618,
+				// CONFCLOUD-76424). Any other error, or any other type, denies.
+				continue
+			}
+			return nil, fmt.Errorf("%w: read restriction of %s ancestor %s: %v", errACL, anc.Type, anc.ID, err)
 		}
 		if res != nil {
 			a = append(a, acl.Clause{Level: acl.LevelAncestor, Principals: principals(r.src, res.Users, res.Groups, false)})
 		}
 	}
 	return a.Normalize(), nil
+}
+
+// ancestorsOf returns c's ancestors with their types; ids without a known
+// type get none, so no error on them is ever forgiven.
+func ancestorsOf(c confluence.Content) []confluence.Ancestor {
+	if len(c.Ancestors) == len(c.AncestorIDs) {
+		return c.Ancestors
+	}
+	out := make([]confluence.Ancestor, len(c.AncestorIDs))
+	for i, id := range c.AncestorIDs {
+		out[i] = confluence.Ancestor{ID: id}
+	}
+	return out
 }

@@ -128,7 +128,7 @@ func (sc *spaceCrawl) content(c confluence.Content) error {
 		doc.Body = text.Body
 		return doc, nil
 	}}
-	if sc.incremental {
+	if sc.incremental && !c.BodyIncluded {
 		cand.bodyOf = c.ID
 	}
 	return sc.batch.add(ctx, cand)

@@ -464,6 +464,26 @@ func TestSearch_RanksTitleAndHighlights(t *testing.T) {
 	}
 }
 
+// The engine stops counting at track_total_hits (10,000 by default) and says
+// so with relation "gte"; the double used to count everything.
+func TestSearch_TotalPastTheCountIsALowerBound(t *testing.T) {
+	c, _, alias := newTestClient(t)
+	ensure(t, c, IndexConfig{Alias: alias})
+	writeDocs(t, c, alias, []Document{doc("ns/a", "1", open), doc("ns/a", "2", open), doc("ns/a", "3", open)})
+	for _, tc := range []struct {
+		upTo, total int
+		lowerBound  bool
+	}{{0, 3, false}, {3, 3, false}, {2, 2, true}} {
+		res, err := c.Search(t.Context(), SearchRequest{Alias: alias, TotalHitsUpTo: tc.upTo, Size: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Total != tc.total || res.TotalIsLowerBound != tc.lowerBound || len(res.Hits) != 1 {
+			t.Errorf("counting up to %d: total %d (lower bound %v), %d hits; want %d (%v)", tc.upTo, res.Total, res.TotalIsLowerBound, len(res.Hits), tc.total, tc.lowerBound)
+		}
+	}
+}
+
 func TestDeleteDatasource_LeavesOtherDatasources(t *testing.T) {
 	c, _, alias := newTestClient(t)
 	ensure(t, c, IndexConfig{Alias: alias})

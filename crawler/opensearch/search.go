@@ -19,6 +19,10 @@ type SearchRequest struct {
 	// Datasources, if set, restricts hits to these data sources.
 	Datasources []string
 	Size, From  int
+	// TotalHitsUpTo counts matching documents exactly up to this many
+	// (track_total_hits); 0 keeps the engine's default of 10,000. Past it
+	// the total is a lower bound (SearchResult.TotalIsLowerBound).
+	TotalHitsUpTo int
 }
 
 // Hit is one search result.
@@ -36,8 +40,12 @@ type Hit struct {
 
 // SearchResult is a page of hits.
 type SearchResult struct {
-	Total int   `json:"total"`
-	Hits  []Hit `json:"hits"`
+	// Total is the number of documents the reader may see that match, or,
+	// when TotalIsLowerBound, how many were counted before the engine
+	// stopped counting (10,000 by default): there are at least that many.
+	Total             int   `json:"total"`
+	TotalIsLowerBound bool  `json:"totalIsLowerBound,omitempty"`
+	Hits              []Hit `json:"hits"`
 }
 
 // SearchBody returns the _search body Search sends: multi_match on title^2
@@ -57,7 +65,7 @@ func SearchBody(req SearchRequest) map[string]any {
 	if size <= 0 {
 		size = 10
 	}
-	return map[string]any{
+	body := map[string]any{
 		"size":    size,
 		"from":    req.From,
 		"query":   map[string]any{"bool": map[string]any{"must": []any{must}, "filter": filter}},
@@ -70,6 +78,10 @@ func SearchBody(req SearchRequest) map[string]any {
 			},
 		},
 	}
+	if req.TotalHitsUpTo > 0 {
+		body["track_total_hits"] = req.TotalHitsUpTo
+	}
+	return body
 }
 
 // Search runs req and returns the hits the reader may see.
@@ -78,6 +90,8 @@ func (c *Client) Search(ctx context.Context, req SearchRequest) (*SearchResult, 
 		Hits struct {
 			Total struct {
 				Value int `json:"value"`
+				// "eq", or "gte" when the engine stopped counting.
+				Relation string `json:"relation"`
 			} `json:"total"`
 			Hits []struct {
 				ID        string              `json:"_id"`
@@ -90,7 +104,7 @@ func (c *Client) Search(ctx context.Context, req SearchRequest) (*SearchResult, 
 	if err := c.do(ctx, http.MethodPost, "/"+esc(req.Alias)+"/_search", nil, SearchBody(req), &res); err != nil {
 		return nil, fmt.Errorf("opensearch: search: %w", err)
 	}
-	out := &SearchResult{Total: res.Hits.Total.Value, Hits: make([]Hit, 0, len(res.Hits.Hits))}
+	out := &SearchResult{Total: res.Hits.Total.Value, TotalIsLowerBound: res.Hits.Total.Relation == "gte", Hits: make([]Hit, 0, len(res.Hits.Hits))}
 	for _, h := range res.Hits.Hits {
 		var src struct {
 			Title      string `json:"title"`

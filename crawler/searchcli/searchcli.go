@@ -219,7 +219,11 @@ func printText(w io.Writer, r *opensearch.SearchResult) {
 		fmt.Fprintln(w, "no results")
 		return
 	}
-	fmt.Fprintf(w, "%d of %d results\n", len(r.Hits), r.Total)
+	if r.TotalIsLowerBound {
+		fmt.Fprintf(w, "%d of at least %d results\n", len(r.Hits), r.Total)
+	} else {
+		fmt.Fprintf(w, "%d of %d results\n", len(r.Hits), r.Total)
+	}
 	for i, h := range r.Hits {
 		space := h.SpaceKey
 		if h.SpaceName != "" {

@@ -226,3 +226,14 @@ func TestRun_SearchFailureExits1(t *testing.T) {
 		t.Fatalf("exit %d, want 1 (stderr %s)", code, stderr)
 	}
 }
+
+// Past 10,000 matches the engine reports a lower bound, and so must we.
+func TestPrintText_SaysWhenTheTotalIsALowerBound(t *testing.T) {
+	var exact, bound strings.Builder
+	hits := []opensearch.Hit{{ID: "x", Title: "T", Type: opensearch.TypePage}}
+	printText(&exact, &opensearch.SearchResult{Total: 12, Hits: hits})
+	printText(&bound, &opensearch.SearchResult{Total: 10000, TotalIsLowerBound: true, Hits: hits})
+	if !strings.HasPrefix(exact.String(), "1 of 12 results\n") || !strings.HasPrefix(bound.String(), "1 of at least 10000 results\n") {
+		t.Fatalf("exact:\n%s\nlower bound:\n%s", exact.String(), bound.String())
+	}
+}

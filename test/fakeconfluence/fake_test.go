@@ -175,3 +175,53 @@ func TestServer_FaultsAreDeterministicPerSeed(t *testing.T) {
 		t.Fatalf("fault sequence differs: %v vs %v", a, b)
 	}
 }
+
+// Data Center OAuth 2.0: space permissions and (9.2.3+) groups are closed to
+// OAuth2 apps, and the refresh grant checks redirect_uri.
+func TestServer_DCOAuth2Quirks(t *testing.T) {
+	s := New(Options{Deployment: DataCenter, DCVersion: "10.1"})
+	defer s.Close()
+	ds := s.Generate(DatasetOptions{Spaces: 1, PagesPerSpace: 1})
+	s.RegisterOAuthApp("app", "app-secret")
+	s.SetOAuthRedirectURI("app", "https://crawler.example/callback")
+	access, refresh := s.IssueOAuthTokens(ds.Crawler.ID)
+	bearer := func(path string) int {
+		req, _ := http.NewRequest("GET", s.URL()+path, nil)
+		req.Header.Set("Authorization", "Bearer "+access)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for path, want := range map[string]int{
+		"/rest/api/space/S1":                       200,
+		"/rest/api/space/S1/permissions":           403,
+		"/rest/api/space/S1/permissions/anonymous": 403,
+		"/rest/api/group":                          403,
+		"/rest/api/group/hr/member":                403,
+	} {
+		if got := bearer(path); got != want {
+			t.Errorf("OAuth2 GET %s = %d, want %d", path, got, want)
+		}
+	}
+	grant := func(redirect string) int {
+		form := url.Values{"grant_type": {"refresh_token"}, "client_id": {"app"}, "client_secret": {"app-secret"}, "refresh_token": {refresh}}
+		if redirect != "" {
+			form.Set("redirect_uri", redirect)
+		}
+		resp, err := http.PostForm(s.TokenURL(), form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := grant(""); got != http.StatusBadRequest {
+		t.Errorf("refresh without redirect_uri = %d, want 400 invalid_grant", got)
+	}
+	if got := grant("https://crawler.example/callback"); got != http.StatusOK {
+		t.Errorf("refresh with the registered redirect_uri = %d, want 200", got)
+	}
+}

@@ -28,6 +28,12 @@ type DatasetOptions struct {
 	// NoAccessUsers are users in no group and named by no permission: they
 	// see what an anonymous reader sees. 0 by default.
 	NoAccessUsers int
+	// CloudHierarchy adds, on Cloud, what Cloud has and Data Center has not:
+	// in every current global space restricted and open folders (nested), a
+	// restricted whiteboard with pages below them, pages below a restricted
+	// draft of another user and below a restricted trashed page; and a guest
+	// granted one space and some pages directly.
+	CloudHierarchy bool
 }
 
 func (o *DatasetOptions) defaults() {
@@ -214,12 +220,56 @@ func (s *Server) Generate(o DatasetOptions) Dataset {
 			ds.Attachments += s.genAttachments(rng, c.ID, o.AttachmentsPerPage, userIDs, tick, n)
 		}
 	}
-	// Added last, so they change nothing else of a seeded data set.
+	if o.CloudHierarchy && !dc {
+		s.genCloudHierarchy(rng, &ds, spaces, pickUsers, pickGroup, tick)
+	}
+	// Added last, so they change nothing else of a seeded data set (and
+	// stay the last users).
 	for i := range o.NoAccessUsers {
 		n := fmt.Sprintf("outsider%d", i+1)
 		ds.Users = append(ds.Users, s.AddUser(User{Username: n, Email: n + "@example.com", DisplayName: fmt.Sprintf("Outsider %d", i+1), Secret: n + "-secret"}))
 	}
 	return ds
+}
+
+// genCloudHierarchy adds the Cloud-only tree and guest (see CloudHierarchy).
+func (s *Server) genCloudHierarchy(rng *rand.Rand, ds *Dataset, spaces []Space, pickUsers func(int) []string, pickGroup func() string, tick func() time.Time) {
+	guest := s.AddUser(User{Username: "gwen", Email: "gwen@partner.example", DisplayName: "Gwen Guest", Secret: "gwen-secret", Guest: true})
+	ds.Users = append(ds.Users, guest)
+	author := ds.Users[1].ID // owns the draft; the crawler cannot read it
+	for i, sp := range spaces {
+		if sp.Type != "global" || sp.Status != "current" {
+			continue
+		}
+		add := func(typ, parent, title string, users, groups []string, status string) string {
+			created := tick()
+			c := s.AddContent(Content{Type: typ, SpaceKey: sp.Key, ParentID: parent, Title: title, Status: status,
+				Body: "<p>" + title + "</p>", Author: author, Created: created, Modified: created, ReadUsers: users, ReadGroups: groups})
+			if typ == "page" && status == "" {
+				ds.Pages++
+			}
+			return c.ID
+		}
+		restricted := add("folder", "", sp.Key+" restricted folder", pickUsers(1), []string{pickGroup()}, "")
+		add("page", restricted, sp.Key+" page in restricted folder", nil, nil, "")
+		sub := add("folder", restricted, sp.Key+" open folder in restricted folder", nil, nil, "")
+		add("page", sub, sp.Key+" page two folders down", nil, nil, "")
+		open := add("folder", "", sp.Key+" open folder", nil, nil, "")
+		p := add("page", open, sp.Key+" page in open folder", nil, nil, "")
+		add("page", p, sp.Key+" child of page in open folder", pickUsers(1+rng.IntN(2)), nil, "")
+		wb := add("whiteboard", open, sp.Key+" restricted whiteboard", pickUsers(1), nil, "")
+		add("page", wb, sp.Key+" page below whiteboard", nil, nil, "")
+		draft := add("page", "", sp.Key+" draft of another user", []string{author}, nil, "draft")
+		add("page", draft, sp.Key+" page below a draft", nil, nil, "")
+		trashed := add("page", "", sp.Key+" trashed parent", []string{author}, nil, "trashed")
+		ds.Trashed++
+		add("page", trashed, sp.Key+" page below a trashed page", nil, nil, "")
+		if i == 0 {
+			s.mutate(func(st *store) { st.spaces[sp.Key].ViewUsers = append(st.spaces[sp.Key].ViewUsers, guest.ID) })
+			add("page", open, sp.Key+" shared with the guest", []string{guest.ID, ds.Crawler.ID}, nil, "")
+			add("page", restricted, sp.Key+" guest below restricted folder", []string{guest.ID, ds.Crawler.ID}, nil, "")
+		}
+	}
 }
 
 func (s *Server) setPAT(id, pat string) User {

@@ -30,6 +30,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.serveMediaPath(w, r, strings.TrimPrefix(p, "/media"), false)
 		return
 	case s.cloud() && p == "/_edge/tenant_info":
+		// {"cloudId": ...}: Atlassian support KB "Retrieve my Atlassian
+		// site's Cloud ID"; not in the REST reference.
 		s.count("tenant_info")
 		writeJSON(w, http.StatusOK, map[string]string{"cloudId": s.opts.CloudID})
 		return
@@ -144,6 +146,8 @@ func (s *Server) route(method, rest string) (string, handler, map[string]string)
 		{"GET", "api/v2/spaces/{id}/pages", "v2.space.pages", s.hV2SpaceContent("page"), true, false},
 		{"GET", "api/v2/spaces/{id}/blogposts", "v2.space.blogposts", s.hV2SpaceContent("blogpost"), true, false},
 		{"GET", "api/v2/pages/{id}/attachments", "v2.attachments", s.hV2Attachments, true, false},
+		{"GET", "api/v2/pages/{id}/ancestors", "v2.page.ancestors", s.hV2Ancestors, true, false},
+		{"GET", "api/v2/pages/{id}/labels", "v2.page.labels", s.hV2Labels, true, false},
 		{"GET", "api/v2/blogposts/{id}/attachments", "v2.attachments", s.hV2Attachments, true, false},
 	}
 	for _, r := range routes {
@@ -169,6 +173,9 @@ func (s *Server) spaceVisible(rq req, key string) bool {
 
 // ---- users & groups ----
 
+// hUserCurrent: Cloud v1 OpenAPI getCurrentUser (User); DC answers
+// anonymous callers with type "anonymous" (CONFSERVER-98199).
+// Data Center: DC REST reference "User › Get current user".
 func (s *Server) hUserCurrent(w http.ResponseWriter, rq req) {
 	if rq.caller.anonymous {
 		writeJSON(w, http.StatusOK, map[string]any{"type": "anonymous", "displayName": "Anonymous", "_links": map[string]string{"base": rq.base}})
@@ -177,6 +184,7 @@ func (s *Server) hUserCurrent(w http.ResponseWriter, rq req) {
 	writeJSON(w, http.StatusOK, s.renderUser(rq.caller.user.ID))
 }
 
+// hUserGet serves GET /rest/api/user?username=|key=|accountId= (same sources).
 func (s *Server) hUserGet(w http.ResponseWriter, rq req) {
 	for _, id := range s.st.userOrder {
 		u := s.st.users[id]
@@ -188,30 +196,131 @@ func (s *Server) hUserGet(w http.ResponseWriter, rq req) {
 	writeError(w, http.StatusNotFound, "user not found")
 }
 
+// hUserList serves DC GET /rest/api/user/list (DC REST reference "User ›
+// Get registered users", start/limit; the cap of 200 is unverified, and the
+// client follows next links whatever the cap).
 func (s *Server) hUserList(w http.ResponseWriter, rq req) {
 	ids := s.st.userOrder
 	s.v1Page(w, rq, len(ids), 200, func(i int) any { return s.renderUser(ids[i]) })
 }
 
+// hUserSearch is Cloud's GET /wiki/rest/api/search/user (Cloud v1 OpenAPI,
+// operation searchUser, response SearchPageResponseSearchResult). Guests
+// are left out unless sitePermissionTypeFilter says otherwise ("none"
+// (default): licensed users; "externalCollaborator": guests; "all"). It
+// pages by start/limit and, as Onyx reports (it forces offset paging for
+// this endpoint), carries no _links.next; the 200 cap is unverified.
 func (s *Server) hUserSearch(w http.ResponseWriter, rq req) {
 	cql := strings.ReplaceAll(rq.q.Get("cql"), " ", "")
 	if cql != "type=user" && cql != "type=\"user\"" {
 		writeError(w, http.StatusBadRequest, "The fake only supports cql=type=user")
 		return
 	}
-	ids := s.st.userOrder
-	s.v1Page(w, rq, len(ids), 200, func(i int) any {
+	filter := rq.q.Get("sitePermissionTypeFilter")
+	var ids []string
+	for _, id := range s.st.userOrder {
+		g := s.st.users[id].Guest
+		switch filter {
+		case "", "none":
+			if g {
+				continue
+			}
+		case "externalCollaborator":
+			if !g {
+				continue
+			}
+		case "all":
+		default:
+			writeError(w, http.StatusBadRequest, "sitePermissionTypeFilter must be all, externalCollaborator or none")
+			return
+		}
+		ids = append(ids, id)
+	}
+	start := intParam(rq.q, "start", 0)
+	limit := limitParam(rq.q, 200)
+	end := min(len(ids), start+limit)
+	results := []any{}
+	for i := start; i < end; i++ {
 		u := s.st.users[ids[i]]
-		return map[string]any{"user": s.renderUser(u.ID), "title": u.DisplayName, "excerpt": "", "url": "/people/" + u.ID, "entityType": "user"}
+		// Cloud v1 OpenAPI, SearchResult: breadcrumbs, entityType, excerpt,
+		// iconCssClass, lastModified, title and url are required.
+		results = append(results, map[string]any{"user": s.renderUser(u.ID), "title": u.DisplayName, "excerpt": "", "url": "/people/" + u.ID,
+			"entityType": "user", "breadcrumbs": []any{}, "iconCssClass": "aui-icon content-type-profile", "lastModified": ts(s.now())})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"results": results, "start": start, "limit": limit, "size": len(results), "totalSize": len(ids),
+		"cqlQuery": rq.q.Get("cql"), "searchDuration": 1,
+		"_links": map[string]string{"base": rq.base, "context": s.opts.ContextPath},
 	})
 }
 
+// unreadableOnCloud answers, and reports true, when Cloud would not show the
+// restriction of c: someone else's draft gets 403 with the draft permission
+// key (as recorded in Onyx's CONFCLOUD-77618 tests), trashed content 404 with
+// CONFCLOUD-76424's message.
+func (s *Server) unreadableOnCloud(w http.ResponseWriter, rq req, c *Content) bool {
+	switch {
+	case c.Status == "draft" && (rq.caller.user == nil || rq.caller.user.ID != c.Author):
+		writeJSON(w, http.StatusForbidden, map[string]any{"statusCode": 403, "message": "confluence.user.view.draft.permission"})
+		return true
+	case c.Status == "trashed":
+		writeJSON(w, http.StatusNotFound, map[string]any{"statusCode": 404, "message": "Cannot find content. Outdated version/old_draft/trashed? Please provide valid ContentId."})
+		return true
+	}
+	return false
+}
+
+// hV2Ancestors is GET /wiki/api/v2/pages/{id}/ancestors (Cloud v2 OpenAPI,
+// operation getPageAncestors, response MultiEntityResult<Ancestor>): all
+// ancestors of every type, top to bottom; a limit that truncates keeps the
+// closest ones, and the caller asks again for the first one's ancestors.
+func (s *Server) hV2Ancestors(w http.ResponseWriter, rq req) {
+	c, ok := s.st.content[rq.q.Get(":id")]
+	if !ok || c.Type != "page" || !s.spaceVisible(rq, c.SpaceKey) {
+		writeError(w, http.StatusNotFound, "Page not found")
+		return
+	}
+	anc := s.ancestors(c)
+	limit := limitParam(rq.q, 250)
+	if len(anc) > limit {
+		anc = anc[len(anc)-limit:]
+	}
+	res := []any{}
+	for _, a := range anc {
+		res = append(res, map[string]any{"id": a.ID, "type": a.Type})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": res})
+}
+
+// dcOAuthForbiddenGroups answers the DC group resources for OAuth 2.0 apps:
+// "Forge and OAuth2 apps cannot access this REST resource" (DC REST
+// reference, Group, from v9.2.3 per issue 11; the status is unverified, 403
+// here). It reports whether it answered.
+func (s *Server) dcOAuthForbiddenGroups(w http.ResponseWriter, rq req) bool {
+	if s.cloud() || !rq.caller.oauth || !s.dcAtLeast(9, 2, 3) {
+		return false
+	}
+	writeError(w, http.StatusForbidden, "OAuth 2.0 apps cannot access this REST resource")
+	return true
+}
+
+// hGroupList: Cloud v1 OpenAPI getGroups (GroupArrayWithLinks, limit 200).
+// Data Center: DC REST reference "Group › Get groups".
 func (s *Server) hGroupList(w http.ResponseWriter, rq req) {
+	if s.dcOAuthForbiddenGroups(w, rq) {
+		return
+	}
 	names := s.st.groupOrder
 	s.v1Page(w, rq, len(names), 200, func(i int) any { return s.renderGroup(names[i]) })
 }
 
+// hGroupMembers: Cloud v1 OpenAPI getGroupMembersByGroupId (UserArray, limit 200).
+// Data Center: /rest/api/group/{groupName}/member (DC REST reference "Group ›
+// Get members of group").
 func (s *Server) hGroupMembers(w http.ResponseWriter, rq req) {
+	if s.dcOAuthForbiddenGroups(w, rq) {
+		return
+	}
 	key := rq.q.Get(":group")
 	var g *Group
 	for _, n := range s.st.groupOrder {
@@ -229,6 +338,9 @@ func (s *Server) hGroupMembers(w http.ResponseWriter, rq req) {
 
 // ---- spaces ----
 
+// hSpaceList: Cloud v1 OpenAPI getSpaces (SpaceArray; status current|archived).
+// Data Center: DC REST reference "Space › Get spaces"; expand=permissions
+// answers HTTP 500 (CONFSERVER-99908, cited by Elastic); the client never asks it on DC.
 func (s *Server) hSpaceList(w http.ResponseWriter, rq req) {
 	if parseExpand(rq.q.Get("expand")).has("permissions") && !s.cloud() {
 		writeError(w, http.StatusInternalServerError, "java.lang.NullPointerException (CONFSERVER-99908)")
@@ -253,6 +365,11 @@ func (s *Server) hSpaceList(w http.ResponseWriter, rq req) {
 	s.v1Page(w, rq, len(list), 250, func(i int) any { return s.renderSpace(list[i], rq.base) })
 }
 
+// hSpaceGet: Cloud v1 OpenAPI getSpace (Space); expand=permissions gives
+// SpacePermission items {operation{operation,targetType}, subjects{user,
+// group}, anonymousAccess, unlicensedAccess}.
+// Data Center: DC REST reference "Space › Get space"; expand=permissions is
+// a 500 there (CONFSERVER-99908).
 func (s *Server) hSpaceGet(w http.ResponseWriter, rq req) {
 	key := rq.q.Get(":key")
 	if !s.spaceVisible(rq, key) {
@@ -286,14 +403,22 @@ func (s *Server) hSpaceGet(w http.ResponseWriter, rq req) {
 	writeJSON(w, http.StatusOK, m)
 }
 
-func (s *Server) dcHasPermAPI() bool {
-	parts := strings.SplitN(s.opts.DCVersion, ".", 3)
-	maj, _ := strconv.Atoi(parts[0])
-	minor := 0
-	if len(parts) > 1 {
-		minor, _ = strconv.Atoi(parts[1])
+// dcHasPermAPI: /rest/api/space/{key}/permissions exists from DC 9.1
+// (CONFSERVER-78176 as cited by Onyx; DC REST reference v9.1).
+func (s *Server) dcHasPermAPI() bool { return s.dcAtLeast(9, 1, 0) }
+
+// dcAtLeast compares the imitated Data Center version with maj.minor.patch.
+func (s *Server) dcAtLeast(maj, minor, patch int) bool {
+	var v [3]int
+	for i, p := range strings.SplitN(s.opts.DCVersion, ".", 3) {
+		v[i], _ = strconv.Atoi(p)
 	}
-	return maj > 9 || (maj == 9 && minor >= 1)
+	for i, want := range [3]int{maj, minor, patch} {
+		if v[i] != want {
+			return v[i] > want
+		}
+	}
+	return true
 }
 
 // hDCSpacePerms serves GET /rest/api/space/{spaceKey}/permissions (Data
@@ -385,6 +510,10 @@ func (s *Server) dcSpacePermission(sp *Space, subject map[string]any, op, target
 	}
 }
 
+// hJSONRPC serves the JSON-RPC getSpacePermissionSets of DC < 9.1: sets of
+// {type:"VIEWSPACE", spacePermissions:[{userName, groupName}]}, both null for
+// anonymous (Atlassian's remote API reference as used by Onyx's
+// get_all_space_permissions_server); admin only, the refusal text is unverified.
 func (s *Server) hJSONRPC(w http.ResponseWriter, rq req) {
 	var in struct {
 		Method string            `json:"method"`
@@ -450,6 +579,10 @@ func (s *Server) bodyCap(exp expandSet) int {
 	return 200
 }
 
+// hContentList: Cloud v1 OpenAPI getContent (ContentArray; start capped at
+// 15,000 on Cloud: community.developer.atlassian.com t/60807).
+// Data Center: DC REST reference "Content Resource › Get content" (type,
+// spaceKey, status, expand, start, limit), capped as in bodyCap.
 func (s *Server) hContentList(w http.ResponseWriter, rq req) {
 	exp := parseExpand(rq.q.Get("expand"))
 	if s.cloud() && intParam(rq.q, "start", 0) > 15000 {
@@ -464,6 +597,13 @@ func (s *Server) hContentList(w http.ResponseWriter, rq req) {
 	if status == "" {
 		status = "current"
 	}
+	if s.cloud() && status == "archived" {
+		// Cloud v1 OpenAPI, getContent: status is current, trashed,
+		// deleted, draft or any; archived pages are listed by v2 only. What
+		// Cloud answers to archived is unverified; a 400 fails closed.
+		writeError(w, http.StatusBadRequest, "status archived is not supported by /rest/api/content; use /wiki/api/v2/spaces/{id}/pages?status=archived")
+		return
+	}
 	var ids []string
 	keys := rq.q["spaceKey"]
 	if len(keys) == 0 {
@@ -477,6 +617,10 @@ func (s *Server) hContentList(w http.ResponseWriter, rq req) {
 	s.v1Page(w, rq, len(ids), s.bodyCap(exp), func(i int) any { return s.renderContent(s.st.content[ids[i]], exp, rq.base) })
 }
 
+// hContentSearch: Cloud v1 OpenAPI searchContentByCQL (ContentArray,
+// cursor paging on Cloud; 50 per page with bodies).
+// Data Center: DC REST reference "Content Resource › Search content",
+// start/limit paging, capped per the Atlassian KB in bodyCap.
 func (s *Server) hContentSearch(w http.ResponseWriter, rq req) {
 	exp := parseExpand(rq.q.Get("expand"))
 	cq, err := parseCQL(rq.q.Get("cql"), s.opts.CQLLocation)
@@ -556,6 +700,8 @@ func (s *Server) search(rq req, cq *cqlQuery) []string {
 	return ids
 }
 
+// hContentGet: Cloud v1 OpenAPI getContentById (Content).
+// Data Center: DC REST reference "Content Resource › Get content by id".
 func (s *Server) hContentGet(w http.ResponseWriter, rq req) {
 	c, ok := s.st.content[rq.q.Get(":id")]
 	if !ok || !s.spaceVisible(rq, c.SpaceKey) {
@@ -574,10 +720,14 @@ func (s *Server) hContentGet(w http.ResponseWriter, rq req) {
 // return per page"; default limit 100). A list that continues carries its
 // own _links.next (the link's exact form is unverified; the client only
 // takes its presence as "more") and there is no top-level next link.
+// Cloud quirks (draft 403, trashed 404) are in unreadableOnCloud.
 func (s *Server) hRestriction(w http.ResponseWriter, rq req) {
 	c, ok := s.st.content[rq.q.Get(":id")]
 	if !ok || !s.spaceVisible(rq, c.SpaceKey) {
 		writeError(w, http.StatusNotFound, "No content found with id : "+rq.q.Get(":id"))
+		return
+	}
+	if s.cloud() && s.unreadableOnCloud(w, rq, c) {
 		return
 	}
 	exp := parseExpand(rq.q.Get("expand"))
@@ -613,6 +763,10 @@ func withNext(list map[string]any, more bool, path string, start, limit int) map
 
 // ---- comments ----
 
+// hComments: Cloud v1 OpenAPI getContentComments (ContentArray; Cloud
+// ignores depth: "Currently, this parameter is not used").
+// Data Center: DC REST reference "Child Content › Get comments"; depth=all
+// returns replies.
 func (s *Server) hComments(w http.ResponseWriter, rq req) {
 	id := rq.q.Get(":id")
 	exp := parseExpand(rq.q.Get("expand"))
@@ -672,6 +826,8 @@ func (s *Server) attachmentsOf(rq req, containerID string) ([]*Attachment, bool)
 	return out, true
 }
 
+// hAttachmentsV1 serves GET /rest/api/content/{id}/child/attachment (Cloud
+// v1 OpenAPI; DC REST reference "Child Content › Get attachments").
 func (s *Server) hAttachmentsV1(w http.ResponseWriter, rq req) {
 	list, ok := s.attachmentsOf(rq, rq.q.Get(":id"))
 	if !ok {
@@ -682,6 +838,8 @@ func (s *Server) hAttachmentsV1(w http.ResponseWriter, rq req) {
 	s.v1Page(w, rq.withoutParams(), len(list), 200, func(i int) any { return s.renderAttachmentV1(list[i], exp, rq.base) })
 }
 
+// hV2Attachments: Cloud v2 OpenAPI getPageAttachments / getBlogpostAttachments
+// (MultiEntityResult<Attachment>, default limit 50, max 250).
 func (s *Server) hV2Attachments(w http.ResponseWriter, rq req) {
 	list, ok := s.attachmentsOf(rq, rq.q.Get(":id"))
 	if !ok {
@@ -694,6 +852,9 @@ func (s *Server) hV2Attachments(w http.ResponseWriter, rq req) {
 	s.cursorPage(w, rq.withoutParams(), len(list), 250, true, func(i int) any { return s.renderAttachmentV2(list[i]) })
 }
 
+// hV2SpaceContent: Cloud v2 OpenAPI getPagesInSpace / getBlogPostsInSpace
+// (MultiEntityResult<Page>; page status default current+archived, blog
+// posts have no archived status; max limit 250).
 func (s *Server) hV2SpaceContent(typ string) handler {
 	return func(w http.ResponseWriter, rq req) {
 		var sp *Space
@@ -735,6 +896,8 @@ func cmpNumeric(a, b string) int {
 
 // ---- downloads ----
 
+// hAttachmentDownload: Cloud v1 OpenAPI downloadAttatchment ("Redirects the
+// client to a URL that serves an attachment's binary data").
 func (s *Server) hAttachmentDownload(w http.ResponseWriter, rq req) {
 	a, ok := s.st.attachments[strings.TrimPrefix(rq.q.Get(":att"), "att")]
 	if !ok || a.ContainerID != rq.q.Get(":id") {
@@ -748,6 +911,11 @@ func (s *Server) hAttachmentDownload(w http.ResponseWriter, rq req) {
 	http.Redirect(w, rq.r, s.opts.ContextPath+s.downloadPath(a), http.StatusFound)
 }
 
+// hDownload serves an attachment's _links.download path
+// (/download/attachments/{pageId}/{file}); Cloud redirects to a media host
+// (Cloud v1 OpenAPI: "Redirects the client to a URL that serves an
+// attachment's binary data"), DC serves the bytes (unverified: DC may
+// redirect too; the client follows redirects either way).
 func (s *Server) hDownload(w http.ResponseWriter, rq req) {
 	var a *Attachment
 	for _, id := range s.st.attachOf[rq.q.Get(":id")] {
@@ -808,4 +976,18 @@ func (s *Server) serveMediaPath(w http.ResponseWriter, r *http.Request, p string
 	w.Header().Set("Content-Type", mt)
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	_, _ = w.Write(data)
+}
+
+// hV2Labels is GET /wiki/api/v2/pages/{id}/labels (Cloud v2 OpenAPI,
+// operation getPageLabels, response MultiEntityResult<Label>, cursor paging).
+func (s *Server) hV2Labels(w http.ResponseWriter, rq req) {
+	c, ok := s.st.content[rq.q.Get(":id")]
+	if !ok || c.Type != "page" || !s.spaceVisible(rq, c.SpaceKey) {
+		writeError(w, http.StatusNotFound, "Page not found")
+		return
+	}
+	labels := c.Labels
+	s.cursorPage(w, rq.withoutParams(), len(labels), 250, true, func(i int) any {
+		return map[string]any{"id": strconv.Itoa(1000 + i), "name": labels[i], "prefix": "global"}
+	})
 }

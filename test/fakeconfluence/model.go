@@ -22,6 +22,15 @@ type User struct {
 	Admin bool
 	// App marks a Cloud app/bot account (accountType "app").
 	App bool
+	// Guest marks a Cloud guest (external collaborator): Cloud's user
+	// search leaves guests out unless sitePermissionTypeFilter asks for
+	// them (Cloud v1 OpenAPI, GET /wiki/rest/api/search/user).
+	Guest bool
+	// ScopedToken makes Secret a Cloud "API token with scopes": the site
+	// rejects it (401) and only the gateway
+	// api.atlassian.com/ex/confluence/{cloudId} accepts it (CLOUD-12617;
+	// support.atlassian.com "Manage API tokens for your Atlassian account").
+	ScopedToken bool
 }
 
 // Group is a group; ID is the Cloud group id (Data Center groups are named).
@@ -45,10 +54,13 @@ type Space struct {
 	Anonymous  bool
 }
 
-// Content is a page or blog post.
+// Content is a page or blog post, or (Cloud) a folder, whiteboard, database
+// or embed: items that can be a page's parent (Cloud v2 OpenAPI,
+// PageBulk.parentType) and carry read restrictions of their own, but are
+// never listed as pages.
 type Content struct {
 	ID       string
-	Type     string // page | blogpost
+	Type     string // page | blogpost | folder | whiteboard | database | embed
 	Status   string // current | archived | trashed | draft
 	SpaceKey string
 	ParentID string

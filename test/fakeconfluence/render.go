@@ -46,6 +46,10 @@ func (e expandSet) has(p string) bool {
 
 func (s *Server) cloud() bool { return s.opts.Deployment == Cloud }
 
+// renderUser: Cloud v1 OpenAPI schema User (type, accountId, accountType,
+// email, publicName, displayName; email may be empty for privacy).
+// Data Center: {type:"known", username, userKey, displayName} (DC REST
+// reference "User"; a real answer in AtlassianPS/ConfluencePS#96).
 func (s *Server) renderUser(id string) map[string]any {
 	u, ok := s.st.users[id]
 	if !ok {
@@ -71,6 +75,8 @@ func (s *Server) renderUser(id string) map[string]any {
 	}
 }
 
+// renderGroup: Cloud v1 OpenAPI schema Group (type, name, id).
+// Data Center: {type:"group", name} (DC REST reference "Group").
 func (s *Server) renderGroup(name string) map[string]any {
 	g, ok := s.st.groups[name]
 	if !ok {
@@ -82,6 +88,9 @@ func (s *Server) renderGroup(name string) map[string]any {
 	return map[string]any{"type": "group", "name": g.Name, "_links": map[string]string{"self": "/rest/api/group/" + url.PathEscape(g.Name)}}
 }
 
+// renderSpace: Cloud v1 OpenAPI schema Space (id is an int64 there).
+// Data Center: DC REST reference "Space"; web links /display/KEY follow the
+// DC UI (unverified; used only as URLs).
 func (s *Server) renderSpace(sp *Space, base string) map[string]any {
 	id, _ := strconv.ParseInt(sp.ID, 10, 64)
 	webui := "/spaces/" + sp.Key
@@ -110,6 +119,8 @@ func (s *Server) contentWebUI(c *Content) string {
 	}
 }
 
+// userList: Cloud v1 OpenAPI schema UserArray / ContentRestriction
+// restrictions.user (results, start, limit, size).
 func (s *Server) userList(ids []string, start, limit int) (map[string]any, bool) {
 	end := min(len(ids), start+limit)
 	start = min(start, end)
@@ -132,7 +143,18 @@ func (s *Server) groupList(names []string, start, limit int) (map[string]any, bo
 	return m, end < len(names)
 }
 
-// renderContent renders a page or blog post in v1 shape with the requested expansions.
+// Cloud v1 OpenAPI schema Content with its expansions (version: Version;
+// history: ContentHistory; ancestors: Content[], root first; body.storage:
+// ContentBody; metadata.labels: LabelArray; restrictions.read:
+// ContentRestriction). That v1 ancestors name folders and whiteboards (with
+// their type) is unverified; the client takes Cloud chains from v2.
+// renderContent renders a page or blog post as v1 Content with the requested
+// expansions: version{by, when, number}, history{createdBy, createdDate},
+// ancestors (root first), body.storage{value, representation},
+// metadata.labels, restrictions.read (a ContentRestriction, see
+// hRestriction) (Cloud v1 OpenAPI "Content"; DC REST reference "Content
+// Resource", expansions as listed there). Timestamps use Confluence's
+// ISO-8601 with milliseconds.
 func (s *Server) renderContent(c *Content, exp expandSet, base string) map[string]any {
 	m := map[string]any{
 		"id": c.ID, "type": c.Type, "status": c.Status, "title": c.Title,
@@ -190,7 +212,10 @@ func (s *Server) renderContent(c *Content, exp expandSet, base string) map[strin
 			gl, more := s.groupList(c.ReadGroups, 0, lim)
 			rs["group"] = withNext(gl, more, path, lim, lim)
 		}
-		m["restrictions"] = map[string]any{"read": map[string]any{"operation": "read", "restrictions": rs}}
+		// Cloud v1 OpenAPI, ContentRestriction: operation, _expandable and _links are required.
+		m["restrictions"] = map[string]any{"read": map[string]any{"operation": "read", "restrictions": rs,
+			"_expandable": map[string]string{"content": "/rest/api/content/" + c.ID},
+			"_links":      map[string]string{"self": base + "/rest/api/content/" + c.ID + "/restriction/byOperation/read"}}}
 	} else {
 		expandable["restrictions"] = ""
 	}
@@ -229,13 +254,15 @@ func childList(ids []string, typ string) map[string]any {
 		}
 		res = append(res, map[string]any{"id": id, "type": typ})
 	}
-	m := map[string]any{"results": res, "start": 0, "limit": 25, "size": len(res)}
+	// Cloud v1 OpenAPI, ContentArray: results, size and _links are required.
+	m := map[string]any{"results": res, "start": 0, "limit": 25, "size": len(res), "_links": map[string]string{}}
 	if len(ids) > 25 {
 		m["_links"] = map[string]string{"next": "/rest/api/content/" + typ + "?start=25"}
 	}
 	return m
 }
 
+// Cloud v2 OpenAPI schemas PageBulk / BlogPostBulk.
 // renderV2Content renders a page or blog post in Cloud v2 shape.
 func (s *Server) renderV2Content(c *Content, withBody bool) map[string]any {
 	sp := s.st.spaces[c.SpaceKey]
@@ -249,9 +276,13 @@ func (s *Server) renderV2Content(c *Content, withBody bool) map[string]any {
 		m["spaceId"] = sp.ID
 	}
 	if c.Type == "page" {
-		m["parentId"], m["parentType"], m["position"] = nil, nil, 0
-		if c.ParentID != "" {
-			m["parentId"], m["parentType"] = c.ParentID, "page"
+		// Cloud v2 OpenAPI, PageBulk: parentId and parentType are not
+		// nullable, so a root page has neither.
+		m["position"] = 0
+		if p, ok := s.st.content[c.ParentID]; ok {
+			// Cloud v2 OpenAPI, PageBulk.parentType: page, whiteboard,
+			// database, embed, folder.
+			m["parentId"], m["parentType"] = c.ParentID, p.Type
 		}
 	}
 	if withBody {
@@ -274,6 +305,10 @@ func (s *Server) attachmentID(a *Attachment) string {
 	return a.ID
 }
 
+// renderAttachmentV1: Cloud v1 OpenAPI Content of type attachment
+// (extensions.mediaType/fileSize/comment, _links.download).
+// Data Center: DC REST reference "Child Content › Get attachments" (Elastic
+// reads the same fields).
 func (s *Server) renderAttachmentV1(a *Attachment, exp expandSet, base string) map[string]any {
 	m := map[string]any{
 		"id": s.attachmentID(a), "type": "attachment", "status": a.Status, "title": a.FileName,
@@ -296,6 +331,7 @@ func (s *Server) renderAttachmentV1(a *Attachment, exp expandSet, base string) m
 	return m
 }
 
+// renderAttachmentV2: Cloud v2 OpenAPI schema AttachmentBulk.
 func (s *Server) renderAttachmentV2(a *Attachment) map[string]any {
 	m := map[string]any{
 		"id": s.attachmentID(a), "status": a.Status, "title": a.FileName, "createdAt": ts(a.Created),
@@ -314,6 +350,9 @@ func (s *Server) renderAttachmentV2(a *Attachment) map[string]any {
 	return m
 }
 
+// renderComment: Cloud v1 OpenAPI Content of type comment
+// (extensions.location, container, ancestors = parent comments).
+// Data Center: DC REST reference "Child Content › Get comments".
 func (s *Server) renderComment(c *Comment, exp expandSet, base string) map[string]any {
 	container := s.st.content[c.ContainerID]
 	title := "Re: "
@@ -368,7 +407,7 @@ func (s *Server) renderComment(c *Comment, exp expandSet, base string) map[strin
 		if kids == nil {
 			kids = []any{}
 		}
-		m["children"] = map[string]any{"comment": map[string]any{"results": kids, "start": 0, "limit": 25, "size": len(kids)}}
+		m["children"] = map[string]any{"comment": map[string]any{"results": kids, "start": 0, "limit": 25, "size": len(kids), "_links": map[string]string{}}}
 	}
 	return m
 }
@@ -391,6 +430,8 @@ func limitParam(q url.Values, maxLimit int) int {
 	return min(l, maxLimit)
 }
 
+// Cloud v1 OpenAPI ContentArray/SpaceArray/GroupArrayWithLinks/UserArray:
+// results, start, limit, size, _links{base, context, next}.
 // v1Page answers a start/limit listing with _links.next built from the
 // request's own query (as Confluence does): {results, start, limit, size,
 // _links{base, context, self, next}} (Cloud v1 OpenAPI schemas ContentArray,
@@ -429,6 +470,9 @@ func (s *Server) v1Page(w http.ResponseWriter, rq req, total int, maxLimit int, 
 	writeJSON(w, http.StatusOK, map[string]any{"results": results, "start": start, "limit": limit, "size": len(results), "_links": links})
 }
 
+// Cloud v1 OpenAPI searchContentByCQL (ContentArray, cursor in
+// _links.next) and Cloud v2 MultiEntityResult (_links.next plus the Link
+// header, site-relative /wiki/api/v2/... links).
 // cursorPage answers a cursor listing (Cloud CQL and v2). v2 links are
 // site-relative (/wiki/api/v2/...), v1 links base-relative.
 func (s *Server) cursorPage(w http.ResponseWriter, rq req, total int, maxLimit int, v2 bool, item func(i int) any) {

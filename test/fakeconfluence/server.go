@@ -69,10 +69,11 @@ type Server struct {
 	st      *store
 	cacheMu sync.Mutex // guards st.cache, which readers fill
 
-	authMu  sync.Mutex
-	apps    map[string]string      // OAuth client id -> secret
-	access  map[string]accessToken // access token -> grant
-	refresh map[string]*refreshGrant
+	authMu    sync.Mutex
+	apps      map[string]string      // OAuth client id -> secret
+	redirects map[string]string      // OAuth client id -> registered redirect URI (DC)
+	access    map[string]accessToken // access token -> grant
+	refresh   map[string]*refreshGrant
 
 	faultMu sync.Mutex
 	faults  []*Fault
@@ -150,7 +151,7 @@ func NewUnstarted(opts Options) *Server {
 	}
 	return &Server{
 		opts: opts, st: newStore(),
-		apps: map[string]string{}, access: map[string]accessToken{}, refresh: map[string]*refreshGrant{},
+		apps: map[string]string{}, redirects: map[string]string{}, access: map[string]accessToken{}, refresh: map[string]*refreshGrant{},
 		rng:   rand.New(rand.NewPCG(opts.Seed, 0x5eed)),
 		calls: map[string]int64{},
 	}
@@ -342,6 +343,14 @@ func (s *Server) RegisterOAuthApp(clientID, secret string) {
 	s.apps[clientID] = secret
 }
 
+// SetOAuthRedirectURI sets the redirect URI of a registered OAuth 2.0 client.
+// The Data Center token endpoint checks it on the refresh grant too.
+func (s *Server) SetOAuthRedirectURI(clientID, uri string) {
+	s.authMu.Lock()
+	defer s.authMu.Unlock()
+	s.redirects[clientID] = uri
+}
+
 var family atomic.Int64
 
 // IssueOAuthTokens grants a new token family to a user, as after consent,
@@ -387,7 +396,9 @@ func randToken(prefix string) string {
 	return fmt.Sprintf("%s%d-%s", prefix, tokenSeq.Add(1), base64.RawURLEncoding.EncodeToString(b))
 }
 
-// serveToken implements the refresh_token grant with rotation: every refresh
+// serveToken (Cloud: developer.atlassian.com "OAuth 2.0 (3LO) apps",
+// refresh tokens; DC: "Confluence OAuth 2.0 provider API") implements the
+// refresh_token grant with rotation: every refresh
 // spends the old refresh token and issues a new one; reusing a spent token
 // fails with invalid_grant and revokes the whole family.
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
@@ -416,6 +427,13 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if params["grant_type"] != "refresh_token" {
 		writeJSON(w, bad, map[string]string{"error": "unsupported_grant_type"})
+		return
+	}
+	if s.opts.Deployment == DataCenter && params["redirect_uri"] != s.redirects[params["client_id"]] {
+		// The DC provider validates redirect_uri on the refresh grant as well
+		// (Atlassian "Confluence OAuth 2.0 provider API"; jira.js
+		// refreshServerOAuth2Token docs): omitted or different => invalid_grant.
+		writeJSON(w, bad, map[string]string{"error": "invalid_grant", "error_description": "Invalid redirect_uri"})
 		return
 	}
 	g, ok := s.refresh[params["refresh_token"]]
@@ -471,6 +489,12 @@ func (s *Server) authenticate(r *http.Request, gateway bool) (caller, int) {
 				name = u.Username
 			}
 			if name == user && u.Secret != "" && u.Secret == pass {
+				// A scoped API token works only through the gateway
+				// (CLOUD-12617). That a classic token is refused there is
+				// unverified; refusing it keeps clients on the site.
+				if !dc && u.ScopedToken != gateway {
+					return caller{}, http.StatusUnauthorized
+				}
 				return caller{user: u}, 0
 			}
 		}
@@ -516,6 +540,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// writeError: Confluence's error body {statusCode, message, data{authorized,
+// valid, ...}} as quoted in CONFCLOUD-77618 (Onyx's regression tests); the
+// client reads only the status and a short excerpt.
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]any{"statusCode": status, "message": msg, "data": map[string]any{"authorized": status != 401, "valid": true}})
 }

@@ -5,7 +5,8 @@ import "slices"
 // CanView reports whether a user (by ID; "" for an anonymous reader) may read
 // a page or blog post, by Confluence's rules applied directly to the fake's
 // model: the space's view permission, the item's own read restriction, and
-// the read restriction of every ancestor page. Tests use it as the oracle the
+// the read restriction of every ancestor of any type (pages, and on Cloud
+// folders, whiteboards, databases and embeds) that Confluence shows. Tests use it as the oracle the
 // indexed ACLs are checked against. Comments and attachments follow their
 // container, so callers pass the container's id.
 func (s *Server) CanView(userID, contentID string) bool {
@@ -32,7 +33,12 @@ func (s *Server) CanView(userID, contentID string) bool {
 		return false
 	}
 	for item := c; item != nil; {
-		restricted := len(item.ReadUsers) > 0 || len(item.ReadGroups) > 0
+		// A trashed page or someone's draft above c is not shown to readers,
+		// and Confluence shows c by the other layers (CONFCLOUD-77618,
+		// CONFCLOUD-76424; Onyx skips such layers). Folders, whiteboards,
+		// databases and embeds restrict what is below them like pages.
+		unshown := item != c && item.Type == "page" && (item.Status == "trashed" || item.Status == "draft")
+		restricted := !unshown && (len(item.ReadUsers) > 0 || len(item.ReadGroups) > 0)
 		if restricted && (userID == "" || !slices.Contains(item.ReadUsers, userID)) && !inGroup(item.ReadGroups) {
 			return false
 		}

@@ -1154,6 +1154,8 @@ func (s *Server) search(expr string, body []byte, q map[string][]string) (int, a
 		h.sort = sortValues(sorts, h)
 	}
 	sort.SliceStable(hits, func(i, j int) bool { return compareSort(sorts, hits[i].sort, hits[j].sort) < 0 })
+	// The engine counts every match, also those before search_after.
+	total := len(hits)
 	if len(req.SearchAfter) > 0 {
 		if len(req.SearchAfter) != len(sorts) || req.Sort == nil {
 			return 0, nil, errf(400, "illegal_argument_exception", "search_after has %d value(s) but sort has %d.", len(req.SearchAfter), len(sorts))
@@ -1162,7 +1164,6 @@ func (s *Server) search(expr string, body []byte, q map[string][]string) (int, a
 		i := sort.Search(len(hits), func(i int) bool { return compareSort(sorts, hits[i].sort, after) > 0 })
 		hits = hits[i:]
 	}
-	total := len(hits)
 	size := 10
 	if req.Size != nil {
 		size = *req.Size
@@ -1194,10 +1195,51 @@ func (s *Server) search(expr string, body []byte, q map[string][]string) (int, a
 		}
 		out = append(out, sh)
 	}
-	return 200, map[string]any{
-		"took": 1, "timed_out": false, "_shards": shards(),
-		"hits": map[string]any{"total": map[string]any{"value": total, "relation": "eq"}, "max_score": maxScore, "hits": out},
-	}, nil
+	hitsObj := map[string]any{"max_score": maxScore, "hits": out}
+	t, oe := totalHits(req.TrackTotalHits, total)
+	if oe != nil {
+		return 0, nil, oe
+	}
+	if t != nil {
+		hitsObj["total"] = t
+	}
+	return 200, map[string]any{"took": 1, "timed_out": false, "_shards": shards(), "hits": hitsObj}, nil
+}
+
+// totalHits renders hits.total as the engine does for track_total_hits
+// (OpenSearch reference, "Search" API: track_total_hits): counted exactly up
+// to 10,000 by default, or up to the number given, after which the value is
+// the limit and the relation "gte"; true counts exactly, false and -1 leave
+// the total out.
+func totalHits(track any, total int) (map[string]any, *osError) {
+	limit := 10000
+	switch v := track.(type) {
+	case nil:
+	case bool:
+		if !v {
+			return nil, nil
+		}
+		limit = -1
+	case float64:
+		if v == -1 {
+			return nil, nil
+		}
+		if v < 0 {
+			// As the engine (2.19, 3.9) answers: a failed search phase
+			// caused by the argument.
+			e := errf(400, "search_phase_execution_exception", "")
+			e.extra = map[string]any{"phase": "fetch", "grouped": true, "failed_shards": []any{},
+				"caused_by": map[string]any{"type": "illegal_argument_exception", "reason": fmt.Sprintf("value must be >= 0, got %v", v)}}
+			return nil, e
+		}
+		limit = int(v)
+	default:
+		return nil, errf(400, "parsing_exception", "[track_total_hits] must be a boolean or an integer")
+	}
+	if limit >= 0 && total > limit {
+		return map[string]any{"value": limit, "relation": "gte"}, nil
+	}
+	return map[string]any{"value": total, "relation": "eq"}, nil
 }
 
 func (s *Server) count(expr string, body []byte) (int, any, *osError) {

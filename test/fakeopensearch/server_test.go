@@ -177,6 +177,60 @@ func testSearchNestedFieldsNeedNestedQuery(t *testing.T, tg Target) {
 	}
 }
 
+func TestSearch_TotalHitsAreCountedAsTheEngineDoes(t *testing.T) {
+	eachTarget(t, testSearchTotalHitsAreCountedAsTheEngineDoes)
+}
+
+func testSearchTotalHitsAreCountedAsTheEngineDoes(t *testing.T, tg Target) {
+	name := IndexName(t)
+	t.Cleanup(func() { call(t, tg, "DELETE", "/"+name, "") })
+	call(t, tg, "PUT", "/"+name, `{"mappings":{"properties":{"k":{"type":"keyword"}}}}`)
+	st, m := call(t, tg, "POST", "/_bulk?refresh=true", fmt.Sprintf(`{"index":{"_index":%[1]q,"_id":"1"}}
+{"k":"a"}
+{"index":{"_index":%[1]q,"_id":"2"}}
+{"k":"b"}
+{"index":{"_index":%[1]q,"_id":"3"}}
+{"k":"c"}
+`, name))
+	if st != 200 || m["errors"] != false {
+		t.Fatalf("bulk: %d %v", st, m)
+	}
+	total := func(body string) (any, int) {
+		t.Helper()
+		st, m := call(t, tg, "POST", "/"+name+"/_search", body)
+		if st != 200 {
+			t.Fatalf("search %s: %d %v", body, st, m)
+		}
+		h := m["hits"].(map[string]any)
+		tot, ok := h["total"]
+		if !ok {
+			tot = "absent"
+		}
+		return tot, len(h["hits"].([]any))
+	}
+	for body, want := range map[string]string{
+		`{}`:                                          "map[relation:eq value:3]",
+		`{"track_total_hits":2}`:                      "map[relation:gte value:2]",
+		`{"track_total_hits":3}`:                      "map[relation:eq value:3]",
+		`{"track_total_hits":true}`:                   "map[relation:eq value:3]",
+		`{"track_total_hits":false}`:                  "absent",
+		`{"track_total_hits":-1}`:                     "absent",
+		`{"sort":[{"k":"asc"}],"search_after":["a"]}`: "map[relation:eq value:3]", // every match, not those after
+	} {
+		if got, _ := total(body); fmt.Sprint(got) != want {
+			t.Errorf("%s: total %v, want %s", body, got, want)
+		}
+	}
+	if _, n := total(`{"sort":[{"k":"asc"}],"search_after":["a"]}`); n != 2 {
+		t.Errorf("search_after returned %d hits, want 2", n)
+	}
+	st, m = call(t, tg, "POST", "/"+name+"/_search", `{"track_total_hits":-2}`)
+	cause, _ := m["error"].(map[string]any)["caused_by"].(map[string]any)
+	if st != 400 || errType(m) != "search_phase_execution_exception" || cause["type"] != "illegal_argument_exception" {
+		t.Errorf("track_total_hits -2: %d %v", st, m)
+	}
+}
+
 func TestTemplate_AppliesToNewIndices(t *testing.T) { eachTarget(t, testTemplateAppliesToNewIndices) }
 
 func testTemplateAppliesToNewIndices(t *testing.T, tg Target) {
