@@ -57,8 +57,16 @@ envtest-assets: ## Build (once) and print the kube-apiserver/etcd/kube-controlle
 # starts for the whole run (OPENSEARCH_VERSION picks the release) and stops at
 # the end; OPENSEARCH_URL points them at another cluster instead.
 .PHONY: test
-test: vet ## Run unit, envtest and end-to-end tests on a real OpenSearch.
-	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" hack/opensearch.sh run -- go test $(GO_TEST_FLAGS) ./...
+# The crawler and the controller run goroutines against shared state
+# (progress reporting, bulk indexing, worker pools, the sync limiter), so
+# their packages run under the race detector; the rest (API admission,
+# end-to-end suites) runs plain, on the same OpenSearch node.
+RACE_PKGS = ./crawler/... ./controllers/...
+
+test: vet ## Run unit, envtest (crawler and controller with -race) and end-to-end tests on a real OpenSearch.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" hack/opensearch.sh run -- bash -c '\
+	  go test -race $(GO_TEST_FLAGS) $(RACE_PKGS) && \
+	  go test $(GO_TEST_FLAGS) $$(go list ./... | grep -vxF -f <(go list $(RACE_PKGS)))'
 
 .PHONY: test-opensearch
 test-opensearch: ## Run the OpenSearch package tests on a real OpenSearch (OPENSEARCH_VERSION=2.19.6 for the 2.x pin).

@@ -35,7 +35,8 @@ func cleanupBackoff(attempt int32) time.Duration {
 // gone. Retain releases at once (also when switched to during a stuck
 // cleanup); Delete stops running syncs, runs a cleanup Job and releases when
 // it succeeds. A failed cleanup is retried with a backoff derived from
-// status (cleanupAttempts, lastCleanupFailureTime) and shown as CleanupFailed.
+// status (cleanupAttempts, lastCleanupFailureTime). It owns Ready while the
+// object is deleted: CleanupInProgress, or CleanupFailed until the retry.
 func (r *DataSourceReconciler) reconcileDelete(ctx context.Context, sc *scope) (time.Duration, error) {
 	obj := sc.obj
 	if !controllerutil.ContainsFinalizer(obj, v1alpha1.Finalizer) {
@@ -75,7 +76,7 @@ func (r *DataSourceReconciler) stopSyncJobs(ctx context.Context, sc *scope) (boo
 			continue
 		}
 		stopping = true
-		sc.obj.Status.CleanupMessage = fmt.Sprintf("waiting for sync job %s to stop before removing documents", j.Name)
+		setCleanupReady(sc, v1alpha1.ReasonCleanupInProgress, fmt.Sprintf("waiting for sync job %s to stop before removing documents", j.Name))
 		if j.DeletionTimestamp != nil {
 			continue
 		}
@@ -101,13 +102,12 @@ func (r *DataSourceReconciler) runCleanup(ctx context.Context, sc *scope, image 
 	finished, succeeded := jobFinished(job)
 	switch {
 	case !finished:
-		st.CleanupMessage = fmt.Sprintf("removing documents: cleanup job %s is running (attempt %d)", job.Name, attempt)
+		setCleanupReady(sc, v1alpha1.ReasonCleanupInProgress, fmt.Sprintf("removing documents: cleanup job %s is running (attempt %d)", job.Name, attempt))
 		return 0, nil
 	case succeeded:
 		return 0, r.release(ctx, sc, fmt.Sprintf("removed the indexed documents (cleanup job %s)", job.Name))
 	}
 
-	sc.cleanupFailed = true
 	failure := "cleanup " + jobFailureMessage(job)
 	if st.LastCleanupFailureTime == nil {
 		st.LastCleanupFailureTime = ptr.To(metav1.NewTime(sc.now.Truncate(time.Second)))
@@ -115,14 +115,13 @@ func (r *DataSourceReconciler) runCleanup(ctx context.Context, sc *scope, image 
 	}
 	retryAt := st.LastCleanupFailureTime.Add(cleanupBackoff(attempt))
 	if sc.now.Before(retryAt) {
-		st.CleanupMessage = fmt.Sprintf("%s; attempt %d starts at %s", failure, attempt+1, retryAt.UTC().Format(time.RFC3339))
+		setCleanupReady(sc, v1alpha1.ReasonCleanupFailed, fmt.Sprintf("%s; attempt %d starts at %s", failure, attempt+1, retryAt.UTC().Format(time.RFC3339)))
 		return 0, &waitError{after: requeueAt(sc.now, retryAt), message: "cleanup retry backoff"}
 	}
 	err = r.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &job.UID})
 	if client.IgnoreNotFound(err) != nil {
 		return 0, fmt.Errorf("deleting failed cleanup Job %s: %w", job.Name, err)
 	}
-	sc.cleanupFailed = false
 	return 0, r.startCleanup(ctx, sc, image, attempt+1)
 }
 
@@ -149,13 +148,19 @@ func (r *DataSourceReconciler) startCleanup(ctx context.Context, sc *scope, imag
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("creating cleanup Job %s: %w", job.Name, err)
+		return &genericError{reason: v1alpha1.ReasonFailedCreate, err: fmt.Errorf("creating cleanup Job %s: %w", job.Name, err)}
 	}
 	st.CleanupAttempts = attempt
 	st.LastCleanupFailureTime = nil
-	st.CleanupMessage = fmt.Sprintf("removing documents: cleanup job %s started (attempt %d)", job.Name, attempt)
+	setCleanupReady(sc, v1alpha1.ReasonCleanupInProgress, fmt.Sprintf("removing documents: cleanup job %s started (attempt %d)", job.Name, attempt))
 	r.event(sc.obj, corev1.EventTypeNormal, "CleanupStarted", "Cleanup", st.CleanupMessage)
 	return nil
+}
+
+// setCleanupReady shows the cleanup on status.cleanupMessage and Ready.
+func setCleanupReady(sc *scope, reason, message string) {
+	sc.obj.Status.CleanupMessage = message
+	setCondition(sc, v1alpha1.ConditionReady, metav1.ConditionFalse, reason, message)
 }
 
 // release removes the finalizer; the object is then deleted and has no status to write.

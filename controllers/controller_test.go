@@ -16,6 +16,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -139,6 +140,9 @@ func TestController_FirstSyncOnCreation_ReadyAfterTheReport(t *testing.T) {
 	if c := condition(cur, v1alpha1.ConditionReconciling); c == nil || c.Status != metav1.ConditionTrue {
 		t.Fatalf("Reconciling while the first sync runs: %+v", c)
 	}
+	if res := kstatusOf(t, cur); res.Status != kstatus.InProgressStatus {
+		t.Fatalf("kstatus while the first sync runs: %s (%s)", res.Status, res.Message)
+	}
 	if c := condition(cur, v1alpha1.ConditionSyncing); c == nil || c.Status != metav1.ConditionTrue {
 		t.Fatalf("Syncing while a Job runs: %+v", c)
 	}
@@ -152,7 +156,7 @@ func TestController_FirstSyncOnCreation_ReadyAfterTheReport(t *testing.T) {
 	if msg := condition(cur, v1alpha1.ConditionReady).Message; msg != "synced 1,234 documents in 4m12s" {
 		t.Fatalf("Ready message %q", msg)
 	}
-	eventually(t, func() error { return kstatusCurrent(get(t, obj)) })
+	expectKstatus(t, obj, kstatus.CurrentStatus)
 	kubectlWait(t, obj)
 	eventually(t, func() error {
 		for metric, want := range map[string]float64{"confluence_operator_syncs_total": 1, "confluence_operator_documents": 1234} {
@@ -516,6 +520,9 @@ func TestController_MissingSecret_StalledUntilItAppears(t *testing.T) {
 	if names := jobNames(t, obj); len(names) != 0 {
 		t.Fatalf("jobs %v while stalled", names)
 	}
+	if res := kstatusOf(t, cur); res.Status != kstatus.FailedStatus {
+		t.Fatalf("kstatus while stalled: %s (%s)", res.Status, res.Message)
+	}
 
 	createSecret(t, ns, "confluence", map[string]string{"username": "bot"})
 	cur = expectCondition(t, obj, v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonSecretKeyMissing)
@@ -686,4 +693,131 @@ func TestController_RetainPolicy_ReleasesAtOnce_AlsoDuringAStuckCleanup(t *testi
 		}
 		return nil
 	})
+}
+
+// The Job controller applies the pod failure policy of TEAM.md: an evicted
+// crawler is retried without counting, whatever it exited with; a Go panic
+// (exit 2) counts toward backoffLimit like any crash; bad input (exit 64)
+// fails the Job at once.
+func TestController_PodFailurePolicy_EvictionRetried_PanicCounts_BadInputFails(t *testing.T) {
+	skipShort(t)
+	ns := newNamespace(t)
+	basicSecret(t, ns)
+	setClock(nextDay().Add(9 * time.Hour))
+	obj := newDataSource(ns, "wiki")
+	obj.Spec.Crawler.BackoffLimit = ptr.To[int32](1)
+	create(t, obj)
+	name := activeJobName(t, obj)
+
+	pods := func() int {
+		var list corev1.PodList
+		if err := k8s.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{batchv1.JobNameLabel: name}); err != nil {
+			t.Fatal(err)
+		}
+		return len(list.Items)
+	}
+	job := func() *batchv1.Job {
+		j := &batchv1.Job{}
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, j); err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	expectRetry := func(wantPods int, wantFailed int32) {
+		t.Helper()
+		eventually(t, func() error {
+			j := job()
+			if finished, _ := jobFinished(j); finished {
+				return fmt.Errorf("job finished: %+v", j.Status.Conditions)
+			}
+			if n := pods(); n != wantPods || j.Status.Failed != wantFailed {
+				return fmt.Errorf("%d pods, %d counted failures; want %d, %d", n, j.Status.Failed, wantPods, wantFailed)
+			}
+			return nil
+		})
+	}
+
+	// Evicted, and the crawler exits with what looks like bad input: retried, not counted.
+	terminatePod(t, ns, name, 64, true)
+	expectRetry(2, 0)
+	// A panic counts, one retry left.
+	terminatePod(t, ns, name, 2, false)
+	expectRetry(3, 1)
+	// Bad input fails the Job at once, by the policy rather than the backoff limit.
+	terminatePod(t, ns, name, 64, false)
+	eventually(t, func() error {
+		c := jobFailedCondition(job())
+		if c == nil || c.Reason != batchv1.JobReasonPodFailurePolicy {
+			return fmt.Errorf("Failed condition %+v, want reason PodFailurePolicy", c)
+		}
+		return nil
+	})
+	cur := expectCondition(t, obj, v1alpha1.ConditionSyncFailed, metav1.ConditionTrue, v1alpha1.ReasonJobFailed)
+	if msg := condition(cur, v1alpha1.ConditionSyncFailed).Message; !contains(msg, "PodFailurePolicy") {
+		t.Fatalf("SyncFailed message %q", msg)
+	}
+}
+
+func jobFinished(j *batchv1.Job) (bool, bool) {
+	for _, c := range j.Status.Conditions {
+		if c.Status == corev1.ConditionTrue && (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) {
+			return true, c.Type == batchv1.JobComplete
+		}
+	}
+	return false, false
+}
+
+func jobFailedCondition(j *batchv1.Job) *batchv1.JobCondition {
+	for i, c := range j.Status.Conditions {
+		if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
+			return &j.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// The README invites editing the spec; the edit reaches the index by itself.
+func TestController_SpecEdit_SyncsAfterTheDebounce_ReadyOutdatedUntilThen(t *testing.T) {
+	skipShort(t)
+	ns := newNamespace(t)
+	basicSecret(t, ns)
+	setClock(nextDay().Add(14 * time.Hour))
+	obj := newDataSource(ns, "wiki")
+	create(t, obj)
+	first := jobName(obj, clock.Now())
+	expectActiveJob(t, obj, first)
+	succeed(t, obj, first, 40)
+	expectKstatus(t, obj, kstatus.CurrentStatus)
+
+	patchSpec(t, obj, func(o *v1alpha1.ConfluenceDataSource) {
+		o.Spec.Filters.Spaces.Include = []v1alpha1.Regex{"ENG"}
+	})
+	cur := expectCondition(t, obj, v1alpha1.ConditionReady, metav1.ConditionUnknown, v1alpha1.ReasonProgressing)
+	if msg := condition(cur, v1alpha1.ConditionReady).Message; !contains(msg, "the index reflects generation 1; generation 2 changes what is indexed") {
+		t.Fatalf("Ready message %q", msg)
+	}
+	if res := kstatusOf(t, cur); res.Status != kstatus.InProgressStatus || cur.Status.ObservedGeneration != 2 {
+		t.Fatalf("kstatus %s observedGeneration %d", res.Status, cur.Status.ObservedGeneration)
+	}
+	if names := jobNames(t, obj); len(names) != 1 {
+		t.Fatalf("jobs %v before the debounce", names)
+	}
+
+	setClock(clock.Now().Add(31 * time.Second))
+	poke(t, obj)
+	second := activeJobName(t, obj)
+	job := &batchv1.Job{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: second}, job); err != nil {
+		t.Fatal(err)
+	}
+	if second == first || job.Annotations["sources.confluence-operator.dev/trigger"] != "SpecChanged" ||
+		job.Annotations["sources.confluence-operator.dev/generation"] != "2" {
+		t.Fatalf("job %s annotations %v", second, job.Annotations)
+	}
+	succeed(t, obj, second, 30)
+	cur = expectCondition(t, obj, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonSynced)
+	if cur.Status.IndexedSpec == nil || cur.Status.IndexedSpec.Generation != 2 {
+		t.Fatalf("indexedSpec %+v", cur.Status.IndexedSpec)
+	}
+	expectKstatus(t, obj, kstatus.CurrentStatus)
 }

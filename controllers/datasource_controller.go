@@ -142,6 +142,7 @@ func (r *DataSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		requeue, err = r.runSteps(ctx, sc, []step{
 			r.ensureFinalizer,
 			r.observeJobs,
+			r.observeSpec,
 			r.validate,
 			r.ensureRBAC,
 			r.scheduleSync,
@@ -155,7 +156,7 @@ func (r *DataSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 
 	summarize(sc, err)
-	r.eventOnNewStall(sc)
+	r.warnOnChange(sc, err)
 	recordStatusGauges(obj)
 	if perr := r.patchStatus(ctx, sc); perr != nil {
 		return ctrl.Result{}, errors.Join(perr, ignoreTyped(err))
@@ -259,7 +260,9 @@ func (r *DataSourceReconciler) findJob(ctx context.Context, sc *scope, jobs []*b
 // observeJobs records the end of the active sync Job (the crawler's report,
 // or the Job's own failure), adopts a running Job the status does not know,
 // and prunes finished Jobs to the history limits. It sets or removes the
-// SyncFailed condition, status.activeJob and status.failedSecretVersions.
+// SyncFailed condition, sets Syncing when a Job ends or is adopted, and
+// status.activeJob, failedSecretVersions, indexedSpec and lastStartedSpec
+// from what the crawler reports it crawled.
 func (r *DataSourceReconciler) observeJobs(ctx context.Context, sc *scope) (time.Duration, error) {
 	if err := r.listJobs(ctx, sc); err != nil {
 		return 0, err
@@ -279,6 +282,8 @@ func (r *DataSourceReconciler) observeJobs(ctx context.Context, sc *scope) (time
 		}
 		if newest != nil {
 			st.ActiveJob = &v1alpha1.JobReference{Name: newest.Name}
+			setCondition(sc, v1alpha1.ConditionSyncing, metav1.ConditionTrue, v1alpha1.ReasonSyncInProgress,
+				fmt.Sprintf("sync job %s is running", newest.Name))
 		}
 	}
 
@@ -338,6 +343,15 @@ func (r *DataSourceReconciler) checkActiveJob(ctx context.Context, sc *scope) er
 		}
 	}
 	st.FailedSecretVersions = blamed
+	if rev := crawledRevision(out.Generation, st.LastStartedSpec, sc.obj, sc.now); rev != nil {
+		if out.Generation != 0 {
+			// The crawler read the spec when it started, maybe a newer one.
+			st.LastStartedSpec = rev
+		}
+		if out.Succeeded {
+			st.IndexedSpec = rev
+		}
+	}
 	if out.Succeeded {
 		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionSyncFailed)
 		r.event(sc.obj, corev1.EventTypeNormal, "SyncSucceeded", "Sync", syncedMessage(st))
@@ -346,9 +360,19 @@ func (r *DataSourceReconciler) checkActiveJob(ctx context.Context, sc *scope) er
 		r.event(sc.obj, corev1.EventTypeWarning, out.Reason, "Sync", out.Message)
 	}
 	recordSyncFinished(sc.obj, out)
-	sc.log.Info("sync finished", "job", name, "succeeded", out.Succeeded, "duration", out.Duration.Round(time.Second).String())
+	sc.log.Info("sync finished", "job", name, "succeeded", out.Succeeded, "generation", out.Generation,
+		"duration", out.Duration.Round(time.Second).String())
 	st.ActiveJob = nil
+	setCondition(sc, v1alpha1.ConditionSyncing, metav1.ConditionFalse, v1alpha1.ReasonIdle, fmt.Sprintf("sync job %s finished", name))
 	return nil
+}
+
+// observeSpec records whether the current generation changes what is
+// indexed (status.indexedSpec, pendingSpec; see trackSpec). It sets no
+// condition: Ready reads the result.
+func (r *DataSourceReconciler) observeSpec(_ context.Context, sc *scope) (time.Duration, error) {
+	trackSpec(&sc.obj.Status, sc.obj, sc.now)
+	return 0, nil
 }
 
 // blamedSecretVersions returns the Secret versions a credentials failure of
@@ -436,14 +460,17 @@ func (r *DataSourceReconciler) crawlerImage(obj *v1alpha1.ConfluenceDataSource) 
 }
 
 // scheduleSync decides whether a sync starts now (first sync, new request,
-// due slot, a Secret changed after a credentials failure; never while one
-// runs or while suspended) and starts it. It sets status.nextSyncTime, and on
-// start activeJob, lastScheduleTime and lastHandledSyncRequest, and clears
-// failedSecretVersions; a sync that must wait shows on Syncing (Queued).
+// due slot, a Secret changed after a credentials failure, a settled change to
+// what the spec indexes; never while one runs or while suspended) and starts
+// it. It owns the Syncing condition from here on (SyncInProgress, Queued,
+// FailedCreate, Suspended, Idle) and sets status.nextSyncTime, and on start
+// activeJob, lastScheduleTime, lastHandledSyncRequest and lastStartedSpec, and
+// clears failedSecretVersions and pendingSpec. A Job the API server refuses
+// is a genericError with reason FailedCreate.
 func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (time.Duration, error) {
 	obj, st := sc.obj, &sc.obj.Status
 	request := obj.Annotations[v1alpha1.RequestedSyncAnnotation]
-	d := decideSync(scheduleInput{
+	in := scheduleInput{
 		Now:                sc.now,
 		Schedule:           sc.schedule,
 		Suspend:            obj.Spec.Sync.Suspend,
@@ -456,14 +483,22 @@ func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (tim
 
 		FailedSecretVersions: st.FailedSecretVersions,
 		SecretVersions:       sc.secretVersions,
-	})
+		SpecChangeKey:        specChangeKey(st),
+	}
+	if st.PendingSpec != nil && st.PendingSpec.Time != nil {
+		in.SpecChangedAt = &st.PendingSpec.Time.Time
+	}
+	d := decideSync(in)
 	st.NextSyncTime = metaTime(d.Next)
 	var requeue time.Duration
 	if d.Next != nil {
 		requeue = requeueAt(sc.now, *d.Next)
 	}
-	sc.due = d.Due
+	if d.SpecChangeAt != nil {
+		requeue = minRequeue(requeue, requeueAt(sc.now, *d.SpecChangeAt))
+	}
 	if !d.Start {
+		setIdleSyncing(sc, d)
 		return requeue, nil
 	}
 
@@ -478,8 +513,12 @@ func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (tim
 		var started bool
 		var running int
 		started, running, err = r.Limiter.Start(ctx, r.Client, sc.now, client.ObjectKeyFromObject(job), create)
-		if !started && err == nil {
-			sc.queued = fmt.Sprintf("waiting for a free sync slot: %d of %d syncs running", running, r.Limiter.Max())
+		switch {
+		case !started && err != nil:
+			return 0, fmt.Errorf("counting running syncs: %w", err)
+		case !started:
+			setCondition(sc, v1alpha1.ConditionSyncing, metav1.ConditionFalse, v1alpha1.ReasonQueued,
+				fmt.Sprintf("waiting for a free sync slot: %d of %d syncs running", running, r.Limiter.Max()))
 			return minRequeue(requeue, queuedRetry), nil
 		}
 	} else {
@@ -491,45 +530,87 @@ func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (tim
 		case ferr != nil:
 			return 0, ferr
 		case existing == nil:
-			return 0, fmt.Errorf("job %s exists and is not controlled by this data source", job.Name)
+			return 0, r.failedCreate(sc, job.Name, fmt.Errorf("job %s exists and is not controlled by this data source", job.Name))
 		}
 		finished, _ := jobFinished(existing)
 		switch {
 		case finished && d.Key != "":
-			// The Job for this very request or Secret change already ran and
-			// was seen running (observeJobs adopts it); only recording what it
-			// answered was lost. Running it again would serve the event twice.
-			recordStarted(st, d, request)
+			// The Job for this very request, Secret or spec change already
+			// ran and was seen running (observeJobs adopts it); only
+			// recording what it answered was lost. Running it again would
+			// serve the event twice.
+			recordStarted(sc, d, request)
+			setIdleSyncing(sc, d)
 			sc.log.Info("sync already ran", "job", job.Name, "trigger", d.Trigger)
 			return requeue, nil
 		case finished && d.Trigger != triggerSchedule:
 			// A sync already used this minute's name; the next minute frees it.
-			sc.queued = "a sync finished within this minute; the next one starts at the next minute"
+			setCondition(sc, v1alpha1.ConditionSyncing, metav1.ConditionFalse, v1alpha1.ReasonQueued,
+				"a sync finished within this minute; the next one starts at the next minute")
 			return minRequeue(requeue, requeueAt(sc.now, sc.now.Truncate(time.Minute).Add(time.Minute))), nil
 		}
 		job, err, adopted = existing, nil, true
 	}
 	if err != nil {
-		return 0, fmt.Errorf("creating sync Job %s: %w", job.Name, err)
+		return 0, r.failedCreate(sc, job.Name, err)
 	}
 
 	st.ActiveJob = &v1alpha1.JobReference{Name: job.Name}
-	recordStarted(st, d, request)
+	recordStarted(sc, d, request)
+	setCondition(sc, v1alpha1.ConditionSyncing, metav1.ConditionTrue, v1alpha1.ReasonSyncInProgress,
+		fmt.Sprintf("sync job %s is running", job.Name))
 	if adopted {
 		sc.log.Info("adopted existing sync Job", "job", job.Name)
 		return requeue, nil
 	}
 	mode := effectiveMode(obj, d.HandlesRequest)
 	r.event(obj, corev1.EventTypeNormal, "SyncStarted", "Sync",
-		fmt.Sprintf("started sync job %s (mode %s, trigger %s)", job.Name, mode, d.Trigger))
-	sc.log.Info("sync started", "job", job.Name, "mode", mode, "trigger", d.Trigger)
+		fmt.Sprintf("started sync job %s (mode %s, trigger %s, generation %d)", job.Name, mode, d.Trigger, obj.Generation))
+	sc.log.Info("sync started", "job", job.Name, "mode", mode, "trigger", d.Trigger, "generation", obj.Generation)
 	return requeue, nil
 }
 
+// failedCreate shows a sync Job the API server refused on Syncing and
+// returns it as a FailedCreate genericError (retried with backoff; Ready and
+// a Warning event show it, see summarize and warnOnChange).
+func (r *DataSourceReconciler) failedCreate(sc *scope, name string, err error) error {
+	err = &genericError{reason: v1alpha1.ReasonFailedCreate, err: fmt.Errorf("creating sync Job %s: %w", name, err)}
+	setCondition(sc, v1alpha1.ConditionSyncing, metav1.ConditionFalse, v1alpha1.ReasonFailedCreate, err.Error())
+	return err
+}
+
+// setIdleSyncing sets Syncing when no sync starts now: one runs (and maybe
+// another is due after it), scheduling is suspended, a spec change settles,
+// or the next slot.
+func setIdleSyncing(sc *scope, d scheduleDecision) {
+	st := &sc.obj.Status
+	switch {
+	case st.ActiveJob != nil:
+		msg := fmt.Sprintf("sync job %s is running", st.ActiveJob.Name)
+		if d.Due {
+			msg += "; another sync is due and starts when it finishes"
+		}
+		setCondition(sc, v1alpha1.ConditionSyncing, metav1.ConditionTrue, v1alpha1.ReasonSyncInProgress, msg)
+	case sc.obj.Spec.Sync.Suspend:
+		setCondition(sc, v1alpha1.ConditionSyncing, metav1.ConditionFalse, v1alpha1.ReasonSuspended, "scheduling is suspended")
+	case d.SpecChangeAt != nil:
+		setCondition(sc, v1alpha1.ConditionSyncing, metav1.ConditionFalse, v1alpha1.ReasonQueued,
+			fmt.Sprintf("a sync of generation %d starts at %s unless what it indexes changes again",
+				sc.obj.Generation, d.SpecChangeAt.UTC().Format(time.RFC3339)))
+	case st.NextSyncTime != nil:
+		setCondition(sc, v1alpha1.ConditionSyncing, metav1.ConditionFalse, v1alpha1.ReasonIdle,
+			"next sync at "+st.NextSyncTime.UTC().Format(time.RFC3339))
+	default:
+		setCondition(sc, v1alpha1.ConditionSyncing, metav1.ConditionFalse, v1alpha1.ReasonIdle,
+			"no schedule: syncs run on demand")
+	}
+}
+
 // recordStarted records in the status what a started sync Job answers: the
-// slot, the request, and a Secret change (its outcome decides anew whether a
-// Secret is blamed).
-func recordStarted(st *v1alpha1.ConfluenceDataSourceStatus, d scheduleDecision, request string) {
+// slot, the request, a Secret change (its outcome decides anew whether a
+// Secret is blamed) and the spec it was started for.
+func recordStarted(sc *scope, d scheduleDecision, request string) {
+	st := &sc.obj.Status
 	if d.RecordSlot != nil {
 		st.LastScheduleTime = metaTime(d.RecordSlot)
 	}
@@ -537,6 +618,8 @@ func recordStarted(st *v1alpha1.ConfluenceDataSourceStatus, d scheduleDecision, 
 		st.LastHandledSyncRequest = request
 	}
 	st.FailedSecretVersions = nil
+	st.LastStartedSpec = currentRevision(sc.obj, sc.now)
+	st.PendingSpec = nil
 }
 
 // event records a Kubernetes event about the data source.
@@ -546,14 +629,20 @@ func (r *DataSourceReconciler) event(obj runtime.Object, eventType, reason, acti
 	}
 }
 
-// eventOnNewStall emits a Warning when the data source newly stalls or stalls
-// for a different reason, not on every reconcile.
-func (r *DataSourceReconciler) eventOnNewStall(sc *scope) {
-	if sc.stall == nil {
+// warnOnChange emits a Warning when the data source newly stalls or newly
+// fails transiently (FailedCreate, ReconcileError), or for another reason or
+// message than before; not on every retry.
+func (r *DataSourceReconciler) warnOnChange(sc *scope, err error) {
+	condType, reason, message, action := "", "", "", ""
+	if sc.stall != nil {
+		condType, reason, message, action = v1alpha1.ConditionStalled, sc.stall.reason, sc.stall.message, "Validate"
+	} else if fail := failureOf(err); fail != nil {
+		condType, reason, message, action = v1alpha1.ConditionReady, fail.reason, fail.message, "Reconcile"
+	} else {
 		return
 	}
-	old := meta.FindStatusCondition(sc.before.Status.Conditions, v1alpha1.ConditionStalled)
-	if old == nil || old.Reason != sc.stall.reason || old.Message != sc.stall.message {
-		r.event(sc.obj, corev1.EventTypeWarning, sc.stall.reason, "Validate", sc.stall.message)
+	old := meta.FindStatusCondition(sc.before.Status.Conditions, condType)
+	if old == nil || old.Reason != reason || old.Message != message {
+		r.event(sc.obj, corev1.EventTypeWarning, reason, action, message)
 	}
 }

@@ -3,6 +3,7 @@ package controllers
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,8 +23,12 @@ const (
 	JobTypeSync    = "sync"
 	JobTypeCleanup = "cleanup"
 	// TriggerAnnotation records why a sync Job started (FirstSync, Schedule,
-	// Request, SecretChanged).
+	// Request, SecretChanged, SpecChanged).
 	TriggerAnnotation = "sources.confluence-operator.dev/trigger"
+	// GenerationAnnotation records the data source's metadata.generation the
+	// sync Job was created for. The crawler reads the spec when it starts and
+	// reports the generation it read in status.lastSync.generation.
+	GenerationAnnotation = "sources.confluence-operator.dev/generation"
 	// SecretVersionsAnnotation records the resourceVersions, by name, of the
 	// referenced Secrets when the sync Job was created, as JSON; never data.
 	SecretVersionsAnnotation = "sources.confluence-operator.dev/secret-versions"
@@ -96,6 +101,7 @@ func newSyncJob(obj *v1alpha1.ConfluenceDataSource, image string, d scheduleDeci
 	job := crawlerJob(obj, name, JobTypeSync, image, syncArgs(obj, name, mode))
 	job.Annotations = map[string]string{
 		TriggerAnnotation:        string(d.Trigger),
+		GenerationAnnotation:     strconv.FormatInt(obj.Generation, 10),
 		SecretVersionsAnnotation: encodeSecretVersions(secretVersions),
 	}
 	return job
@@ -124,30 +130,43 @@ func crawlerJob(obj *v1alpha1.ConfluenceDataSource, name, jobType, image string,
 		Spec: batchv1.JobSpec{
 			ActiveDeadlineSeconds: ptr.To(*deadline),
 			BackoffLimit:          ptr.To(*backoff),
-			// Exit code 2 is bad input: retrying cannot help. Evictions and
-			// preemptions do not count against the backoff limit.
-			PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{
-				{
-					Action: batchv1.PodFailurePolicyActionFailJob,
-					OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
-						ContainerName: ptr.To(crawlerContainer),
-						Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
-						Values:        []int32{2},
-					},
-				},
-				{
-					Action: batchv1.PodFailurePolicyActionIgnore,
-					OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{
-						{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue},
-					},
-				},
-			}},
+			PodFailurePolicy:      crawlerPodFailurePolicy(),
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec:       crawlerPodSpec(obj, image, args),
 			},
 		},
 	}
+}
+
+// exitBadInput is the crawler's exit code for input no retry can fix
+// (unreadable resource, invalid regex, missing Secret key). Exit code 2 is
+// left to Go runtime panics, which count toward the backoff limit like any
+// other crash.
+const exitBadInput int32 = 64
+
+// crawlerPodFailurePolicy decides per failed pod, first matching rule wins: a
+// pod stopped by a disruption (eviction, preemption, node drain, taint) is
+// retried without counting toward the backoff limit, even when the crawler
+// then exits with a code of its own; bad input fails the Job at once;
+// everything else (crash, panic, interrupted sync) counts toward backoffLimit.
+func crawlerPodFailurePolicy() *batchv1.PodFailurePolicy {
+	return &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{
+		{
+			Action: batchv1.PodFailurePolicyActionIgnore,
+			OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{
+				{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue},
+			},
+		},
+		{
+			Action: batchv1.PodFailurePolicyActionFailJob,
+			OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
+				ContainerName: ptr.To(crawlerContainer),
+				Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
+				Values:        []int32{exitBadInput},
+			},
+		},
+	}}
 }
 
 // crawlerPodSpec runs as non-root with a read-only root filesystem and no
@@ -254,6 +273,9 @@ type syncOutcome struct {
 	Reason, Message string
 	// Duration of the run, zero when unknown.
 	Duration time.Duration
+	// Generation of the spec the crawler reports it crawled; zero without a
+	// report or when the run ended before reading the spec.
+	Generation int64
 }
 
 // outcomeOf decides how a finished sync Job ended. The crawler's report wins
@@ -263,7 +285,7 @@ type syncOutcome struct {
 // the Job disappeared before it was seen finishing.
 func outcomeOf(name string, job *batchv1.Job, report *v1alpha1.SyncReport) syncOutcome {
 	if report != nil && report.Job == name {
-		out := syncOutcome{Succeeded: report.Result == v1alpha1.SyncSucceeded}
+		out := syncOutcome{Succeeded: report.Result == v1alpha1.SyncSucceeded, Generation: report.Generation}
 		if report.StartTime != nil && report.CompletionTime != nil {
 			out.Duration = report.CompletionTime.Sub(report.StartTime.Time)
 		}

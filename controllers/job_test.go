@@ -212,3 +212,28 @@ func TestCleanupBackoff(t *testing.T) {
 		}
 	}
 }
+
+// The first matching rule wins, so the disruption rule must come before any
+// exit-code rule: an evicted crawler exits with whatever SIGTERM made it
+// return. Only bad input (64) fails the Job; 2 is a Go panic and counts.
+func TestSyncJob_PodFailurePolicy_DisruptionFirstThenBadInput(t *testing.T) {
+	job := newSyncJob(testDataSource("wiki"), "img:1", scheduleDecision{Trigger: triggerFirstSync, Slot: at("2030-01-01T10:00:00Z")}, v1alpha1.SyncFullCrawl, nil)
+	want := []batchv1.PodFailurePolicyRule{
+		{
+			Action:          batchv1.PodFailurePolicyActionIgnore,
+			OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}},
+		},
+		{
+			Action: batchv1.PodFailurePolicyActionFailJob,
+			OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
+				ContainerName: ptr.To("crawler"), Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{64},
+			},
+		},
+	}
+	if got := job.Spec.PodFailurePolicy; got == nil || !reflect.DeepEqual(got.Rules, want) {
+		t.Fatalf("pod failure policy %+v,\nwant %+v", got, want)
+	}
+	if cleanup := newCleanupJob(testDataSource("wiki"), "img:1", 1); !reflect.DeepEqual(cleanup.Spec.PodFailurePolicy.Rules, want) {
+		t.Fatalf("cleanup pod failure policy %+v", cleanup.Spec.PodFailurePolicy)
+	}
+}

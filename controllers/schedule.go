@@ -24,6 +24,9 @@ const (
 	// triggerSecretChanged: a referenced Secret changed after the last sync
 	// failed because of its credentials.
 	triggerSecretChanged trigger = "SecretChanged"
+	// triggerSpecChanged: the spec changed what is indexed since the last
+	// sync started, and stayed so for specChangeDelay.
+	triggerSpecChanged trigger = "SpecChanged"
 )
 
 // parseSchedule parses a standard cron expression evaluated in the IANA time
@@ -136,6 +139,11 @@ type scheduleInput struct {
 	// credentials failure is blamed on (nil when it did not fail so);
 	// SecretVersions are the referenced Secrets' versions now.
 	FailedSecretVersions, SecretVersions map[string]string
+	// SpecChangedAt is when the spec last changed what is indexed since the
+	// last sync started (nil when it did not); SpecChangeKey names the Job
+	// answering that change.
+	SpecChangedAt *time.Time
+	SpecChangeKey string
 }
 
 // scheduleDecision is what to do now.
@@ -147,7 +155,8 @@ type scheduleDecision struct {
 	// Key names the Job of a sync that answers one event: r<hash> for a
 	// request (of the value and the one handled before it, so a value used
 	// again later is still new), s<hash> for a Secret change (of the
-	// versions it runs with). The same event always gets the same name.
+	// versions it runs with), g<hash> for a spec change (of the index hashes
+	// before and after). The same event always gets the same name.
 	Key string
 	// RecordSlot, when set, becomes status.lastScheduleTime once the Job starts.
 	RecordSlot *time.Time
@@ -158,11 +167,13 @@ type scheduleDecision struct {
 	Due bool
 	// Next is the next schedule slot after now; nil when suspended or on demand.
 	Next *time.Time
+	// SpecChangeAt is when a pending spec change is due, while it is not yet.
+	SpecChangeAt *time.Time
 }
 
 // decideSync decides whether a sync starts now. A new request, the first
-// sync, a due schedule slot and a Secret changed since a credentials failure
-// are all served by one Job; missed slots after downtime collapse into the
+// sync, a due schedule slot, a Secret changed since a credentials failure and
+// a settled change to what the spec indexes are all served by one Job; missed slots after downtime collapse into the
 // most recent one; nothing starts while a Job runs or while suspended, and
 // what was due stays due (the slot is recorded only when a Job starts for it).
 func decideSync(in scheduleInput) scheduleDecision {
@@ -185,7 +196,14 @@ func decideSync(in scheduleInput) scheduleDecision {
 	}
 	requested := in.Request != "" && in.Request != in.LastHandledRequest
 	secretChanged := secretsChanged(in.FailedSecretVersions, in.SecretVersions)
-	if slot == nil && !requested && !in.NeverSynced && !secretChanged {
+	specChanged := false
+	if in.SpecChangedAt != nil {
+		due := in.SpecChangedAt.Add(specChangeDelay)
+		if specChanged = !in.Now.Before(due); !specChanged {
+			d.SpecChangeAt = &due
+		}
+	}
+	if slot == nil && !requested && !in.NeverSynced && !secretChanged && !specChanged {
 		return d
 	}
 	if in.Running {
@@ -203,6 +221,8 @@ func decideSync(in scheduleInput) scheduleDecision {
 	case secretChanged:
 		d.Trigger = triggerSecretChanged
 		d.Key = "s" + shortHash(encodeSecretVersions(in.SecretVersions))
+	case specChanged && !in.NeverSynced:
+		d.Trigger, d.Key = triggerSpecChanged, in.SpecChangeKey
 	default:
 		d.Trigger = triggerFirstSync
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/robfig/cron/v3"
 	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -39,12 +40,6 @@ type scope struct {
 
 	// stall is set when progress needs a human.
 	stall *stallError
-	// queued says why a due sync waits; empty when none waits.
-	queued string
-	// due is true when a sync came due while another runs.
-	due bool
-	// cleanupFailed is true while a failed cleanup waits for its retry.
-	cleanupFailed bool
 	// released is true once the finalizer is gone: there is no status to write.
 	released bool
 }
@@ -71,6 +66,38 @@ type waitError struct {
 }
 
 func (e *waitError) Error() string { return e.message }
+
+// genericError is a transient failure with the reason the conditions and
+// the Warning event show (Flux's serror.Generic): controller-runtime retries
+// it with backoff.
+type genericError struct {
+	reason string
+	err    error
+}
+
+func (e *genericError) Error() string { return e.err.Error() }
+func (e *genericError) Unwrap() error { return e.err }
+
+// failure is what a transient error shows on the conditions.
+type failure struct {
+	reason, message string
+}
+
+// failureOf returns what a transient error shows, or nil for no error, a
+// stall or wait (they show otherwise), and a write conflict (a stale read,
+// retried at once; nothing a human should see).
+func failureOf(err error) *failure {
+	var stall *stallError
+	var wait *waitError
+	var generic *genericError
+	switch {
+	case err == nil, errors.As(err, &stall), errors.As(err, &wait), apierrors.IsConflict(err):
+		return nil
+	case errors.As(err, &generic):
+		return &failure{reason: generic.reason, message: err.Error()}
+	}
+	return &failure{reason: v1alpha1.ReasonReconcileError, message: err.Error()}
+}
 
 // resultFor maps the outcome of the steps to what controller-runtime does
 // next. It is the only place that builds a ctrl.Result; an error and a
@@ -115,11 +142,12 @@ func setCondition(sc *scope, condType string, status metav1.ConditionStatus, rea
 	})
 }
 
-// summarize derives the conditions from what the steps found and from the
-// persisted status. Stalled and Reconciling are present only while True;
-// Syncing is always present; Ready summarizes: stall, then the last sync's
-// failure (SyncFailed condition), then its success, then first-sync progress.
-// observedGeneration moves only when the generation was handled or stalled.
+// summarize completes the conditions the steps set (Syncing, SyncFailed,
+// Ready while deleting) from the outcome err: Stalled and Reconciling are
+// present only while True; Ready summarizes a stall, then a transient
+// failure, then the last sync's failure (SyncFailed), then whether the index
+// reflects the current spec, then first-sync progress. observedGeneration
+// moves only when the generation was handled or stalled.
 func summarize(sc *scope, err error) {
 	st := &sc.obj.Status
 	if sc.stall != nil {
@@ -128,10 +156,11 @@ func summarize(sc *scope, err error) {
 		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionStalled)
 	}
 
+	fail := failureOf(err)
 	if !sc.obj.DeletionTimestamp.IsZero() {
-		summarizeDeletion(sc)
+		summarizeDeletion(sc, fail)
 	} else {
-		summarizeSync(sc)
+		summarizeSync(sc, fail)
 	}
 
 	if err == nil || sc.stall != nil {
@@ -139,35 +168,21 @@ func summarize(sc *scope, err error) {
 	}
 }
 
-// summarizeSync sets Syncing, Ready and Reconciling of a live data source.
-func summarizeSync(sc *scope) {
+// reconcilingReasons are the Ready reasons of work under way.
+var reconcilingReasons = sets.New(v1alpha1.ReasonAwaitingFirstSync, v1alpha1.ReasonSyncInProgress, v1alpha1.ReasonQueued,
+	v1alpha1.ReasonProgressing, v1alpha1.ReasonFailedCreate, v1alpha1.ReasonReconcileError)
+
+// summarizeSync sets Ready and Reconciling of a live data source, and
+// Syncing when a stall keeps any sync from starting.
+func summarizeSync(sc *scope, fail *failure) {
 	st := &sc.obj.Status
-	switch {
-	case st.ActiveJob != nil:
-		msg := fmt.Sprintf("sync job %s is running", st.ActiveJob.Name)
-		if sc.due {
-			msg += "; another sync is due and starts when it finishes"
-		}
-		setCondition(sc, v1alpha1.ConditionSyncing, metav1.ConditionTrue, v1alpha1.ReasonSyncInProgress, msg)
-	case sc.stall != nil:
-		// Nothing can start until a human fixes the spec or a Secret.
+	if sc.stall != nil && st.ActiveJob == nil {
 		st.NextSyncTime = nil
 		setCondition(sc, v1alpha1.ConditionSyncing, metav1.ConditionFalse, sc.stall.reason, "no sync can start: "+sc.stall.message)
-	case sc.queued != "":
-		setCondition(sc, v1alpha1.ConditionSyncing, metav1.ConditionFalse, v1alpha1.ReasonQueued, sc.queued)
-	case sc.obj.Spec.Sync.Suspend:
-		setCondition(sc, v1alpha1.ConditionSyncing, metav1.ConditionFalse, v1alpha1.ReasonSuspended, "scheduling is suspended")
-	case st.NextSyncTime != nil:
-		setCondition(sc, v1alpha1.ConditionSyncing, metav1.ConditionFalse, v1alpha1.ReasonIdle,
-			"next sync at "+st.NextSyncTime.UTC().Format(time.RFC3339))
-	default:
-		setCondition(sc, v1alpha1.ConditionSyncing, metav1.ConditionFalse, v1alpha1.ReasonIdle,
-			"no schedule: syncs run on demand")
 	}
-
-	status, reason, msg := readiness(sc)
+	status, reason, msg := readiness(sc, fail)
 	setCondition(sc, v1alpha1.ConditionReady, status, reason, msg)
-	if sets.New(v1alpha1.ReasonAwaitingFirstSync, v1alpha1.ReasonSyncInProgress, v1alpha1.ReasonQueued).Has(reason) {
+	if reconcilingReasons.Has(reason) {
 		setCondition(sc, v1alpha1.ConditionReconciling, metav1.ConditionTrue, reason, msg)
 	} else {
 		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionReconciling)
@@ -175,42 +190,62 @@ func summarizeSync(sc *scope) {
 }
 
 // readiness is the Ready condition of a live data source.
-func readiness(sc *scope) (metav1.ConditionStatus, string, string) {
+func readiness(sc *scope, fail *failure) (metav1.ConditionStatus, string, string) {
 	st := &sc.obj.Status
-	if sc.stall != nil {
+	switch {
+	case sc.stall != nil:
 		return metav1.ConditionFalse, sc.stall.reason, sc.stall.message
+	case fail != nil:
+		return metav1.ConditionFalse, fail.reason, fail.message
 	}
 	if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionSyncFailed); c != nil {
 		return metav1.ConditionFalse, c.Reason, c.Message
 	}
+	syncing := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionSyncing)
 	if last := st.LastSync; last != nil {
-		if last.Result == v1alpha1.SyncSucceeded {
-			return metav1.ConditionTrue, v1alpha1.ReasonSynced, syncedMessage(st)
+		switch {
+		case last.Result != v1alpha1.SyncSucceeded:
+			return metav1.ConditionFalse, v1alpha1.ReasonSyncFailed, "last sync failed: " + last.Message
+		case indexOutdated(st, sc.obj):
+			return outdatedReadiness(sc, syncing)
 		}
-		return metav1.ConditionFalse, v1alpha1.ReasonSyncFailed, "last sync failed: " + last.Message
+		return metav1.ConditionTrue, v1alpha1.ReasonSynced, syncedMessage(st)
 	}
 	switch {
 	case sc.obj.Spec.Sync.Suspend:
 		return metav1.ConditionFalse, v1alpha1.ReasonSuspended, "suspended before the first sync"
 	case st.ActiveJob != nil:
 		return metav1.ConditionFalse, v1alpha1.ReasonSyncInProgress, fmt.Sprintf("first sync is running in job %s", st.ActiveJob.Name)
-	case sc.queued != "":
-		return metav1.ConditionFalse, v1alpha1.ReasonQueued, "first sync is queued: " + sc.queued
+	case syncing != nil && syncing.Reason == v1alpha1.ReasonQueued:
+		return metav1.ConditionFalse, v1alpha1.ReasonQueued, "first sync is queued: " + syncing.Message
 	}
 	return metav1.ConditionFalse, v1alpha1.ReasonAwaitingFirstSync, "waiting for the first sync"
 }
 
-// summarizeDeletion shows the cleanup on Ready while the finalizer holds.
-func summarizeDeletion(sc *scope) {
-	st := &sc.obj.Status
-	meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionReconciling)
+// outdatedReadiness is Ready while the index reflects an older spec: Unknown
+// (the index still answers, for the old spec) while a sync of the current
+// one is pending, queued or running; False while suspended.
+func outdatedReadiness(sc *scope, syncing *metav1.Condition) (metav1.ConditionStatus, string, string) {
+	msg := fmt.Sprintf("the index reflects generation %d; generation %d changes what is indexed",
+		sc.obj.Status.IndexedSpec.Generation, sc.obj.Generation)
+	if sc.obj.Spec.Sync.Suspend && sc.obj.Status.ActiveJob == nil {
+		return metav1.ConditionFalse, v1alpha1.ReasonIndexOutdated, msg + "; no sync starts while scheduling is suspended"
+	}
+	if syncing != nil {
+		msg += "; " + syncing.Message
+	}
+	return metav1.ConditionUnknown, v1alpha1.ReasonProgressing, msg
+}
+
+// summarizeDeletion keeps the cleanup's Ready (set by the deletion steps)
+// unless a stall or a transient failure says more.
+func summarizeDeletion(sc *scope, fail *failure) {
+	meta.RemoveStatusCondition(&sc.obj.Status.Conditions, v1alpha1.ConditionReconciling)
 	switch {
 	case sc.stall != nil:
 		setCondition(sc, v1alpha1.ConditionReady, metav1.ConditionFalse, sc.stall.reason, sc.stall.message)
-	case sc.cleanupFailed:
-		setCondition(sc, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonCleanupFailed, st.CleanupMessage)
-	default:
-		setCondition(sc, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonCleanupInProgress, st.CleanupMessage)
+	case fail != nil:
+		setCondition(sc, v1alpha1.ConditionReady, metav1.ConditionFalse, fail.reason, fail.message)
 	}
 }
 

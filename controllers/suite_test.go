@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	clocktesting "k8s.io/utils/clock/testing"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -252,26 +253,30 @@ func expectCondition(t *testing.T, obj *v1alpha1.ConfluenceDataSource, condType 
 	return cur
 }
 
-// kstatusCurrent applies the kstatus rules `kubectl wait`, Argo CD and Flux
-// use for custom resources: observed generation caught up, no
-// Reconciling=True, no Stalled=True; and Ready=True for `kubectl wait
-// --for=condition=Ready`.
-func kstatusCurrent(obj *v1alpha1.ConfluenceDataSource) error {
-	if obj.Status.ObservedGeneration != obj.Generation {
-		return fmt.Errorf("observedGeneration %d != generation %d", obj.Status.ObservedGeneration, obj.Generation)
+// kstatusOf computes the data source's kstatus the way `kubectl wait`,
+// Argo CD and Flux health checks do.
+func kstatusOf(t *testing.T, obj *v1alpha1.ConfluenceDataSource) *kstatus.Result {
+	t.Helper()
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, c := range obj.Status.Conditions {
-		if (c.Type == v1alpha1.ConditionReconciling || c.Type == v1alpha1.ConditionStalled) && c.Status == metav1.ConditionTrue {
-			return fmt.Errorf("%s is True: %s", c.Type, c.Message)
+	res, err := kstatus.Compute(&unstructured.Unstructured{Object: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// expectKstatus waits until the data source's kstatus is want.
+func expectKstatus(t *testing.T, obj *v1alpha1.ConfluenceDataSource, want kstatus.Status) {
+	t.Helper()
+	eventually(t, func() error {
+		if res := kstatusOf(t, get(t, obj)); res.Status != want {
+			return fmt.Errorf("kstatus %s (%s), want %s", res.Status, res.Message, want)
 		}
-		if c.ObservedGeneration != obj.Generation {
-			return fmt.Errorf("condition %s observed generation %d", c.Type, c.ObservedGeneration)
-		}
-	}
-	if c := condition(obj, v1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue {
-		return fmt.Errorf("not Ready: %+v", c)
-	}
-	return nil
+		return nil
+	})
 }
 
 // syncJobs lists the data source's sync Jobs.
@@ -329,6 +334,19 @@ func requestJobName(obj *v1alpha1.ConfluenceDataSource, handled, value string) s
 // finishPod waits for the Job's Pod and sets its phase, as a kubelet would.
 func finishPod(t *testing.T, ns, job string, succeed bool) {
 	t.Helper()
+	code := int32(0)
+	if !succeed {
+		code = 1
+	}
+	terminatePod(t, ns, job, code, false)
+}
+
+// terminatePod waits for a running Pod of the Job and ends it with the
+// crawler's exit code, as a kubelet would; disrupted marks it the way an
+// eviction or preemption does (condition DisruptionTarget=True) before it
+// stops.
+func terminatePod(t *testing.T, ns, job string, code int32, disrupted bool) {
+	t.Helper()
 	var pod corev1.Pod
 	eventually(t, func() error {
 		var pods corev1.PodList
@@ -343,9 +361,9 @@ func finishPod(t *testing.T, ns, job string, succeed bool) {
 		}
 		return fmt.Errorf("no running pod of job %s yet", job)
 	})
-	phase, code := corev1.PodSucceeded, int32(0)
-	if !succeed {
-		phase, code = corev1.PodFailed, 1
+	phase := corev1.PodSucceeded
+	if code != 0 {
+		phase = corev1.PodFailed
 	}
 	now := metav1.Now()
 	pod.Status.Phase = phase
@@ -354,6 +372,12 @@ func finishPod(t *testing.T, ns, job string, succeed bool) {
 		Image: crawlerImage,
 		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, StartedAt: now, FinishedAt: now}},
 	}}
+	if disrupted {
+		pod.Status.Conditions = append(pod.Status.Conditions, corev1.PodCondition{
+			Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "EvictionByEvictionAPI",
+			Message: "Eviction API: evicting", LastTransitionTime: now,
+		})
+	}
 	if err := k8s.Status().Update(ctx, &pod); err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/confluence-operator/confluence-operator/api/v1alpha1"
@@ -270,12 +272,20 @@ func TestAdmission_AppliesDefaults(t *testing.T) {
 		"backoff 2":                    s.Crawler.BackoffLimit != nil && *s.Crawler.BackoffLimit == 2,
 		"3 successful jobs kept":       s.SuccessfulJobsHistoryLimit != nil && *s.SuccessfulJobsHistoryLimit == 3,
 		"1 failed job kept":            s.FailedJobsHistoryLimit != nil && *s.FailedJobsHistoryLimit == 1,
-		"status not yet observed (-1)": ds.Status.ObservedGeneration == 0 || ds.Status.ObservedGeneration == -1,
+		"status not yet observed (-1)": ds.Status.ObservedGeneration == -1,
 	}
 	for what, ok := range checks {
 		if !ok {
 			t.Errorf("default not applied: %s (spec %+v)", what, s)
 		}
+	}
+	// Before any controller looked at it, kstatus sees "not observed yet".
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := kstatus.Compute(&unstructured.Unstructured{Object: u}); err != nil || res.Status != kstatus.InProgressStatus {
+		t.Errorf("kstatus of an unobserved object = %+v, %v; want InProgress", res, err)
 	}
 }
 

@@ -40,8 +40,18 @@ const (
 	ReasonInvalidSchedule = "InvalidSchedule"
 	// ReasonInvalidSpec: the spec is invalid in a way admission could not catch.
 	ReasonInvalidSpec = "InvalidSpec"
-	// ReasonProgressing: the controller is acting on a new generation.
+	// ReasonProgressing: the index reflects an older generation of the spec
+	// and a sync of the current one is pending, queued or running.
 	ReasonProgressing = "Progressing"
+	// ReasonIndexOutdated: the index reflects an older generation of the
+	// spec and no sync of the current one is coming (scheduling is suspended).
+	ReasonIndexOutdated = "IndexOutdated"
+	// ReasonFailedCreate: the API server refused to create a sync or cleanup
+	// Job (quota, RBAC, admission); retried with backoff.
+	ReasonFailedCreate = "FailedCreate"
+	// ReasonReconcileError: reading or writing the Kubernetes API failed;
+	// retried with backoff.
+	ReasonReconcileError = "ReconcileError"
 	// ReasonSuspended: scheduling is suspended.
 	ReasonSuspended = "Suspended"
 	// ReasonCleanupFailed: documents could not be removed after deletion; retried.

@@ -494,6 +494,10 @@ type SyncReport struct {
 	// APICalls is the number of Confluence requests made.
 	// +optional
 	APICalls int64 `json:"apiCalls,omitempty"`
+	// Generation is metadata.generation of the spec the run read and
+	// crawled; zero when the run ended before it read the spec.
+	// +optional
+	Generation int64 `json:"generation,omitempty"`
 	// Reason classifies a failure for the Ready condition, e.g.
 	// CredentialsRejected; empty on success.
 	// +optional
@@ -530,66 +534,104 @@ type SyncProgress struct {
 	UpdateTime *metav1.Time `json:"updateTime,omitempty"`
 }
 
-// ConfluenceDataSourceStatus is the observed state.
+// SpecRevision names a generation of the spec by what it indexes.
+type SpecRevision struct {
+	// Generation is the spec's metadata.generation.
+	Generation int64 `json:"generation"`
+	// IndexHash fingerprints the fields that decide what is indexed: the
+	// Confluence site, deployment and credentials reference, scope, filters,
+	// identity crawler, field mappings, language and the OpenSearch target.
+	// Generations with equal hashes index the same content; empty when
+	// unknown.
+	// +optional
+	IndexHash string `json:"indexHash,omitempty"`
+	// Time the controller recorded this revision.
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
+}
+
+// ConfluenceDataSourceStatus is the observed state. Each field is written by
+// one party: the controller, or the crawler (field manager "crawler",
+// server-side apply); the comments say which.
 type ConfluenceDataSourceStatus struct {
-	// ObservedGeneration is the last generation fully handled.
+	// ObservedGeneration is the last generation fully handled or stalled;
+	// -1 until the controller first handled the object. Controller.
 	// +kubebuilder:default=-1
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration"`
 
-	// Conditions: Ready, Reconciling, Stalled, Syncing.
+	// Conditions: Ready, Reconciling, Stalled, Syncing, SyncFailed. Controller.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// LastSyncTime is when the last sync finished.
+	// LastSyncTime is when the last sync finished. Crawler.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
-	// LastSuccessfulSyncTime is when the last successful sync finished.
+	// LastSuccessfulSyncTime is when the last successful sync finished. Crawler.
 	// +optional
 	LastSuccessfulSyncTime *metav1.Time `json:"lastSuccessfulSyncTime,omitempty"`
-	// NextSyncTime is the next scheduled sync.
+	// NextSyncTime is the next scheduled sync. Controller.
 	// +optional
 	NextSyncTime *metav1.Time `json:"nextSyncTime,omitempty"`
-	// LastScheduleTime is the last schedule slot a Job was started for.
+	// LastScheduleTime is the last schedule slot a Job was started for. Controller.
 	// +optional
 	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
-	// LastHandledSyncRequest echoes the requested-sync annotation once handled.
+	// LastHandledSyncRequest echoes the requested-sync annotation once
+	// handled. Controller.
 	// +optional
 	LastHandledSyncRequest string `json:"lastHandledSyncRequest,omitempty"`
 	// FailedSecretVersions is set while the last sync failed because of its
 	// credentials (reason CredentialsRejected): the resourceVersions of the
 	// referenced Secrets, by name, that failure is blamed on. A change to any
 	// of these Secrets starts one sync at once (trigger SecretChanged).
+	// Controller.
 	// +optional
 	FailedSecretVersions map[string]string `json:"failedSecretVersions,omitempty"`
 
 	// DocumentCount is the number of documents this source had in the index
-	// after the last successful sync.
+	// after the last successful sync. Crawler.
 	// +optional
 	DocumentCount int64 `json:"documentCount,omitempty"`
 
-	// ActiveJob is the running sync Job.
+	// ActiveJob is the running sync Job. Controller.
 	// +optional
 	ActiveJob *JobReference `json:"activeJob,omitempty"`
 
-	// LastSync reports the last finished run.
+	// LastSync reports the last finished run. Crawler.
 	// +optional
 	LastSync *SyncReport `json:"lastSync,omitempty"`
 
-	// Progress of the running sync.
+	// IndexedSpec is the spec the index reflects: the generation the last
+	// successful sync crawled, moved on to later generations that change
+	// nothing that is indexed (schedule, suspend, Job overrides). Ready says
+	// when it is older than the spec's generation. Controller.
+	// +optional
+	IndexedSpec *SpecRevision `json:"indexedSpec,omitempty"`
+	// LastStartedSpec is the spec the last sync Job was started for.
+	// Controller.
+	// +optional
+	LastStartedSpec *SpecRevision `json:"lastStartedSpec,omitempty"`
+	// PendingSpec is a generation that changes what is indexed and that no
+	// sync was started for yet; its time is when the controller first saw
+	// that change. A sync starts 30 seconds after the last such change
+	// (trigger SpecChanged), or as soon as a running one ends. Controller.
+	// +optional
+	PendingSpec *SpecRevision `json:"pendingSpec,omitempty"`
+
+	// Progress of the running sync. Crawler.
 	// +optional
 	Progress *SyncProgress `json:"progress,omitempty"`
 
-	// Cleanup reports the removal of documents after deletion.
+	// CleanupMessage reports the removal of documents after deletion. Controller.
 	// +optional
 	CleanupMessage string `json:"cleanupMessage,omitempty"`
-	// CleanupAttempts counts the cleanup Jobs started after deletion.
+	// CleanupAttempts counts the cleanup Jobs started after deletion. Controller.
 	// +optional
 	CleanupAttempts int32 `json:"cleanupAttempts,omitempty"`
 	// LastCleanupFailureTime is when the current cleanup attempt was seen
-	// failing; the next attempt starts after a backoff from it.
+	// failing; the next attempt starts after a backoff from it. Controller.
 	// +optional
 	LastCleanupFailureTime *metav1.Time `json:"lastCleanupFailureTime,omitempty"`
 }
@@ -610,7 +652,11 @@ type ConfluenceDataSource struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   ConfluenceDataSourceSpec   `json:"spec,omitempty"`
+	Spec ConfluenceDataSourceSpec `json:"spec,omitempty"`
+	// Status is the observed state. It is defaulted as a whole, because the
+	// API server drops status on create (a default inside it would never
+	// apply): a new object shows observedGeneration -1, "not observed yet".
+	// +kubebuilder:default={"observedGeneration":-1}
 	Status ConfluenceDataSourceStatus `json:"status,omitempty"`
 }
 

@@ -208,7 +208,7 @@ func (c *Client) tryScopedToken(ctx context.Context, siteErr error, raw *wireUse
 	if err != nil {
 		return siteErr
 	}
-	if err := c.doJSON(ctx, call{endpoint: "user.current", abs: u}, raw); err != nil {
+	if err := c.doJSON(ctx, call{endpoint: "user.current", abs: u, once: true}, raw); err != nil {
 		return fmt.Errorf("%w; the API gateway for scoped tokens (%s) refused them too: %v", siteErr, gw.Host, err)
 	}
 	c.apiBaseOnce.Lock()

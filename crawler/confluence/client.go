@@ -222,7 +222,7 @@ func (c *Client) discoverCloudID(ctx context.Context) (string, error) {
 	var out struct {
 		CloudID string `json:"cloudId"`
 	}
-	if err := c.doJSON(ctx, call{endpoint: "tenant_info", abs: &u, noAuth: true}, &out); err != nil {
+	if err := c.doJSON(ctx, call{endpoint: "tenant_info", abs: &u, noAuth: true, once: true}, &out); err != nil {
 		return "", fmt.Errorf("discovering the Cloud id of %s (set it explicitly to skip this): %w", c.site.Host, err)
 	}
 	if out.CloudID == "" {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/confluence-operator/confluence-operator/crawler/confluence"
@@ -174,5 +177,29 @@ func TestVerify_CloudScopedAPITokenGoesThroughTheGateway(t *testing.T) {
 	cfg.Credentials.Password = "wrong-token"
 	if _, err := mustClient(t, cfg).Verify(context.Background()); !errors.Is(err, confluence.ErrCredentialsRejected) {
 		t.Fatalf("wrong token: %v, want ErrCredentialsRejected", err)
+	}
+}
+
+// A wrong password on a Cloud site is answered at once, even where the
+// scoped-token gateway cannot serve (a cluster without egress to
+// api.atlassian.com, a gateway outage): the gateway probe is one request,
+// never retried, and the site's rejection stands.
+func TestVerify_CloudWrongTokenWithFailingGatewayAsksTheGatewayOnce(t *testing.T) {
+	f := newFixture(t, cloud, fakeconfluence.Options{}, fakeconfluence.DatasetOptions{Spaces: 1, PagesPerSpace: 1})
+	var gatewayCalls atomic.Int32
+	gateway := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gatewayCalls.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(gateway.Close)
+	cfg := f.config(t, confluence.AuthBasic, nil)
+	cfg.Credentials.Password = "wrong-token"
+	cfg.GatewayURL = gateway.URL
+	_, err := mustClient(t, cfg).Verify(context.Background())
+	if !errors.Is(err, confluence.ErrCredentialsRejected) {
+		t.Fatalf("Verify: %v, want ErrCredentialsRejected", err)
+	}
+	if n := gatewayCalls.Load(); n != 1 {
+		t.Fatalf("the gateway was asked %d times, want once", n)
 	}
 }

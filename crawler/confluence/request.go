@@ -32,6 +32,10 @@ type call struct {
 	// final500 makes HTTP 500 a final answer instead of a retried one, for
 	// resources that answer 500 by design (CONFSERVER-99908).
 	final500 bool
+	// once makes the first answer final: no retry after a transport error,
+	// a 5xx or a 429. For optional probes (the scoped-token gateway) whose
+	// failure only means "not this way", so they never hold a sync up.
+	once bool
 }
 
 const userAgent = "confluence-operator"
@@ -134,6 +138,9 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 			default:
 				return nil, httpErr
 			}
+		}
+		if cl.once {
+			return nil, lastErr
 		}
 		attempts++
 		now := c.cfg.Now()

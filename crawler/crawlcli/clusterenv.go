@@ -37,6 +37,9 @@ type clusterEnv struct {
 
 	mu           sync.Mutex
 	lastProgress time.Time
+	// generation is metadata.generation of the spec this run read; the
+	// report echoes it as lastSync.generation.
+	generation int64
 }
 
 func newClusterEnv(o options, log logr.Logger) (*clusterEnv, error) {
@@ -63,6 +66,9 @@ func (e *clusterEnv) dataSource(ctx context.Context) (*v1.ConfluenceDataSource, 
 	if err := e.c.Get(ctx, client.ObjectKey{Namespace: e.o.namespace, Name: e.o.name}, ds); err != nil {
 		return nil, fmt.Errorf("reading ConfluenceDataSource %s/%s: %w", e.o.namespace, e.o.name, err)
 	}
+	e.mu.Lock()
+	e.generation = ds.Generation
+	e.mu.Unlock()
 	manifest.Default(&ds.Spec)
 	return ds, nil
 }
@@ -170,6 +176,9 @@ func (e *clusterEnv) progress(ctx context.Context, p v1.SyncProgress) {
 func (e *clusterEnv) report(ctx context.Context, r v1.SyncReport, documentCount int64) error {
 	now := metav1.Now()
 	r.CompletionTime = &now
+	e.mu.Lock()
+	r.Generation = e.generation
+	e.mu.Unlock()
 	report, err := toMap(&r)
 	if err != nil {
 		return err

@@ -68,6 +68,14 @@ func TestCrawl_InClusterWritesTheReportToStatus(t *testing.T) {
 	if err := env.Client.Update(ctx, secret(f.data.Crawler.Secret)); err != nil {
 		t.Fatal(err)
 	}
+	// A spec edit before the run: the report names the generation it read.
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(ds), got); err != nil {
+		t.Fatal(err)
+	}
+	got.Spec.Confluence.MaxRequestsPerSecond = 999
+	if err := env.Client.Update(ctx, got); err != nil {
+		t.Fatal(err)
+	}
 	args[len(args)-1] = "wiki-2"
 	code, stdout, stderr := run(args...)
 	if code != 0 {
@@ -81,7 +89,8 @@ func TestCrawl_InClusterWritesTheReportToStatus(t *testing.T) {
 		st.DocumentCount == 0 || st.LastSuccessfulSyncTime == nil || st.LastSyncTime == nil || st.Progress != nil {
 		t.Fatalf("status after success: %+v\nsummary %s", st, stdout)
 	}
-	if st.LastSync.StartTime == nil || st.LastSync.CompletionTime == nil || st.LastSync.DocumentsIndexed != st.DocumentCount {
+	if st.LastSync.StartTime == nil || st.LastSync.CompletionTime == nil || st.LastSync.DocumentsIndexed != st.DocumentCount ||
+		got.Generation != 2 || st.LastSync.Generation != got.Generation {
 		t.Fatalf("report %+v", st.LastSync)
 	}
 	var managers []string
