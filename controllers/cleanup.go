@@ -56,6 +56,10 @@ func (r *DataSourceReconciler) reconcileDelete(ctx context.Context, sc *scope) (
 	if image == "" {
 		return 0, stalled(v1alpha1.ReasonInvalidSpec, "no crawler image to remove the documents with: set spec.crawler.image, or deletionPolicy Retain")
 	}
+	// The cleanup Job runs with the crawler's Role too: the same gate.
+	if err := r.admit(ctx, obj); err != nil {
+		return 0, err
+	}
 	if err := r.ensureCrawlerRBAC(ctx, obj); err != nil {
 		return 0, err
 	}

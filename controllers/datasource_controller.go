@@ -48,20 +48,17 @@ type DataSourceReconciler struct {
 	Clock clock.PassiveClock
 	// CrawlerImage runs the crawler unless spec.crawler.image overrides it.
 	CrawlerImage string
+	// AllowedCrawlerImages are the other images spec.crawler.image may name
+	// (see imageAllowed); empty allows only CrawlerImage.
+	AllowedCrawlerImages []string
 	// Limiter caps running syncs across data sources; nil means no cap.
 	Limiter *SyncLimiter
 	// MaxConcurrentReconciles defaults to 4.
 	MaxConcurrentReconciles int
 }
 
-// +kubebuilder:rbac:groups=sources.confluence-operator.dev,resources=confluencedatasources,verbs=get;list;watch;patch
-// +kubebuilder:rbac:groups=sources.confluence-operator.dev,resources=confluencedatasources/status,verbs=get;patch
-// +kubebuilder:rbac:groups=sources.confluence-operator.dev,resources=confluencedatasources/finalizers,verbs=update
-// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// The manager's RBAC is config/rbac/role.yaml, hand-written so that each
+// rule says why; controllers/rbac_test.go holds it to what this code does.
 
 // SetupWithManager registers the controller: the data sources themselves
 // (spec, annotation and deletion changes only, never its own status writes),
@@ -405,9 +402,10 @@ func (r *DataSourceReconciler) blamedSecretVersions(ctx context.Context, obj *v1
 	return versions, nil
 }
 
-// validate re-parses the schedule and time zone, checks what admission cannot
-// and reads the referenced Secrets' keys and resourceVersions. Everything it
-// finds is a stall (Stalled=True with reason InvalidSchedule, InvalidSpec,
+// validate re-parses the schedule and time zone, checks what admission cannot,
+// runs the tenancy gate (admit) and reads the referenced Secrets' keys and
+// resourceVersions. Everything it finds is a stall (Stalled=True with reason
+// InvalidSchedule, InvalidSpec, ImageNotAllowed, SecretNotAllowed,
 // SecretNotFound or SecretKeyMissing); a watch on the Secrets brings the
 // object back at once.
 func (r *DataSourceReconciler) validate(ctx context.Context, sc *scope) (time.Duration, error) {
@@ -419,6 +417,9 @@ func (r *DataSourceReconciler) validate(ctx context.Context, sc *scope) (time.Du
 	sc.schedule = sched
 	if r.crawlerImage(sc.obj) == "" {
 		return 0, stalled(v1alpha1.ReasonInvalidSpec, "no crawler image: set spec.crawler.image or the manager's --crawler-image")
+	}
+	if err := r.admit(ctx, sc.obj); err != nil {
+		return 0, err
 	}
 	if spec.Confluence.Auth.Type == v1alpha1.AuthPersonalAccessToken && spec.Confluence.Deployment != v1alpha1.DeploymentDataCenter {
 		return 0, stalled(v1alpha1.ReasonInvalidSpec, "spec.confluence.auth.type PersonalAccessToken needs spec.confluence.deployment DataCenter")

@@ -188,7 +188,8 @@ func crawlerPodSpec(obj *v1alpha1.ConfluenceDataSource, image string, args []str
 			Name:                     crawlerContainer,
 			Image:                    image,
 			Args:                     args,
-			Resources:                *obj.Spec.Crawler.Resources.DeepCopy(),
+			Resources:                crawlerResources(obj.Spec.Crawler.Resources),
+			Env:                      []corev1.EnvVar{memoryLimitEnv()},
 			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 			SecurityContext: &corev1.SecurityContext{
 				RunAsNonRoot:             ptr.To(true),
@@ -295,7 +296,7 @@ func outcomeOf(name string, job *batchv1.Job, report *v1alpha1.SyncReport) syncO
 			}
 			out.Message = fmt.Sprintf("sync job %s failed", name)
 			if report.Message != "" {
-				out.Message += ": " + report.Message
+				out.Message = v1alpha1.StatusMessage(out.Message + ": " + report.Message)
 			}
 		}
 		return out

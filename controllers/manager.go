@@ -49,10 +49,15 @@ type Options struct {
 	WatchNamespaces []string
 	// CrawlerImage is the default image of crawler Jobs.
 	CrawlerImage string
+	// AllowedCrawlerImages are further images spec.crawler.image may name:
+	// exact references, "<repository>:*" or "<repository>@*".
+	AllowedCrawlerImages []string
 	// MaxConcurrentSyncs caps running sync Jobs across all data sources; 0 means no cap.
 	MaxConcurrentSyncs int
 	// Clock defaults to the real clock; tests inject a fake one.
 	Clock clock.PassiveClock
+	// SkipControllerNameValidation lets tests run a second manager in one process.
+	SkipControllerNameValidation bool
 }
 
 // NewManager builds a manager running the ConfluenceDataSource controller.
@@ -66,19 +71,20 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager,
 		Cache:                  cacheOptions(o.WatchNamespaces),
 		// Secret data is read live and never cached: only Secret metadata is watched.
 		Client:     client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
-		Controller: config.Controller{RecoverPanic: ptr.To(true)},
+		Controller: config.Controller{RecoverPanic: ptr.To(true), SkipNameValidation: ptr.To(o.SkipControllerNameValidation)},
 	})
 	if err != nil {
 		return nil, err
 	}
 	r := &DataSourceReconciler{
-		Client:       mgr.GetClient(),
-		APIReader:    mgr.GetAPIReader(),
-		Scheme:       mgr.GetScheme(),
-		Recorder:     mgr.GetEventRecorder("confluence-operator"),
-		Clock:        o.Clock,
-		CrawlerImage: o.CrawlerImage,
-		Limiter:      NewSyncLimiter(o.MaxConcurrentSyncs),
+		Client:               mgr.GetClient(),
+		APIReader:            mgr.GetAPIReader(),
+		Scheme:               mgr.GetScheme(),
+		Recorder:             mgr.GetEventRecorder("confluence-operator"),
+		Clock:                o.Clock,
+		CrawlerImage:         o.CrawlerImage,
+		AllowedCrawlerImages: o.AllowedCrawlerImages,
+		Limiter:              NewSyncLimiter(o.MaxConcurrentSyncs),
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("setting up the controller: %w", err)
@@ -123,6 +129,7 @@ func RunManager(ctx context.Context, args []string, stderr io.Writer) int {
 		leaderElection  = fs.Bool("leader-elect", false, "enable leader election for controller manager")
 		watchNamespaces = fs.String("watch-namespaces", "", "comma-separated namespaces to watch; empty watches all")
 		crawlerImage    = fs.String("crawler-image", os.Getenv("CRAWLER_IMAGE"), "default image of crawler Jobs (default $CRAWLER_IMAGE)")
+		allowedImages   = fs.String("allowed-crawler-images", "", "comma-separated images spec.crawler.image may name besides --crawler-image: exact references, <repository>:* (any tag or digest) or <repository>@* (any digest); empty allows none")
 		maxSyncs        = fs.Int("max-concurrent-syncs", 0, "most sync Jobs running at once across all data sources; 0 means no limit")
 	)
 	zapOpts := zap.Options{}
@@ -151,6 +158,7 @@ func RunManager(ctx context.Context, args []string, stderr io.Writer) int {
 		LeaderElection:         *leaderElection,
 		WatchNamespaces:        splitList(*watchNamespaces),
 		CrawlerImage:           *crawlerImage,
+		AllowedCrawlerImages:   splitList(*allowedImages),
 		MaxConcurrentSyncs:     *maxSyncs,
 	})
 	if err != nil {

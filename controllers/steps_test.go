@@ -65,8 +65,12 @@ func newHarness(t *testing.T, obj *v1alpha1.ConfluenceDataSource, objs ...client
 	}
 	obj.Finalizers = append(obj.Finalizers, v1alpha1.Finalizer)
 	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: obj.Spec.Confluence.Auth.SecretRef.Name, Namespace: obj.Namespace},
-		Data:       map[string][]byte{"username": []byte("bot"), "password": []byte("token")},
+		ObjectMeta: metav1.ObjectMeta{Name: obj.Spec.Confluence.Auth.SecretRef.Name, Namespace: obj.Namespace, Annotations: map[string]string{
+			// The owner's opt-in (tenancy.go), for every data source and every host the tests use.
+			v1alpha1.AllowedDataSourcesAnnotation: "*",
+			v1alpha1.AllowedHostsAnnotation:       "*.atlassian.net, opensearch, os, os2",
+		}},
+		Data: map[string][]byte{"username": []byte("bot"), "password": []byte("token")},
 	}
 	store := fake.NewClientBuilder().WithScheme(Scheme).
 		WithObjects(append([]client.Object{obj, secret}, objs...)...).

@@ -154,9 +154,15 @@ func newNamespace(t *testing.T) string {
 // setClock moves the fake clock forward to t.
 func setClock(tm time.Time) { clock.SetTime(tm) }
 
+// createSecret creates a Secret that opts in to every data source of the
+// namespace and to the hosts the tests' data sources use (see tenancy_test.go
+// for Secrets that do not).
 func createSecret(t *testing.T, ns, name string, data map[string]string) {
 	t.Helper()
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, StringData: data}
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Annotations: map[string]string{
+		v1alpha1.AllowedDataSourcesAnnotation: "*",
+		v1alpha1.AllowedHostsAnnotation:       "example.atlassian.net, opensearch, os, proxy",
+	}}, StringData: data}
 	if err := k8s.Create(ctx, s); err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,9 @@
 // view permission AND passes the read restriction of the page itself AND of
 // every restricted ancestor. An ACL is therefore a conjunction of clauses, one
 // per level that restricts anything; each clause is a disjunction of
-// principals. A reader may see a document iff every clause names at least one
-// of the reader's principals. Storing clauses (rather than an intersected user
+// principals, each scoped to the data source that wrote it (see Source). A
+// reader may see a document iff every clause names at least one of the
+// reader's principals. Storing clauses (rather than an intersected user
 // list) keeps group membership out of the index, so a membership change needs
 // no re-index.
 package acl
@@ -15,6 +16,8 @@ package acl
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -32,14 +35,47 @@ const (
 )
 
 // Anonymous is the principal every reader holds, granted where a space allows
-// anonymous view.
+// anonymous view. It is the only principal not scoped to a data source: a
+// space any unauthenticated visitor can read is public whatever site the
+// reader comes from.
 const Anonymous = "anonymous"
 
-// User returns the principal of a user: the Cloud accountId or the Data Center userKey.
-func User(id string) string { return "user:" + id }
+// Source is the data source a principal belongs to, "namespace/name".
+//
+// Principals are scoped to their source: the crawler of data source S writes
+// S.User(id) and S.Group(id), and a reader's identity in S resolves to
+// principals of S only. Two Confluence sites sharing an index routinely reuse
+// group names (confluence-users, hr) and, on Data Center, user keys; scoped,
+// a group or user of one site can never satisfy a clause written by another
+// data source, whatever the alias sharing. Kubernetes names contain neither
+// "/" nor ":", so "<namespace>/<name>:" is an unambiguous prefix and the
+// unscoped principals of older indexes ("group:hr") match no scoped one.
+type Source string
 
-// Group returns the principal of a group: the Cloud group id or the Data Center group name.
-func Group(id string) string { return "group:" + id }
+var sourcePattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
+
+// ParseSource checks that datasource is "namespace/name" with Kubernetes
+// names, so that the principals it scopes cannot be confused with another
+// source's.
+func ParseSource(datasource string) (Source, error) {
+	if !sourcePattern.MatchString(datasource) {
+		return "", fmt.Errorf("acl: data source %q is not namespace/name", datasource)
+	}
+	return Source(datasource), nil
+}
+
+// User returns the principal of a user of this source: the Cloud accountId
+// or the Data Center userKey.
+func (s Source) User(id string) string { return string(s) + ":user:" + id }
+
+// Group returns the principal of a group of this source: the Cloud group id
+// or the Data Center group name.
+func (s Source) Group(id string) string { return string(s) + ":group:" + id }
+
+// Owns reports whether principal is scoped to this source.
+func (s Source) Owns(principal string) bool {
+	return s != "" && strings.HasPrefix(principal, string(s)+":")
+}
 
 // Clause is one level of the conjunction: a reader passes it by holding any of
 // its principals. A clause without principals admits nobody.

@@ -19,6 +19,7 @@ import (
 	"github.com/go-logr/logr"
 
 	v1 "github.com/confluence-operator/confluence-operator/api/v1alpha1"
+	"github.com/confluence-operator/confluence-operator/crawler/acl"
 	"github.com/confluence-operator/confluence-operator/crawler/confluence"
 	"github.com/confluence-operator/confluence-operator/crawler/opensearch"
 )
@@ -104,8 +105,10 @@ type run struct {
 	Options
 	filters *filters
 	alias   string
-	sink    *opensearch.Sink
-	log     logr.Logger
+	// source scopes every principal this run writes (see acl.Source).
+	source acl.Source
+	sink   *opensearch.Sink
+	log    logr.Logger
 
 	// incremental lists pages and blog posts without bodies and fetches only
 	// the bodies of what changed; it needs an earlier complete sync.
@@ -177,6 +180,10 @@ func (r *run) recovered(p any) error {
 }
 
 func newRun(o Options) (*run, error) {
+	src, err := acl.ParseSource(o.DataSource)
+	if err != nil {
+		return nil, err
+	}
 	f, err := compileFilters(o.Spec.Filters)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidFilter, err)
@@ -185,7 +192,7 @@ func newRun(o Options) (*run, error) {
 	if alias == "" {
 		alias = "confluence"
 	}
-	r := &run{Options: o, filters: f, alias: alias, log: o.Logger, seen: map[string]struct{}{}, excludedSpaces: map[string]bool{}, filtered: map[string]struct{}{}}
+	r := &run{Options: o, filters: f, alias: alias, source: src, log: o.Logger, seen: map[string]struct{}{}, excludedSpaces: map[string]bool{}, filtered: map[string]struct{}{}}
 	r.phase.Store(v1.PhaseStarting)
 	return r, nil
 }

@@ -17,14 +17,14 @@ import (
 )
 
 // Write faults (items rejected inside a 200, every _bulk answering 429, the
-// node vanishing mid-run) are injected with the OpenSearch double: a real
-// cluster cannot be made to produce them on demand, so these tests skip when
-// OPENSEARCH_URL selects one.
+// node vanishing mid-run) are injected with the OpenSearch double
+// (newFaultHarness), even when OPENSEARCH_URL selects a real cluster: the
+// engine cannot be made to produce them on demand.
 
 func (h *harness) faultyOpenSearch() *fakeopensearch.Server {
 	h.t.Helper()
 	if h.fos == nil {
-		h.t.Skip("fault injection needs the OpenSearch double")
+		h.t.Fatal("fault injection needs the OpenSearch double: build the harness with newFaultHarness")
 	}
 	return h.fos
 }
@@ -51,7 +51,7 @@ func (h *harness) recoversNextRun(mode v1.SyncMode) {
 func TestSync_RejectedItemsFailTheRunAndAreWrittenNextRun(t *testing.T) {
 	for _, mode := range incrementalModes {
 		t.Run(string(mode), func(t *testing.T) {
-			h := newHarness(t, fakeconfluence.Cloud, smallDataset())
+			h := newFaultHarness(t, fakeconfluence.Cloud, smallDataset())
 			fos := h.faultyOpenSearch()
 			fos.RejectItems(func(action, id string) int {
 				if action == "index" && strings.Contains(id, ":page:") {
@@ -79,7 +79,7 @@ func TestSync_RejectedItemsFailTheRunAndAreWrittenNextRun(t *testing.T) {
 }
 
 func TestSync_EveryBulkAnswering429FailsTheRun(t *testing.T) {
-	h := newHarness(t, fakeconfluence.Cloud, smallDataset())
+	h := newFaultHarness(t, fakeconfluence.Cloud, smallDataset())
 	fos := h.faultyOpenSearch()
 	fos.FailBulk(429, 1<<20)
 	sum, err := h.run(v1.SyncFullCrawl)
@@ -95,7 +95,7 @@ func TestSync_EveryBulkAnswering429FailsTheRun(t *testing.T) {
 }
 
 func TestSync_OpenSearchVanishingMidRunFailsTheRunAndDeletesNothing(t *testing.T) {
-	h := newHarness(t, fakeconfluence.Cloud, smallDataset())
+	h := newFaultHarness(t, fakeconfluence.Cloud, smallDataset())
 	fos := h.faultyOpenSearch()
 	h.mustRun(v1.SyncFullCrawl)
 	before := h.indexed()
@@ -121,7 +121,7 @@ func TestSync_OpenSearchVanishingMidRunFailsTheRunAndDeletesNothing(t *testing.T
 // makes OpenSearch refuse its new version: the old version, readable by
 // everyone in the space, must not stay searchable.
 func TestSync_RejectedUpdateOfARestrictedPageFailsClosed(t *testing.T) {
-	h := newHarness(t, fakeconfluence.Cloud, smallDataset())
+	h := newFaultHarness(t, fakeconfluence.Cloud, smallDataset())
 	fos := h.faultyOpenSearch()
 	h.mustRun(v1.SyncFullCrawl)
 	var page, reader string
@@ -162,7 +162,7 @@ func TestSync_RejectedUpdateOfARestrictedPageFailsClosed(t *testing.T) {
 }
 
 func TestSync_RejectedDeleteFailsTheRunAndIsRetried(t *testing.T) {
-	h := newHarness(t, fakeconfluence.Cloud, smallDataset())
+	h := newFaultHarness(t, fakeconfluence.Cloud, smallDataset())
 	fos := h.faultyOpenSearch()
 	h.mustRun(v1.SyncFullCrawl)
 	trashed := h.pages(h.firstSpace())[1]
@@ -219,7 +219,7 @@ func TestSync_CancelInEveryPhase(t *testing.T) {
 	}
 	for name, trig := range phases {
 		t.Run(name, func(t *testing.T) {
-			h := newHarness(t, fakeconfluence.Cloud, smallDataset())
+			h := newFaultHarness(t, fakeconfluence.Cloud, smallDataset())
 			h.mustRun(v1.SyncFullCrawl)
 			first := h.lastSuccessfulCrawl()
 			trashed := opensearch.DocumentID(dataSource, "page", h.pages(h.firstSpace())[2])

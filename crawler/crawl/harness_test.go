@@ -27,8 +27,12 @@ type harness struct {
 	data fakeconfluence.Dataset
 	os   *opensearch.Client
 	// fos is the OpenSearch double, nil against a real cluster.
-	fos  *fakeopensearch.Server
-	spec v1.ConfluenceDataSourceSpec
+	fos *fakeopensearch.Server
+	// target is the OpenSearch behind os, for raw requests.
+	target fakeopensearch.Target
+	spec   v1.ConfluenceDataSourceSpec
+	// ds is the data source ("namespace/name") the harness crawls as.
+	ds string
 	// rate is the client's request limit per second; 0 means none.
 	rate float64
 	// allowDeletions confirms held-back deletions (the annotation).
@@ -45,11 +49,24 @@ func newHarness(t testing.TB, deployment fakeconfluence.Deployment, o fakeconflu
 // newHarnessWith is newHarness with every option of the fake.
 func newHarnessWith(t testing.TB, fo fakeconfluence.Options, o fakeconfluence.DatasetOptions) *harness {
 	t.Helper()
+	return newHarnessOn(t, fakeopensearch.ForTest(t), fo, o)
+}
+
+// newFaultHarness is newHarness on the OpenSearch double even when
+// OPENSEARCH_URL names a real cluster: write faults (items rejected inside a
+// 200, every _bulk answering 429, the node vanishing mid-run) cannot be
+// produced on demand by the real engine.
+func newFaultHarness(t testing.TB, deployment fakeconfluence.Deployment, o fakeconfluence.DatasetOptions) *harness {
+	t.Helper()
+	return newHarnessOn(t, fakeopensearch.Double(t), fakeconfluence.Options{Deployment: deployment}, o)
+}
+
+func newHarnessOn(t testing.TB, target fakeopensearch.Target, fo fakeconfluence.Options, o fakeconfluence.DatasetOptions) *harness {
+	t.Helper()
 	deployment := fo.Deployment
 	cf := fakeconfluence.New(fo)
 	t.Cleanup(cf.Close)
 	data := cf.Generate(o)
-	target := fakeopensearch.ForTest(t)
 	osc, err := opensearch.NewClient(opensearch.Config{Endpoints: []string{target.URL}, Username: target.Username, Password: target.Password, InsecureSkipVerify: target.Insecure,
 		RetryBackoff: func(int) time.Duration { return 5 * time.Millisecond }})
 	if err != nil {
@@ -66,7 +83,20 @@ func newHarnessWith(t testing.TB, fo fakeconfluence.Options, o fakeconfluence.Da
 	}
 	manifest.Default(&spec)
 	spec.Confluence.MaxRequestsPerSecond = 0 // unlimited against the local fake
-	return &harness{t: t, cf: cf, data: data, os: osc, fos: target.Fake, spec: spec}
+	return &harness{t: t, cf: cf, data: data, os: osc, fos: target.Fake, target: target, spec: spec, ds: dataSource}
+}
+
+// sibling is a second Confluence site, crawled as data source ds into the
+// same OpenSearch alias as h (data sources sharing an index).
+func (h *harness) sibling(ds string, deployment fakeconfluence.Deployment, o fakeconfluence.DatasetOptions) *harness {
+	h.t.Helper()
+	cf := fakeconfluence.New(fakeconfluence.Options{Deployment: deployment})
+	h.t.Cleanup(cf.Close)
+	data := cf.Generate(o)
+	spec := h.spec
+	spec.Confluence.URL = cf.URL()
+	spec.Confluence.Deployment = v1.Deployment(deployment)
+	return &harness{t: h.t, cf: cf, data: data, os: h.os, fos: h.fos, target: h.target, spec: spec, ds: ds}
 }
 
 func (h *harness) username() string {
@@ -95,7 +125,7 @@ func (h *harness) runCtx(ctx context.Context, mode v1.SyncMode) (crawl.Summary, 
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return crawl.Run(ctx, crawl.Options{DataSource: cmp.Or(h.as, dataSource), Spec: h.spec, Mode: mode, Confluence: cf, OpenSearch: h.os, Refresh: true, AllowDeletions: h.allowDeletions})
+	return crawl.Run(ctx, crawl.Options{DataSource: cmp.Or(h.as, h.ds), Spec: h.spec, Mode: mode, Confluence: cf, OpenSearch: h.os, Refresh: true, AllowDeletions: h.allowDeletions})
 }
 
 func (h *harness) mustRun(mode v1.SyncMode) crawl.Summary {
@@ -114,13 +144,13 @@ func (h *harness) visible(userID string) []string {
 	ctx := context.Background()
 	var principals []string
 	if userID != "" {
-		res, err := h.os.ResolvePrincipals(ctx, h.spec.OpenSearch.Index, []string{dataSource}, acl.User(userID))
+		res, err := h.os.ResolvePrincipals(ctx, h.spec.OpenSearch.Index, []string{h.ds}, acl.Source(h.ds).User(userID))
 		if err != nil {
 			h.t.Fatal(err)
 		}
 		principals = res.Principals
 	}
-	res, err := h.os.Search(ctx, opensearch.SearchRequest{Alias: h.spec.OpenSearch.Index, Principals: principals, Datasources: []string{dataSource}, Size: 10000})
+	res, err := h.os.Search(ctx, opensearch.SearchRequest{Alias: h.spec.OpenSearch.Index, Principals: principals, Datasources: []string{h.ds}, Size: 10000})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -145,15 +175,15 @@ func (h *harness) expected(userID string) []string {
 				if !h.cf.CanView(userID, id) {
 					continue
 				}
-				ids = append(ids, opensearch.DocumentID(dataSource, typ, id))
+				ids = append(ids, opensearch.DocumentID(h.ds, typ, id))
 				for _, c := range h.cf.CommentsOf(id) {
 					if c.Status == "" || c.Status == "current" {
-						ids = append(ids, opensearch.DocumentID(dataSource, opensearch.TypeComment, c.ID))
+						ids = append(ids, opensearch.DocumentID(h.ds, opensearch.TypeComment, c.ID))
 					}
 				}
 				for _, a := range h.cf.AttachmentsOf(id) {
 					if a.Status == "" || a.Status == "current" {
-						ids = append(ids, opensearch.DocumentID(dataSource, opensearch.TypeAttachment, h.cf.AttachmentID(a)))
+						ids = append(ids, opensearch.DocumentID(h.ds, opensearch.TypeAttachment, h.cf.AttachmentID(a)))
 					}
 				}
 			}

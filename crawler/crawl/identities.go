@@ -7,14 +7,13 @@ import (
 	"slices"
 	"time"
 
-	"github.com/confluence-operator/confluence-operator/crawler/acl"
 	"github.com/confluence-operator/confluence-operator/crawler/confluence"
 	"github.com/confluence-operator/confluence-operator/crawler/opensearch"
 )
 
 // crawlIdentities writes one identity document per user with the user's
-// groups as principals, so search can expand a user to principals at query
-// time. Nothing is written when the identities did not change since the
+// groups as principals scoped to this data source, so search can expand a
+// user to principals at query time. Nothing is written when the identities did not change since the
 // previous run (same hash).
 func (r *run) crawlIdentities(ctx context.Context, previousHash string, start time.Time) (int64, string, error) {
 	users := map[string]*opensearch.Identity{}
@@ -26,7 +25,7 @@ func (r *run) crawlIdentities(ctx context.Context, previousHash string, start ti
 		if existing, ok := users[id]; ok {
 			return existing
 		}
-		ident := &opensearch.Identity{Datasource: r.DataSource, Principal: acl.User(id), Email: u.Email, Username: u.Username, DisplayName: u.DisplayName, Groups: []string{}}
+		ident := &opensearch.Identity{Datasource: r.DataSource, Principal: r.source.User(id), UserID: id, Email: u.Email, Username: u.Username, DisplayName: u.DisplayName, Groups: []string{}}
 		users[id] = ident
 		return ident
 	}
@@ -38,7 +37,7 @@ func (r *run) crawlIdentities(ctx context.Context, previousHash string, start ti
 		return 0, "", err
 	}
 	for _, g := range groups {
-		principal := acl.Group(g.PrincipalID())
+		principal := r.source.Group(g.PrincipalID())
 		var members []*opensearch.Identity
 		err := r.Confluence.ListGroupMembers(ctx, g, func(u confluence.User) error {
 			if ident := identity(u); ident != nil {

@@ -10,17 +10,18 @@ import (
 	"github.com/confluence-operator/confluence-operator/crawler/confluence"
 )
 
-// principals renders who a restriction or permission admits.
-func principals(users []confluence.User, groups []confluence.Group, anonymous bool) []string {
+// principals renders who a restriction or permission admits, scoped to the
+// data source so that another site's same-named groups never match.
+func principals(src acl.Source, users []confluence.User, groups []confluence.Group, anonymous bool) []string {
 	out := make([]string, 0, len(users)+len(groups)+1)
 	for _, u := range users {
 		if id := u.PrincipalID(); id != "" {
-			out = append(out, acl.User(id))
+			out = append(out, src.User(id))
 		}
 	}
 	for _, g := range groups {
 		if id := g.PrincipalID(); id != "" {
-			out = append(out, acl.Group(id))
+			out = append(out, src.Group(id))
 		}
 	}
 	if anonymous {
@@ -29,14 +30,15 @@ func principals(users []confluence.User, groups []confluence.Group, anonymous bo
 	return out
 }
 
-func spaceClause(p confluence.SpacePermissions) acl.Clause {
-	return acl.Clause{Level: acl.LevelSpace, Principals: principals(p.Users, p.Groups, p.Anonymous)}
+func spaceClause(src acl.Source, p confluence.SpacePermissions) acl.Clause {
+	return acl.Clause{Level: acl.LevelSpace, Principals: principals(src, p.Users, p.Groups, p.Anonymous)}
 }
 
 // restrictions remembers the read restriction of every page seen in a space's
 // listing and looks up the others (ancestors listed later, or outside the
 // scope) once each, so ancestor chains cost no per-page calls.
 type restrictions struct {
+	src    acl.Source
 	lookup func(ctx context.Context, id string) (*confluence.Restriction, error)
 
 	mu         sync.Mutex
@@ -44,8 +46,8 @@ type restrictions struct {
 	unreadable map[string]error                   // items Confluence does not show
 }
 
-func newRestrictions(lookup func(context.Context, string) (*confluence.Restriction, error)) *restrictions {
-	return &restrictions{lookup: lookup, known: map[string]*confluence.Restriction{}, unreadable: map[string]error{}}
+func newRestrictions(src acl.Source, lookup func(context.Context, string) (*confluence.Restriction, error)) *restrictions {
+	return &restrictions{src: src, lookup: lookup, known: map[string]*confluence.Restriction{}, unreadable: map[string]error{}}
 }
 
 // remember records the restriction a listing returned for id.
@@ -89,7 +91,7 @@ var errACL = errors.New("permissions unknown")
 func (r *restrictions) contentACL(ctx context.Context, space acl.Clause, c confluence.Content) (acl.ACL, error) {
 	a := acl.ACL{space}
 	if c.ReadRestriction != nil {
-		a = append(a, acl.Clause{Level: acl.LevelPage, Principals: principals(c.ReadRestriction.Users, c.ReadRestriction.Groups, false)})
+		a = append(a, acl.Clause{Level: acl.LevelPage, Principals: principals(r.src, c.ReadRestriction.Users, c.ReadRestriction.Groups, false)})
 	}
 	for _, anc := range ancestorsOf(c) {
 		res, err := r.get(ctx, anc.ID)
@@ -104,7 +106,7 @@ func (r *restrictions) contentACL(ctx context.Context, space acl.Clause, c confl
 			return nil, fmt.Errorf("%w: read restriction of %s ancestor %s: %v", errACL, anc.Type, anc.ID, err)
 		}
 		if res != nil {
-			a = append(a, acl.Clause{Level: acl.LevelAncestor, Principals: principals(res.Users, res.Groups, false)})
+			a = append(a, acl.Clause{Level: acl.LevelAncestor, Principals: principals(r.src, res.Users, res.Groups, false)})
 		}
 	}
 	return a.Normalize(), nil

@@ -47,8 +47,8 @@ func (r *run) crawlSpace(ctx context.Context, s confluence.Space) error {
 		run:         r,
 		ctx:         ctx,
 		space:       s,
-		clause:      spaceClause(perms),
-		rs:          newRestrictions(r.Confluence.ReadRestriction),
+		clause:      spaceClause(r.source, perms),
+		rs:          newRestrictions(r.source, r.Confluence.ReadRestriction),
 		containers:  map[string]*container{},
 		filteredOut: map[string]bool{},
 	}

@@ -119,6 +119,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	interactive := isTerminal(stderr)
 	log := zap.New(zap.WriteTo(stderr), zap.UseDevMode(interactive), zap.Level(zapLevel(o.verbosity)))
+	if limit, ok := applyMemoryLimit(os.Getenv); ok {
+		log.V(1).Info("Go memory limit set from the container's", "bytes", limit)
+	}
 
 	var e env
 	if o.inCluster {
@@ -270,7 +273,8 @@ func toReport(job string, start time.Time, sum crawl.Summary, err error) v1.Sync
 	if err != nil {
 		r.Result = v1.SyncFailed
 		r.Reason = failureReason(err)
-		r.Message = err.Error()
+		// Errors may quote a remote server's reply: bounded and printable.
+		r.Message = v1.StatusMessage(err.Error())
 	} else {
 		r.Message = fmt.Sprintf("synced %d documents (%d written, %d unchanged, %d deleted, %d skipped, %d failed) with %d Confluence API calls in %s",
 			sum.DocumentCount, sum.DocumentsIndexed, sum.DocumentsUnchanged, sum.DocumentsDeleted, sum.DocumentsSkipped, sum.DocumentsFailed,

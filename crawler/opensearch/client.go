@@ -20,6 +20,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	opensearchgo "github.com/opensearch-project/opensearch-go/v4"
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
@@ -165,11 +167,39 @@ type errorDetail struct {
 }
 
 func (d *errorDetail) toError(status int) *Error {
-	e := &Error{Status: status, Type: d.Type, Reason: d.Reason}
+	e := &Error{Status: status, Type: excerpt(d.Type, 100), Reason: excerpt(d.Reason, maxReason)}
 	if d.CausedBy != nil {
-		e.CausedBy = d.CausedBy.Type + ": " + d.CausedBy.Reason
+		e.CausedBy = excerpt(d.CausedBy.Type+": "+d.CausedBy.Reason, maxReason)
 	}
 	return e
+}
+
+// Error bodies are read up to maxErrorBody bytes, and the reasons taken from
+// them cut to maxReason: they end up in logs and in the data source's
+// status, and a hostile or broken endpoint must not fill either.
+const (
+	maxErrorBody = 64 << 10
+	maxReason    = 300
+)
+
+// excerpt cuts s to n bytes on a rune boundary and replaces control
+// characters and invalid UTF-8 with spaces.
+func excerpt(s string, n int) string {
+	s = strings.ToValidUTF8(s, " ")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 func parseError(status int, body []byte) *Error {
@@ -181,14 +211,10 @@ func parseError(status int, body []byte) *Error {
 		}
 		var s string
 		if json.Unmarshal(eb.Error, &s) == nil {
-			return &Error{Status: status, Type: "error", Reason: s}
+			return &Error{Status: status, Type: "error", Reason: excerpt(s, maxReason)}
 		}
 	}
-	reason := strings.TrimSpace(string(body))
-	if len(reason) > 200 {
-		reason = reason[:200]
-	}
-	return &Error{Status: status, Type: http.StatusText(status), Reason: reason}
+	return &Error{Status: status, Type: http.StatusText(status), Reason: excerpt(strings.TrimSpace(string(body)), 200)}
 }
 
 // request implements opensearchgo.Request for paths the typed API does not
@@ -243,7 +269,11 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	var data []byte
 	if resp.Body != nil {
 		defer resp.Body.Close()
-		if data, err = io.ReadAll(resp.Body); err != nil {
+		var src io.Reader = resp.Body
+		if resp.StatusCode >= 300 {
+			src = io.LimitReader(resp.Body, maxErrorBody)
+		}
+		if data, err = io.ReadAll(src); err != nil {
 			return fmt.Errorf("opensearch: %s %s: read body: %w", method, path, err)
 		}
 	}

@@ -55,6 +55,9 @@ type benchCorpus struct {
 	bodyBytes  int
 }
 
+// benchSource scopes the corpus's principals, as the crawler does.
+const benchSource = acl.Source("bench/wiki")
+
 func newBenchCorpus(bodyBytes int) *benchCorpus {
 	r := rand.New(rand.NewPCG(12, 34))
 	c := &benchCorpus{r: r, bodyBytes: bodyBytes}
@@ -64,10 +67,10 @@ func newBenchCorpus(bodyBytes int) *benchCorpus {
 	for range 40 {
 		var p []string
 		for range 1 + r.IntN(4) {
-			p = append(p, acl.Group(fmt.Sprintf("g%03d", r.IntN(300))))
+			p = append(p, benchSource.Group(fmt.Sprintf("g%03d", r.IntN(300))))
 		}
 		for range r.IntN(16) {
-			p = append(p, acl.User(fmt.Sprintf("u%05d", r.IntN(20000))))
+			p = append(p, benchSource.User(fmt.Sprintf("u%05d", r.IntN(20000))))
 		}
 		c.spaces = append(c.spaces, p)
 	}
@@ -76,9 +79,9 @@ func newBenchCorpus(bodyBytes int) *benchCorpus {
 }
 
 func (c *benchCorpus) restriction() []string {
-	p := []string{acl.Group(fmt.Sprintf("g%03d", c.r.IntN(300)))}
+	p := []string{benchSource.Group(fmt.Sprintf("g%03d", c.r.IntN(300)))}
 	for range 1 + c.r.IntN(3) {
-		p = append(p, acl.User(fmt.Sprintf("u%05d", c.r.IntN(20000))))
+		p = append(p, benchSource.User(fmt.Sprintf("u%05d", c.r.IntN(20000))))
 	}
 	return p
 }
@@ -109,9 +112,9 @@ func (c *benchCorpus) doc(i int) Document {
 // groups (Confluence users commonly hold 10-50), plus their own principal.
 func (c *benchCorpus) reader(n int) []string {
 	r := rand.New(rand.NewPCG(uint64(n), 99))
-	p := []string{acl.User(fmt.Sprintf("u%05d", r.IntN(20000)))}
+	p := []string{benchSource.User(fmt.Sprintf("u%05d", r.IntN(20000)))}
 	for range 20 {
-		p = append(p, acl.Group(fmt.Sprintf("g%03d", r.IntN(300))))
+		p = append(p, benchSource.Group(fmt.Sprintf("g%03d", r.IntN(300))))
 	}
 	return p
 }

@@ -60,7 +60,12 @@ const DefaultDLSAttribute = "attr.internal.confluence_principals"
 // value must be the principals as comma-separated JSON strings, as
 // DLSAttributeValue renders them, for example
 //
-//	"user:5b10a2844c20165700ede21g","group:2f7b3c1e-…"
+//	"search/eng-wiki:user:5b10a2844c20165700ede21g","search/eng-wiki:group:2f7b3c1e-…"
+//
+// Principals are scoped to their data source (acl.Source), so one role
+// serves every data source of the alias: a user's attribute lists the scoped
+// principals of each data source they belong to, and a same-named group of
+// another site matches nothing.
 //
 // An empty value is allowed (the user sees anonymous spaces only); a
 // missing attribute leaves the variable unsubstituted, which makes the query

@@ -17,12 +17,17 @@ import (
 // Identity is one Confluence user as the identity crawl saw it.
 type Identity struct {
 	Datasource string `json:"datasource"`
-	// Principal is the user's principal, acl.User(accountId or userKey).
-	Principal   string `json:"principal"`
+	// Principal is the user's principal scoped to the data source,
+	// acl.Source(Datasource).User(UserID).
+	Principal string `json:"principal"`
+	// UserID is the Cloud accountId or Data Center userKey, unscoped, so that
+	// a search application can look a reader up as "user:<id>".
+	UserID      string `json:"user_id,omitempty"`
 	Email       string `json:"email,omitempty"`
 	Username    string `json:"username,omitempty"`
 	DisplayName string `json:"display_name,omitempty"`
-	// Groups are group principals, acl.Group(id or name).
+	// Groups are group principals of the same data source,
+	// acl.Source(Datasource).Group(id or name).
 	Groups    []string  `json:"groups"`
 	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }
@@ -33,6 +38,7 @@ func identityMappings() map[string]any {
 		"properties": map[string]any{
 			"datasource":   keyword(),
 			"principal":    keyword(),
+			"user_id":      keyword(),
 			"email":        keyword(),
 			"username":     keyword(),
 			"display_name": map[string]any{"type": "text", "fields": map[string]any{"keyword": map[string]any{"type": "keyword", "ignore_above": 256}}},
@@ -65,6 +71,9 @@ func (c *Client) UpsertIdentities(ctx context.Context, alias string, ids []Ident
 		for _, id := range ids[start:min(len(ids), start+identityBatch)] {
 			if id.Datasource == "" || id.Principal == "" {
 				return fmt.Errorf("opensearch: identity needs a data source and a principal")
+			}
+			if _, dropped := scopedPrincipals(id); dropped {
+				return fmt.Errorf("opensearch: identity %s of %s has principals not scoped to its data source", id.Principal, id.Datasource)
 			}
 			id.Email = strings.ToLower(strings.TrimSpace(id.Email))
 			if id.UpdatedAt.IsZero() {
@@ -119,16 +128,27 @@ type Resolution struct {
 	// Identities are the matching users (one per data source at most, unless
 	// an e-mail is shared).
 	Identities []Identity
+	// Unscoped lists the data sources whose matching identity carried
+	// principals not scoped to that data source (written before principals
+	// were scoped, or not by its crawler): they were ignored, so the reader
+	// sees only the public content of those data sources until their next
+	// sync.
+	Unscoped []string
 }
 
 // Known reports whether any user matched.
 func (r Resolution) Known() bool { return len(r.Identities) > 0 }
 
 // ResolvePrincipals maps what a search application knows about a user (an
-// e-mail address, a user name, or a principal such as user:<id>) to the
-// principals to filter with: the user's principal(s), their groups, and
-// anonymous. With datasources empty, identities of every data source under
-// the alias count. An unknown user resolves to anonymous only.
+// e-mail address, a user name, a scoped principal, or "user:<id>" with the
+// Cloud accountId or Data Center userKey) to the principals to filter with:
+// the user's principal(s), their groups, and anonymous. With datasources
+// empty, identities of every data source under the alias count.
+//
+// Each identity contributes only principals scoped to its own data source
+// (acl.Source.Owns), so a match in several data sources gives the reader
+// each site's own view and never lets one site's groups open another's
+// documents. An unknown user resolves to anonymous only.
 func (c *Client) ResolvePrincipals(ctx context.Context, alias string, datasources []string, who string) (Resolution, error) {
 	res := Resolution{Principals: []string{acl.Anonymous}}
 	who = strings.TrimSpace(who)
@@ -139,6 +159,9 @@ func (c *Client) ResolvePrincipals(ctx context.Context, alias string, datasource
 		map[string]any{"term": map[string]any{"email": strings.ToLower(who)}},
 		map[string]any{"term": map[string]any{"username": who}},
 		map[string]any{"term": map[string]any{"principal": who}},
+	}
+	if id, ok := strings.CutPrefix(who, "user:"); ok && id != "" {
+		should = append(should, map[string]any{"term": map[string]any{"user_id": id}})
 	}
 	q := map[string]any{"bool": map[string]any{"should": should, "minimum_should_match": 1}}
 	if len(datasources) > 0 {
@@ -159,11 +182,33 @@ func (c *Client) ResolvePrincipals(ctx context.Context, alias string, datasource
 		return res, fmt.Errorf("opensearch: resolve principals: %w", err)
 	}
 	for _, h := range sr.Hits.Hits {
-		res.Identities = append(res.Identities, h.Source)
-		res.Principals = append(res.Principals, h.Source.Principal)
-		res.Principals = append(res.Principals, h.Source.Groups...)
+		id := h.Source
+		res.Identities = append(res.Identities, id)
+		owned, dropped := scopedPrincipals(id)
+		res.Principals = append(res.Principals, owned...)
+		if dropped && !slices.Contains(res.Unscoped, id.Datasource) {
+			res.Unscoped = append(res.Unscoped, id.Datasource)
+		}
 	}
 	slices.Sort(res.Principals)
 	res.Principals = slices.Compact(res.Principals)
+	slices.Sort(res.Unscoped)
 	return res, nil
+}
+
+// scopedPrincipals returns the identity's principal and groups that belong to
+// its data source, and whether any did not (fail closed: those are dropped).
+func scopedPrincipals(id Identity) (owned []string, dropped bool) {
+	src, err := acl.ParseSource(id.Datasource)
+	if err != nil {
+		return nil, true
+	}
+	for _, p := range append([]string{id.Principal}, id.Groups...) {
+		if src.Owns(p) {
+			owned = append(owned, p)
+		} else {
+			dropped = true
+		}
+	}
+	return owned, dropped
 }

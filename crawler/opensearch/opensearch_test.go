@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sort"
 	"strings"
@@ -250,19 +252,20 @@ func TestSink_DeleteCountsMissingAsDeleted(t *testing.T) {
 // aclDataset builds documents guarded by space permissions, page and
 // ancestor restrictions and groups, plus documents that must stay hidden.
 func aclDataset(ds string) []Document {
+	src := acl.Source(ds)
 	r := rand.New(rand.NewPCG(7, 11))
 	spaces := map[string][]string{
-		"ENG":  {acl.Group("eng"), acl.User("boss")},
-		"HR":   {acl.Group("hr")},
+		"ENG":  {src.Group("eng"), src.User("boss")},
+		"HR":   {src.Group("hr")},
 		"PUB":  {acl.Anonymous},
-		"LEAD": {acl.Group("leads"), acl.Group("eng")},
+		"LEAD": {src.Group("leads"), src.Group("eng")},
 	}
 	restrictions := [][]string{
 		nil, nil,
-		{acl.User("alice")},
-		{acl.Group("leads")},
-		{acl.User("bob"), acl.Group("eng")},
-		{acl.Group("hr"), acl.User("boss")},
+		{src.User("alice")},
+		{src.Group("leads")},
+		{src.User("bob"), src.Group("eng")},
+		{src.Group("hr"), src.User("boss")},
 	}
 	keys := []string{"ENG", "HR", "PUB", "LEAD"}
 	var docs []Document
@@ -314,15 +317,16 @@ func TestSearch_ReturnsExactlyWhatACLAllows(t *testing.T) {
 	c, tg, alias := newTestClient(t)
 	st := ensure(t, c, IndexConfig{Alias: alias, Language: "en"})
 	const ds = "search/eng-wiki"
+	src := acl.Source(ds)
 	docs := aclDataset(ds)
 	writeDocs(t, c, alias, docs)
 
 	users := []Identity{
-		{Datasource: ds, Principal: acl.User("alice"), Email: "Alice@Example.com", Username: "alice", Groups: []string{acl.Group("eng")}},
-		{Datasource: ds, Principal: acl.User("bob"), Email: "bob@example.com", Groups: []string{acl.Group("hr")}},
-		{Datasource: ds, Principal: acl.User("carol"), Email: "carol@example.com", Groups: []string{acl.Group("eng"), acl.Group("leads")}},
-		{Datasource: ds, Principal: acl.User("boss"), Email: "boss@example.com"},
-		{Datasource: ds, Principal: acl.User("dave"), Email: "dave@example.com", Groups: []string{}},
+		{Datasource: ds, Principal: src.User("alice"), Email: "Alice@Example.com", Username: "alice", Groups: []string{src.Group("eng")}},
+		{Datasource: ds, Principal: src.User("bob"), Email: "bob@example.com", Groups: []string{src.Group("hr")}},
+		{Datasource: ds, Principal: src.User("carol"), Email: "carol@example.com", Groups: []string{src.Group("eng"), src.Group("leads")}},
+		{Datasource: ds, Principal: src.User("boss"), Email: "boss@example.com"},
+		{Datasource: ds, Principal: src.User("dave"), Email: "dave@example.com", Groups: []string{}},
 	}
 	if err := c.UpsertIdentities(t.Context(), alias, users); err != nil {
 		t.Fatal(err)
@@ -351,15 +355,15 @@ func TestSearch_ReturnsExactlyWhatACLAllows(t *testing.T) {
 
 	writesBefore := indexWrites(t, c, tg, st.Index)
 	// Bob joins eng and leaves hr; alice joins leads. No document changes.
-	users[1].Groups = []string{acl.Group("eng")}
-	users[0].Groups = append(users[0].Groups, acl.Group("leads"))
+	users[1].Groups = []string{src.Group("eng")}
+	users[0].Groups = append(users[0].Groups, src.Group("leads"))
 	if err := c.UpsertIdentities(t.Context(), alias, users[:2]); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Refresh(t.Context(), alias); err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := c.ResolvePrincipals(t.Context(), alias, nil, "bob@example.com"); !slices.Contains(r.Principals, acl.Group("eng")) || slices.Contains(r.Principals, acl.Group("hr")) {
+	if r, _ := c.ResolvePrincipals(t.Context(), alias, nil, "bob@example.com"); !slices.Contains(r.Principals, src.Group("eng")) || slices.Contains(r.Principals, src.Group("hr")) {
 		t.Fatalf("bob resolves to %v after the membership change", r.Principals)
 	}
 	check("after membership change")
@@ -411,15 +415,16 @@ func TestResolvePrincipals_UnknownUserIsAnonymous(t *testing.T) {
 func TestResolvePrincipals_ByUsernameAndPrincipal(t *testing.T) {
 	c, _, alias := newTestClient(t)
 	ensure(t, c, IndexConfig{Alias: alias})
-	id := Identity{Datasource: "ns/a", Principal: acl.User("u1"), Username: "jdoe", Email: "j@example.com", Groups: []string{acl.Group("g1")}}
+	src := acl.Source("ns/a")
+	id := Identity{Datasource: "ns/a", Principal: src.User("u1"), UserID: "u1", Username: "jdoe", Email: "j@example.com", Groups: []string{src.Group("g1")}}
 	if err := c.UpsertIdentities(t.Context(), alias, []Identity{id}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Refresh(t.Context(), alias); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{acl.Anonymous, acl.Group("g1"), acl.User("u1")}
-	for _, who := range []string{"jdoe", acl.User("u1"), "J@Example.com"} {
+	want := []string{acl.Anonymous, src.Group("g1"), src.User("u1")}
+	for _, who := range []string{"jdoe", src.User("u1"), "user:u1", "J@Example.com"} {
 		r, err := c.ResolvePrincipals(t.Context(), alias, []string{"ns/a"}, who)
 		if err != nil {
 			t.Fatal(err)
@@ -440,11 +445,11 @@ func TestSearch_RanksTitleAndHighlights(t *testing.T) {
 	a.Title, a.Body = "Deployment guide", "How we ship the operator to production clusters."
 	b := doc("ns/a", "2", open)
 	b.Title, b.Body = "Team notes", "Notes about the weekly meeting and the deployment of the operator."
-	hidden := doc("ns/a", "3", acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Group("secret")}}})
+	hidden := doc("ns/a", "3", acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Source("ns/a").Group("secret")}}})
 	hidden.Title, hidden.Body = "Secrets", "deployment keys"
 	writeDocs(t, c, alias, []Document{a, b, hidden})
 
-	res, err := c.Search(t.Context(), SearchRequest{Alias: alias, Query: "deployment", Principals: []string{acl.User("x")}})
+	res, err := c.Search(t.Context(), SearchRequest{Alias: alias, Query: "deployment", Principals: []string{acl.Source("ns/a").User("x")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -484,7 +489,7 @@ func TestDeleteDatasource_LeavesOtherDatasources(t *testing.T) {
 	ensure(t, c, IndexConfig{Alias: alias})
 	writeDocs(t, c, alias, []Document{doc("ns/a", "1", open), doc("ns/a", "2", open), doc("ns/b", "1", open)})
 	for _, ds := range []string{"ns/a", "ns/b"} {
-		if err := c.UpsertIdentities(t.Context(), alias, []Identity{{Datasource: ds, Principal: acl.User("u")}}); err != nil {
+		if err := c.UpsertIdentities(t.Context(), alias, []Identity{{Datasource: ds, Principal: acl.Source(ds).User("u"), UserID: "u"}}); err != nil {
 			t.Fatal(err)
 		}
 		if err := c.WriteCheckpoint(t.Context(), alias, Checkpoint{Datasource: ds, Mode: "FullCrawl"}); err != nil {
@@ -517,7 +522,7 @@ func TestDeleteDatasource_LeavesOtherDatasources(t *testing.T) {
 	if cp, _ := c.ReadCheckpoint(t.Context(), alias, "ns/b"); cp == nil {
 		t.Fatal("ns/b checkpoint was deleted")
 	}
-	if r, _ := c.ResolvePrincipals(t.Context(), alias, nil, acl.User("u")); len(r.Identities) != 1 || r.Identities[0].Datasource != "ns/b" {
+	if r, _ := c.ResolvePrincipals(t.Context(), alias, nil, "user:u"); len(r.Identities) != 1 || r.Identities[0].Datasource != "ns/b" {
 		t.Fatalf("identities left: %+v", r.Identities)
 	}
 }
@@ -614,11 +619,11 @@ func TestChangeDetection_HashesAndIDStream(t *testing.T) {
 
 func TestACLFilterJSON_IsTheDocumentedShape(t *testing.T) {
 	var f map[string]any
-	if err := json.Unmarshal(ACLFilterJSON([]string{acl.User("a"), acl.Group("g")}), &f); err != nil {
+	if err := json.Unmarshal(ACLFilterJSON([]string{acl.Source("ns/a").User("a"), acl.Source("ns/a").Group("g")}), &f); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(f)
-	want := `{"bool":{"filter":[{"nested":{"path":"acl","query":{"match_all":{}}}}],"must_not":[{"nested":{"path":"acl","query":{"bool":{"must_not":[{"terms":{"acl.principals":["anonymous","group:g","user:a"]}}]}}}}]}}`
+	want := `{"bool":{"filter":[{"nested":{"path":"acl","query":{"match_all":{}}}}],"must_not":[{"nested":{"path":"acl","query":{"bool":{"must_not":[{"terms":{"acl.principals":["anonymous","ns/a:group:g","ns/a:user:a"]}}]}}}}]}}`
 	if string(b) != want {
 		t.Fatalf("filter = %s", b)
 	}
@@ -628,7 +633,7 @@ func TestDLSRole_SubstitutesToValidQuery(t *testing.T) {
 	role := DLSRole("confluence", "")
 	perms := role["index_permissions"].([]any)[0].(map[string]any)
 	dls := perms["dls"].(string)
-	for _, principals := range [][]string{{acl.User("a"), acl.Group("g"), acl.Anonymous}, {acl.Anonymous}} {
+	for _, principals := range [][]string{{acl.Source("ns/a").User("a"), acl.Source("ns/b").Group("g"), acl.Anonymous}, {acl.Anonymous}} {
 		q := strings.ReplaceAll(dls, "${"+DefaultDLSAttribute+"}", DLSAttributeValue(principals))
 		var v any
 		if err := json.Unmarshal([]byte(q), &v); err != nil {
@@ -638,6 +643,91 @@ func TestDLSRole_SubstitutesToValidQuery(t *testing.T) {
 	if !slices.Equal(perms["index_patterns"].([]string), []string{"confluence", "confluence-v*"}) {
 		t.Fatalf("index patterns = %v", perms["index_patterns"])
 	}
+}
+
+// Two data sources share an alias and reuse group and user names (eng, hr,
+// alice). A reader resolved across both, through the search filter and
+// through the DLS role's query with the user attribute substituted, sees in
+// each data source exactly what that data source's identity allows; the
+// documents of an index written before scoping ("group:eng") stay hidden
+// unless public.
+func TestACLFilterAndDLSRole_EachSourceOnlyItsOwnPrincipals(t *testing.T) {
+	c, _, alias := newTestClient(t)
+	ensure(t, c, IndexConfig{Alias: alias})
+	siteA, siteB := acl.Source("tenant-a/wiki"), acl.Source("tenant-b/wiki")
+	docs := append(aclDataset(string(siteA)), aclDataset(string(siteB))...)
+	legacy := doc("legacy/wiki", "old", acl.ACL{{Level: acl.LevelSpace, Principals: []string{"group:eng", "group:hr", "user:alice"}}})
+	docs = append(docs, legacy)
+	writeDocs(t, c, alias, docs)
+	identities := []Identity{
+		{Datasource: string(siteA), Principal: siteA.User("alice"), Email: "alice@example.com", Groups: []string{siteA.Group("eng")}},
+		{Datasource: string(siteB), Principal: siteB.User("alice"), Email: "alice@example.com", Groups: []string{siteB.Group("hr")}},
+		// erin exists on site B only, in every group there.
+		{Datasource: string(siteB), Principal: siteB.User("erin"), Email: "erin@example.com", Groups: []string{siteB.Group("eng"), siteB.Group("hr"), siteB.Group("leads")}},
+	}
+	if err := c.UpsertIdentities(t.Context(), alias, identities); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Refresh(t.Context(), alias); err != nil {
+		t.Fatal(err)
+	}
+	dls := DLSRole(alias, "")["index_permissions"].([]any)[0].(map[string]any)["dls"].(string)
+	for _, who := range []string{"alice@example.com", "erin@example.com", "nobody@example.com"} {
+		r, err := c.ResolvePrincipals(t.Context(), alias, nil, who)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The oracle: each data source's documents by that source's identity alone.
+		var want []string
+		for _, d := range docs {
+			held := []string{}
+			for _, id := range identities {
+				if id.Email == who && id.Datasource == d.Datasource {
+					held = append(append(held, id.Principal), id.Groups...)
+				}
+			}
+			if d.ACL.Allows(held) {
+				want = append(want, d.ID)
+			}
+		}
+		sort.Strings(want)
+		t.Logf("%s: %d documents", who, len(want))
+		if got := visible(t, c, alias, r.Principals); !slices.Equal(got, want) {
+			t.Errorf("filter: %s sees %d documents, their own sites allow %d\n extra %v", who, len(got), len(want), minusIDs(got, want))
+		}
+		q := strings.ReplaceAll(dls, "${"+DefaultDLSAttribute+"}", DLSAttributeValue(r.Principals))
+		var res struct {
+			Hits struct {
+				Hits []struct {
+					ID string `json:"_id"`
+				} `json:"hits"`
+			} `json:"hits"`
+		}
+		if err := c.do(t.Context(), http.MethodPost, "/"+alias+"/_search", nil, map[string]any{"size": 1000, "_source": false, "query": json.RawMessage(q)}, &res); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, h := range res.Hits.Hits {
+			got = append(got, h.ID)
+		}
+		sort.Strings(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("DLS role: %s sees %d documents, their own sites allow %d\n extra %v", who, len(got), len(want), minusIDs(got, want))
+		}
+		if slices.Contains(got, legacy.ID) {
+			t.Errorf("%s sees the unscoped legacy document", who)
+		}
+	}
+}
+
+func minusIDs(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 func TestDocument_MarshalMergesFieldsAndRejectsClashes(t *testing.T) {
@@ -674,7 +764,7 @@ func BenchmarkSink_BulkThroughput(b *testing.B) {
 		b.Fatal(err)
 	}
 	body := strings.Repeat("lorem ipsum dolor sit amet ", 180) // ~5 KB
-	a := acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Group("eng")}}, {Level: acl.LevelPage, Principals: []string{acl.User("a")}}}
+	a := acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Source("ns/a").Group("eng")}}, {Level: acl.LevelPage, Principals: []string{acl.Source("ns/a").User("a")}}}
 	s, err := c.NewSink(SinkConfig{Alias: alias})
 	if err != nil {
 		b.Fatal(err)
@@ -696,4 +786,40 @@ func BenchmarkSink_BulkThroughput(b *testing.B) {
 		b.Fatalf("indexed %d of %d", st.Indexed, b.N)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "docs/s")
+}
+
+// An endpoint that answers errors with huge bodies full of terminal escapes
+// must not fill memory, logs or the status (issue 14: the status echoed an
+// arbitrary endpoint's reply).
+func TestErrors_HostileBodiesAreBoundedAndPrintable(t *testing.T) {
+	huge := strings.Repeat("\x1b[2J\r\nA", 2<<20) // 14 MiB
+	bodies := map[string]string{
+		"json reason": string(mustJSON(map[string]any{"status": 400, "error": map[string]any{
+			"type": "x\x1b[31m", "reason": huge, "caused_by": map[string]any{"type": "y", "reason": strings.Repeat("z", 5000)},
+		}})),
+		"plain text": huge,
+	}
+	for name, body := range bodies {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = io.WriteString(w, body)
+			}))
+			defer srv.Close()
+			c, err := NewClient(Config{Endpoints: []string{srv.URL}, RetryBackoff: fastBackoff})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			err = c.do(t.Context(), http.MethodGet, "/x", nil, nil, nil)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			if len(msg) > 1000 || strings.ContainsAny(msg, "\x1b\r\n") {
+				t.Fatalf("error of %d bytes, control characters %v: %.120q", len(msg), strings.ContainsAny(msg, "\x1b\r\n"), msg)
+			}
+		})
+	}
 }

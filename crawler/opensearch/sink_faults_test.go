@@ -12,15 +12,12 @@ import (
 
 // The tests in this file inject write faults (items rejected inside a 200,
 // every request answering 429 or 503, a node that drops connections) with
-// the test double: a real cluster cannot be made to produce them on demand,
-// so they skip when OPENSEARCH_URL selects one.
+// the test double, even when OPENSEARCH_URL selects a real cluster: the
+// engine cannot be made to produce them on demand.
 
 func faultClient(t *testing.T) (*Client, *fakeopensearch.Server, string) {
 	t.Helper()
-	c, tg, alias := newTestClient(t)
-	if tg.Fake == nil {
-		t.Skip("fault injection needs the double")
-	}
+	c, tg, alias := newClientFor(t, fakeopensearch.Double(t))
 	ensure(t, c, IndexConfig{Alias: alias})
 	return c, tg.Fake, alias
 }
@@ -100,7 +97,7 @@ func TestSink_RejectedDeleteIsAFailedDelete(t *testing.T) {
 func TestSink_IndexFailClosedDeletesWhatItCouldNotUpdate(t *testing.T) {
 	c, fake, alias := faultClient(t)
 	writeDocs(t, c, alias, docs(3)) // all public
-	restricted := doc("ns/a", "1", acl.ACL{{Level: acl.LevelPage, Principals: []string{acl.User("alice")}}})
+	restricted := doc("ns/a", "1", acl.ACL{{Level: acl.LevelPage, Principals: []string{acl.Source("ns/a").User("alice")}}})
 	fake.RejectItems(func(action, id string) int {
 		if action == "index" && id == restricted.ID {
 			return 400

@@ -37,10 +37,10 @@ flags:
 `
 
 type options struct {
-	datasource, user, url, creds, ca, output string
-	insecure, printFilter, printRole, all    bool
-	size                                     int
-	query                                    string
+	datasource, user, url, creds, ca, output         string
+	insecure, printFilter, printRole, printAttr, all bool
+	size                                             int
+	query                                            string
 }
 
 // Run executes the search subcommand and returns its exit code: 0 success,
@@ -88,8 +88,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else {
 		fmt.Fprintf(stderr, "search: %s resolves to %s\n", o.user, strings.Join(res.Principals, ", "))
 	}
+	if len(res.Unscoped) > 0 {
+		fmt.Fprintf(stderr, "search: the identities of %s were written before principals were scoped to their data source and are ignored (public content only there) until the next sync\n", strings.Join(res.Unscoped, ", "))
+	}
 	if o.printFilter {
 		return printJSON(stdout, stderr, opensearch.ACLFilter(res.Principals))
+	}
+	if o.printAttr {
+		fmt.Fprintln(stdout, opensearch.DLSAttributeValue(res.Principals))
+		return exitOK
 	}
 	result, err := client.Search(ctx, opensearch.SearchRequest{
 		Alias: ds.alias, Query: o.query, Principals: res.Principals, Datasources: scope, Size: o.size,
@@ -121,6 +128,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.size, "size", 10, "number of hits")
 	fs.BoolVar(&o.printFilter, "print-filter", false, "print the user's ACL filter as a JSON query snippet instead of searching")
 	fs.BoolVar(&o.printRole, "print-dls-role", false, "print an OpenSearch Security role enforcing the ACL filter with DLS")
+	fs.BoolVar(&o.printAttr, "print-dls-attribute", false, "print the user's principals as the value of the DLS role's user attribute")
 	fs.BoolVar(&o.all, "all-datasources", false, "search every data source sharing the index, not only this one")
 	// Accept flags after the query too.
 	var words []string

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,8 +17,13 @@ import (
 
 const ds = "search/eng-wiki"
 
-// setup indexes a public page, an engineering page and a page of another
-// data source, and one identity; it returns the manifest and credentials
+// other is a second data source in the same alias, on another Confluence
+// site whose groups reuse the name "eng".
+const other = "other/wiki"
+
+// setup indexes a public page and an engineering page, and on the other
+// site a public page and pages for that site's own "eng" and "hr" groups;
+// alice is in eng on this site and in hr on the other; it returns the manifest and credentials
 // paths.
 func setup(t *testing.T) (manifest, creds string, tg fakeopensearch.Target) {
 	t.Helper()
@@ -43,8 +49,10 @@ func setup(t *testing.T) (manifest, creds string, tg fakeopensearch.Target) {
 	}
 	for _, d := range []opensearch.Document{
 		mk(ds, "1", "Release checklist", acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Anonymous}}}),
-		mk(ds, "2", "Release secrets", acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Group("eng")}}}),
-		mk("other/wiki", "3", "Release train", acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Anonymous}}}),
+		mk(ds, "2", "Release secrets", acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Source(ds).Group("eng")}}}),
+		mk(other, "3", "Release train", acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Anonymous}}}),
+		mk(other, "4", "Release payroll", acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Source(other).Group("eng")}}}),
+		mk(other, "5", "Release holidays", acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Source(other).Group("hr")}}}),
 	} {
 		if err := sink.Index(ctx, d); err != nil {
 			t.Fatal(err)
@@ -53,7 +61,10 @@ func setup(t *testing.T) (manifest, creds string, tg fakeopensearch.Target) {
 	if err := sink.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.UpsertIdentities(ctx, alias, []opensearch.Identity{{Datasource: ds, Principal: acl.User("a1"), Email: "alice@example.com", Groups: []string{acl.Group("eng")}}}); err != nil {
+	if err := c.UpsertIdentities(ctx, alias, []opensearch.Identity{
+		{Datasource: ds, Principal: acl.Source(ds).User("a1"), UserID: "a1", Email: "alice@example.com", Groups: []string{acl.Source(ds).Group("eng")}},
+		{Datasource: other, Principal: acl.Source(other).User("a1"), UserID: "a1", Email: "alice@example.com", Groups: []string{acl.Source(other).Group("hr")}},
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Refresh(ctx, alias); err != nil {
@@ -114,8 +125,40 @@ func TestRun_SearchesAsTheUser(t *testing.T) {
 	if len(res.Hits) != 2 {
 		t.Fatalf("alice sees %d hits, want her two pages of this data source: %+v", len(res.Hits), res.Hits)
 	}
-	if !strings.Contains(stderr, acl.Group("eng")) {
+	if !strings.Contains(stderr, acl.Source(ds).Group("eng")) {
 		t.Fatalf("stderr does not show the principals: %s", stderr)
+	}
+}
+
+// The attack of issue 14 through the CLI: alice is in "eng" on this site
+// only; searching every data source of the alias must not open the other
+// site's "eng" page, and must open its "hr" page, where she is a member.
+func TestRun_AllDatasourcesKeepsEachSitesGroups(t *testing.T) {
+	manifest, creds, tg := setup(t)
+	args := append([]string{"-f", manifest, "--opensearch-credentials", creds, "--output", "json", "--user", "alice@example.com", "--all-datasources", "release"}, insecure(tg)...)
+	code, out, stderr := run(t, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var res opensearch.SearchResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("stdout is not one JSON object: %v\n%s", err, out)
+	}
+	var titles []string
+	for _, h := range res.Hits {
+		titles = append(titles, h.Title)
+	}
+	slices.Sort(titles)
+	want := []string{"Release checklist", "Release holidays", "Release secrets", "Release train"}
+	if !slices.Equal(titles, want) {
+		t.Fatalf("alice sees %q across both sites, want %q", titles, want)
+	}
+
+	// The DLS role's user attribute carries the same scoped principals.
+	code, out, stderr = run(t, append([]string{"-f", manifest, "--opensearch-credentials", creds, "--user", "alice@example.com", "--all-datasources", "--print-dls-attribute"}, insecure(tg)...)...)
+	wantAttr := `"` + acl.Source(other).Group("hr") + `","` + acl.Source(other).User("a1") + `","` + acl.Source(ds).Group("eng") + `","` + acl.Source(ds).User("a1") + `"`
+	if code != 0 || strings.TrimSpace(out) != wantAttr {
+		t.Fatalf("print-dls-attribute: exit %d, out %s, want %s (stderr %s)", code, out, wantAttr, stderr)
 	}
 }
 
@@ -140,7 +183,7 @@ func TestRun_UnknownUserIsAnonymous(t *testing.T) {
 func TestRun_PrintFilterAndRole(t *testing.T) {
 	manifest, creds, tg := setup(t)
 	code, out, stderr := run(t, append([]string{"-f", manifest, "--opensearch-credentials", creds, "--user", "alice@example.com", "--print-filter"}, insecure(tg)...)...)
-	if code != 0 || !strings.Contains(out, `"acl.principals"`) || !strings.Contains(out, acl.User("a1")) {
+	if code != 0 || !strings.Contains(out, `"acl.principals"`) || !strings.Contains(out, acl.Source(ds).User("a1")) {
 		t.Fatalf("print-filter: exit %d, out %s, err %s", code, out, stderr)
 	}
 	code, out, stderr = run(t, "-f", manifest, "--print-dls-role")

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/confluence-operator/confluence-operator/api/v1alpha1"
 	"github.com/confluence-operator/confluence-operator/crawler/opensearch"
 	"github.com/confluence-operator/confluence-operator/test/fakeconfluence"
 )
@@ -41,10 +42,15 @@ func (s Source) SecretName() string { return s.Name + "-confluence" }
 // OpenSearchSecretName is the OpenSearch credentials Secret, used with a real OpenSearch.
 func (s Source) OpenSearchSecretName() string { return s.Name + "-opensearch" }
 
-// SecretYAML renders an Opaque Secret with string data.
+// SecretYAML renders an Opaque Secret with string data. It opts in to every
+// data source of its namespace and to the loopback hosts the fakes and the
+// local OpenSearch listen on (v1alpha1.AllowedDataSourcesAnnotation,
+// v1alpha1.AllowedHostsAnnotation), as a Secret owner would for their own
+// data sources.
 func SecretYAML(namespace, name string, data map[string]string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "apiVersion: v1\nkind: Secret\nmetadata:\n  name: %s\n  namespace: %s\ntype: Opaque\nstringData:\n", name, namespace)
+	fmt.Fprintf(&b, "apiVersion: v1\nkind: Secret\nmetadata:\n  name: %s\n  namespace: %s\n  annotations:\n    %s: \"*\"\n    %s: \"127.0.0.1, localhost, ::1\"\ntype: Opaque\nstringData:\n",
+		name, namespace, v1alpha1.AllowedDataSourcesAnnotation, v1alpha1.AllowedHostsAnnotation)
 	keys := make([]string, 0, len(data))
 	for k := range data {
 		keys = append(keys, k)

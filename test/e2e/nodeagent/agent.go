@@ -15,9 +15,11 @@
 // Supported: one container per Pod, no init containers; env values, and
 // valueFrom fieldRef (metadata.name, metadata.namespace, metadata.uid,
 // spec.nodeName, spec.serviceAccountName, status.hostIP, status.podIP),
-// secretKeyRef and configMapKeyRef. Not supported (the Pod fails with reason
-// Unsupported): envFrom, resourceFieldRef, several containers, init
-// containers. Volumes, $(VAR) expansion, probes, resources and security
+// secretKeyRef, configMapKeyRef and resourceFieldRef of a set request or
+// limit (as the kubelet renders it: the quantity divided by the divisor,
+// rounded up). Not supported (the Pod fails with reason Unsupported): envFrom,
+// resourceFieldRef of an unset limit (the kubelet would use the node's
+// allocatable), several containers, init containers. Volumes, $(VAR) expansion, probes, resources and security
 // contexts are ignored.
 package nodeagent
 
@@ -30,6 +32,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -473,6 +476,8 @@ func (a *Agent) envValue(ctx context.Context, pod *corev1.Pod, e corev1.EnvVar) 
 		default:
 			return "", fmt.Errorf("fieldRef %s is not supported by the node agent", f)
 		}
+	case from.ResourceFieldRef != nil:
+		return resourceFieldValue(pod, from.ResourceFieldRef)
 	case from.SecretKeyRef != nil:
 		ref := from.SecretKeyRef
 		s, err := a.cs.CoreV1().Secrets(pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
@@ -669,4 +674,31 @@ func (a *Agent) Log(namespace, pod string) (string, error) {
 	}
 	data, err := os.ReadFile(path)
 	return string(data), err
+}
+
+// resourceFieldValue renders a container's request or limit for an
+// environment variable the way the kubelet does: ceil(quantity / divisor),
+// the divisor defaulting to 1.
+func resourceFieldValue(pod *corev1.Pod, ref *corev1.ResourceFieldSelector) (string, error) {
+	if len(pod.Spec.Containers) == 0 {
+		return "", errors.New("no container")
+	}
+	c := pod.Spec.Containers[0]
+	if ref.ContainerName != "" && ref.ContainerName != c.Name {
+		return "", fmt.Errorf("resourceFieldRef names container %q, the Pod runs %q", ref.ContainerName, c.Name)
+	}
+	kind, name, _ := strings.Cut(ref.Resource, ".")
+	list := c.Resources.Limits
+	if kind == "requests" {
+		list = c.Resources.Requests
+	}
+	q, ok := list[corev1.ResourceName(name)]
+	if !ok || (kind != "limits" && kind != "requests") {
+		return "", fmt.Errorf("resourceFieldRef %s: not set, or not supported by the node agent", ref.Resource)
+	}
+	divisor := ref.Divisor.MilliValue()
+	if divisor <= 0 {
+		divisor = 1000
+	}
+	return strconv.FormatInt((q.MilliValue()+divisor-1)/divisor, 10), nil
 }
