@@ -10,6 +10,7 @@ package opensearch
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,13 +49,23 @@ type Config struct {
 	RetryBackoff func(attempt int) time.Duration
 	// Transport overrides the HTTP transport (tests).
 	Transport http.RoundTripper
+	// RequestTimeout bounds one request, its retries and the read of its
+	// body (default DefaultRequestTimeout), so a node that stalls after the
+	// headers fails the run instead of hanging it.
+	RequestTimeout time.Duration
 }
+
+// DefaultRequestTimeout leaves room for a delete-by-query over a large
+// source while still ending a run whose node stopped answering.
+const DefaultRequestTimeout = 5 * time.Minute
 
 // Client wraps the official opensearch-go client.
 type Client struct {
 	api *opensearchapi.Client
 	// backoff is the configured retry backoff, reused by sinks.
 	backoff func(attempt int) time.Duration
+	// timeout bounds each request including its body (Config.RequestTimeout).
+	timeout time.Duration
 }
 
 // NewClient builds a client from cfg. It does not contact the cluster.
@@ -91,7 +102,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opensearch: %w", err)
 	}
-	return &Client{api: api, backoff: backoff}, nil
+	return &Client{api: api, backoff: backoff, timeout: cmp.Or(cfg.RequestTimeout, DefaultRequestTimeout)}, nil
 }
 
 // DefaultBackoff is jittered exponential backoff: about 200ms, 400ms, 800ms…
@@ -262,6 +273,8 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			return fmt.Errorf("opensearch: encode %s %s: %w", method, path, err)
 		}
 	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
 	resp, err := opensearchgo.Do[json.RawMessage](ctx, c.api.Client, method, request{path: path, query: query, body: raw}, nil)
 	if err != nil {
 		return fmt.Errorf("opensearch: %s %s: %w", method, path, err)

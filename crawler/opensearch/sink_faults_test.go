@@ -3,6 +3,8 @@ package opensearch
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -144,5 +146,39 @@ func TestSink_CloseAfterCancelledFlushDoesNotPanic(t *testing.T) {
 	}
 	if st := s.Stats(); st.Failed != 3 {
 		t.Fatalf("stats = %+v, want the 3 unwritten documents counted as failed", st)
+	}
+}
+
+// A node that sends the headers and then stalls fails the request at its
+// deadline instead of hanging the run (a real node cannot be made to stall
+// on demand, so this uses a bare listener).
+func TestClient_StalledBodyFailsAtTheRequestTimeout(t *testing.T) {
+	release := make(chan struct{})
+	stall := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`{"version":`))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(stall.Close)
+	t.Cleanup(func() { close(release) })
+	c, err := NewClient(Config{Endpoints: []string{stall.URL}, RequestTimeout: 200 * time.Millisecond, MaxRetries: 1, RetryBackoff: fastBackoff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	done := make(chan error, 1)
+	go func() { _, err := c.Version(context.Background()); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a stalled body was read as a complete answer")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request hung past its deadline")
 	}
 }
