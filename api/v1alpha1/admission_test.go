@@ -257,7 +257,7 @@ func TestAdmission_AppliesDefaults(t *testing.T) {
 	checks := map[string]bool{
 		"deployment Cloud":             s.Confluence.Deployment == v1.DeploymentCloud,
 		"auth Basic":                   s.Confluence.Auth.Type == v1.AuthBasic,
-		"10 requests/s":                s.Confluence.MaxRequestsPerSecond == 10,
+		"server-paced (no ceiling)":    s.Confluence.MaxRequestsPerSecond == 0,
 		"pages on":                     s.Scope.Pages != nil && *s.Scope.Pages,
 		"blog attachments on":          s.Scope.BlogAttachments != nil && *s.Scope.BlogAttachments,
 		"personal spaces off":          s.Scope.PersonalSpaces != nil && !*s.Scope.PersonalSpaces,

@@ -178,10 +178,11 @@ type ConfluenceSpec struct {
 	// +optional
 	TLS *TLSSpec `json:"tls,omitempty"`
 
-	// MaxRequestsPerSecond is the client-side request rate limit. Server 429
-	// responses are honoured on top of it.
-	// +kubebuilder:default=10
-	// +kubebuilder:validation:Minimum=1
+	// MaxRequestsPerSecond is an optional ceiling on the request rate. Unset
+	// (or 0), requests start unthrottled and are paced by what the server
+	// says (Retry-After on 429/503, X-RateLimit-* headers); when set, the
+	// client never exceeds it, even when the server would allow more.
+	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=1000
 	// +optional
 	MaxRequestsPerSecond int32 `json:"maxRequestsPerSecond,omitempty"`

@@ -11,7 +11,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -292,26 +291,14 @@ func (c *Client) backoff(attempt int) time.Duration {
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
-// observeRateHeaders pauses all requests when the server says the budget is used up.
+// observeRateHeaders paces all requests by the server's rate-limit headers.
+// A 429 is left to the retry path, which honours its Retry-After.
 func (c *Client) observeRateHeaders(resp *http.Response) {
-	h := resp.Header
-	if strings.EqualFold(h.Get("X-RateLimit-NearLimit"), "true") {
-		c.log.V(1).Info("Confluence rate limit nearly used up")
+	p := decidePace(resp.Header, c.cfg.Now())
+	if resp.StatusCode == http.StatusTooManyRequests {
+		p.hold = 0
 	}
-	if h.Get("X-RateLimit-Remaining") != "0" || resp.StatusCode == http.StatusTooManyRequests {
-		return
-	}
-	var d time.Duration
-	if t, err := time.Parse(time.RFC3339, h.Get("X-RateLimit-Reset")); err == nil {
-		d = t.Sub(c.cfg.Now())
-	} else if iv, err := strconv.ParseFloat(h.Get("X-RateLimit-Interval-Seconds"), 64); err == nil {
-		// Data Center token bucket: wait for one refill.
-		fill, _ := strconv.ParseFloat(h.Get("X-RateLimit-FillRate"), 64)
-		d = time.Duration(iv / max(fill, 1) * float64(time.Second))
-	}
-	if d > 0 {
-		c.pause(min(d, c.cfg.MaxRetryAfter))
-	}
+	c.applyPace(p)
 }
 
 // redact removes secret values from s.

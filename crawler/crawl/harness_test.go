@@ -82,7 +82,6 @@ func newHarnessOn(t testing.TB, target fakeopensearch.Target, fo fakeconfluence.
 		OpenSearch: v1.OpenSearchSpec{Endpoints: []string{target.URL}, Index: fakeopensearch.IndexName(t)},
 	}
 	manifest.Default(&spec)
-	spec.Confluence.MaxRequestsPerSecond = 0 // unlimited against the local fake
 	return &harness{t: t, cf: cf, data: data, os: osc, fos: target.Fake, target: target, spec: spec, ds: dataSource}
 }
 

@@ -69,9 +69,6 @@ func Default(s *v1.ConfluenceDataSourceSpec) {
 	if s.Confluence.Auth.Type == "" {
 		s.Confluence.Auth.Type = v1.AuthBasic
 	}
-	if s.Confluence.MaxRequestsPerSecond == 0 {
-		s.Confluence.MaxRequestsPerSecond = 10
-	}
 	if s.Sync.MaxDeletionPercent == nil {
 		p := v1.DefaultMaxDeletionPercent
 		s.Sync.MaxDeletionPercent = &p

@@ -56,6 +56,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if f, lat := s.fault(endpoint, p, queryOf(r)); applyFault(w, r, f, lat) {
 		return
 	}
+	if s.rateLimited(w) {
+		return
+	}
 	if !s.cloud() && strings.Contains(strings.ToLower(rest), "%2f") {
 		// Group names containing "/" break DC member listing (reported by
 		// Onyx). The status is unverified: Tomcat's default

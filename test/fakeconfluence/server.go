@@ -60,11 +60,15 @@ type Options struct {
 	Now func() time.Time
 	// Seed seeds fault probabilities (default 1).
 	Seed uint64
+	// DCRateLimit turns on Data Center's REST rate limit (nil = off, as
+	// it is by default on Data Center).
+	DCRateLimit *TokenBucket
 }
 
 // Server is a running fake Confluence.
 type Server struct {
-	opts Options
+	opts   Options
+	bucket *bucket // DCRateLimit
 
 	mu      sync.RWMutex
 	st      *store
@@ -150,8 +154,12 @@ func NewUnstarted(opts Options) *Server {
 	if opts.Seed == 0 {
 		opts.Seed = 1
 	}
+	var b *bucket
+	if opts.DCRateLimit != nil {
+		b = &bucket{cfg: *opts.DCRateLimit}
+	}
 	return &Server{
-		opts: opts, st: newStore(),
+		opts: opts, st: newStore(), bucket: b,
 		apps: map[string]string{}, redirects: map[string]string{}, access: map[string]accessToken{}, refresh: map[string]*refreshGrant{},
 		rng:   rand.New(rand.NewPCG(opts.Seed, 0x5eed)),
 		calls: map[string]int64{},
