@@ -192,3 +192,27 @@ func highWaterMark(pid int) int64 {
 	}
 	return 0
 }
+
+// BenchmarkSmallSync is the 56-document sync of issue 15: a small wiki with
+// the default spec, once at the old fixed 10 requests/s default and once
+// server-paced (the fake sets no rate limit, so nothing slows the client).
+func BenchmarkSmallSync(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		rate float64
+	}{{"old-default-10rps", 10}, {"server-paced", 0}} {
+		b.Run(bc.name, func(b *testing.B) {
+			e := newHarness(b, fakeconfluence.Cloud, fakeconfluence.DatasetOptions{Spaces: 1, PagesPerSpace: 17, BlogPostsPerSpace: 2})
+			e.rate = bc.rate
+			var docs, calls int64
+			b.ResetTimer()
+			for b.Loop() {
+				sum := e.mustRun(v1.SyncForcedFullCrawl)
+				docs += sum.DocumentsIndexed
+				calls += sum.APICalls
+			}
+			b.ReportMetric(float64(docs)/float64(b.N), "docs/op")
+			b.ReportMetric(float64(calls)/float64(b.N), "calls/op")
+		})
+	}
+}
