@@ -28,12 +28,15 @@ const lowWater = 0.2
 // decidePace reads one response's rate-limit headers.
 //
 // Data Center (token bucket, "Improving instance stability with rate
-// limiting", HTTP headers section): X-RateLimit-Limit is the bucket size,
+// limiting", HTTP headers section,
+// https://confluence.atlassian.com/doc/_ratelimiting_httpheaders-992678779.html):
+// X-RateLimit-Limit is the bucket size,
 // X-RateLimit-Remaining the tokens left, X-RateLimit-FillRate the tokens
 // added every X-RateLimit-Interval-Seconds. With the bucket low, requests
 // keep to the fill rate; with it empty, they wait for one refill.
 //
-// Cloud ("Rate limiting" developer page): X-RateLimit-NearLimit is "true"
+// Cloud ("Rate limiting" developer page,
+// https://developer.atlassian.com/cloud/confluence/rate-limiting/): X-RateLimit-NearLimit is "true"
 // when less than 20% of the budget remains and X-RateLimit-Reset (ISO 8601)
 // says when it refills. Near the limit, the remaining budget (or one request
 // per second when unknown) is spread until the reset.
