@@ -65,11 +65,8 @@ func decidePace(h http.Header, now time.Time) pace {
 		return pace{hold: untilReset, known: true}
 	}
 	if strings.EqualFold(h.Get("X-RateLimit-NearLimit"), "true") {
-		if hasReset && untilReset > 0 {
-			if hasRemaining {
-				return pace{rate: max(remaining, 1) / untilReset.Seconds(), known: true}
-			}
-			return pace{rate: 1, known: true}
+		if hasRemaining && hasReset && untilReset > 0 {
+			return pace{rate: max(remaining, 1) / untilReset.Seconds(), known: true}
 		}
 		return pace{rate: 1, known: true}
 	}

@@ -149,7 +149,14 @@ func (h *harness) visible(userID string) []string {
 		}
 		principals = res.Principals
 	}
-	res, err := h.os.Search(ctx, opensearch.SearchRequest{Alias: h.spec.OpenSearch.Index, Principals: principals, Datasources: []string{h.ds}, Size: 10000})
+	return h.search(principals)
+}
+
+// search returns the ids of the data source's documents a reader holding
+// principals may see.
+func (h *harness) search(principals []string) []string {
+	h.t.Helper()
+	res, err := h.os.Search(context.Background(), opensearch.SearchRequest{Alias: h.spec.OpenSearch.Index, Principals: principals, Datasources: []string{h.ds}, Size: 10000})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -145,22 +145,6 @@ func TestSync_UnscopedIndexFailsClosedUntilTheNextSyncScopesIt(t *testing.T) {
 	h.assertEveryUserSeesExactlyWhatConfluenceShows()
 }
 
-// search returns the ids of the data source's documents a reader holding
-// principals may see.
-func (h *harness) search(principals []string) []string {
-	h.t.Helper()
-	res, err := h.os.Search(context.Background(), opensearch.SearchRequest{Alias: h.spec.OpenSearch.Index, Principals: principals, Datasources: []string{h.ds}, Size: 10000})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	ids := make([]string, 0, len(res.Hits))
-	for _, hit := range res.Hits {
-		ids = append(ids, hit.ID)
-	}
-	slices.Sort(ids)
-	return ids
-}
-
 // downgradeToUnscoped rewrites the data source's documents and identities the
 // way releases before principal scoping wrote them ("group:<name>",
 // "user:<key>", no user_id), with a checkpoint holding an identity hash of

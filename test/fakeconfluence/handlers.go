@@ -273,14 +273,25 @@ func (s *Server) unreadableOnCloud(w http.ResponseWriter, rq req, c *Content) bo
 	return false
 }
 
+// v2Page looks up the page named by the path's {id} for the v2 page
+// endpoints, answering 404 as they do for an id that is not a page the
+// caller can see.
+func (s *Server) v2Page(w http.ResponseWriter, rq req) (*Content, bool) {
+	c, ok := s.st.content[rq.q.Get(":id")]
+	if !ok || c.Type != "page" || !s.spaceVisible(rq, c.SpaceKey) {
+		writeError(w, http.StatusNotFound, "Page not found")
+		return nil, false
+	}
+	return c, true
+}
+
 // hV2Ancestors is GET /wiki/api/v2/pages/{id}/ancestors (Cloud v2 OpenAPI,
 // operation getPageAncestors, response MultiEntityResult<Ancestor>): all
 // ancestors of every type, top to bottom; a limit that truncates keeps the
 // closest ones, and the caller asks again for the first one's ancestors.
 func (s *Server) hV2Ancestors(w http.ResponseWriter, rq req) {
-	c, ok := s.st.content[rq.q.Get(":id")]
-	if !ok || c.Type != "page" || !s.spaceVisible(rq, c.SpaceKey) {
-		writeError(w, http.StatusNotFound, "Page not found")
+	c, ok := s.v2Page(w, rq)
+	if !ok {
 		return
 	}
 	anc := s.ancestors(c)
@@ -993,9 +1004,8 @@ func queryOf(r *http.Request) string {
 // hV2Labels is GET /wiki/api/v2/pages/{id}/labels (Cloud v2 OpenAPI,
 // operation getPageLabels, response MultiEntityResult<Label>, cursor paging).
 func (s *Server) hV2Labels(w http.ResponseWriter, rq req) {
-	c, ok := s.st.content[rq.q.Get(":id")]
-	if !ok || c.Type != "page" || !s.spaceVisible(rq, c.SpaceKey) {
-		writeError(w, http.StatusNotFound, "Page not found")
+	c, ok := s.v2Page(w, rq)
+	if !ok {
 		return
 	}
 	labels := c.Labels
