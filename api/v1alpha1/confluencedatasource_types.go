@@ -580,6 +580,35 @@ type SyncProgress struct {
 	UpdateTime *metav1.Time `json:"updateTime,omitempty"`
 }
 
+// ChangesStatus reports the runs that sync only what changed.
+type ChangesStatus struct {
+	// LastPoll reports the last finished ChangePoll run. Crawler (field
+	// manager crawler-poll).
+	// +optional
+	LastPoll *SyncReport `json:"lastPoll,omitempty"`
+	// LastPollChanges is how many changed items the last poll's search found.
+	// Crawler (crawler-poll).
+	// +optional
+	LastPollChanges int64 `json:"lastPollChanges,omitempty"`
+	// Watermark: every change made in Confluence before this time was
+	// searchable after the last successful poll (content edits; restriction,
+	// space permission and group changes within the re-check interval, see
+	// the README). Its age is the freshness lag. Crawler (crawler-poll).
+	// +optional
+	Watermark *metav1.Time `json:"watermark,omitempty"`
+	// ActivePollJob is the running ChangePoll Job. Controller.
+	// +optional
+	ActivePollJob *JobReference `json:"activePollJob,omitempty"`
+	// LastPollStartTime is when the controller started the last poll Job.
+	// Controller.
+	// +optional
+	LastPollStartTime *metav1.Time `json:"lastPollStartTime,omitempty"`
+	// LastTargeted reports the last finished Targeted run. Crawler (field
+	// manager crawler-targeted).
+	// +optional
+	LastTargeted *SyncReport `json:"lastTargeted,omitempty"`
+}
+
 // SpecRevision names a generation of the spec by what it indexes.
 type SpecRevision struct {
 	// Generation is the spec's metadata.generation.
@@ -669,6 +698,12 @@ type ConfluenceDataSourceStatus struct {
 	// Progress of the running sync. Crawler.
 	// +optional
 	Progress *SyncProgress `json:"progress,omitempty"`
+
+	// Changes reports the change polls and targeted syncs: runs that read
+	// only what changed. They leave lastSync, lastSyncTime and Ready alone,
+	// which describe the full and incremental syncs of the spec.
+	// +optional
+	Changes *ChangesStatus `json:"changes,omitempty"`
 
 	// CleanupMessage reports the removal of documents after deletion. Controller.
 	// +optional

@@ -58,6 +58,9 @@ type Document struct {
 	// ACLHash is filled from ACL when empty.
 	ACLHash string  `json:"acl_hash"`
 	ACL     acl.ACL `json:"acl"`
+	// IndexedAt is when the document was written; the sink sets it. A full
+	// crawl keeps documents written after it started (see DocRef.IndexedAt).
+	IndexedAt *time.Time `json:"indexed_at,omitempty"`
 	// Fields are extra top-level fields; their names must not clash with the
 	// fields above.
 	Fields map[string]any `json:"-"`
