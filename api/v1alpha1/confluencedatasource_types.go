@@ -322,10 +322,19 @@ type SyncSpec struct {
 	// API call when nothing changed), then a targeted sync of what it found,
 	// plus a bounded re-check of restrictions and space permissions, which
 	// change no modification date (see the README, "Freshness"). At least 30s.
-	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('30s')",message="must be at least 30s: each poll starts a Job and costs at least one Confluence API call"
 	// +optional
 	ChangePollInterval *metav1.Duration `json:"changePollInterval,omitempty"`
+
+	// ACLRecheckInterval is how often a change poll re-checks every
+	// restriction, space permission and group membership (an Incremental
+	// pass: about one call per 200 pages): these changes bump no
+	// modification date, so the change search cannot see them. It bounds
+	// how long such a change can take to reach search (plus one poll
+	// interval and the pass itself). Default 1h; at least 1m.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="must be at least 1m: each re-check reads every listing of the site"
+	// +optional
+	ACLRecheckInterval *metav1.Duration `json:"aclRecheckInterval,omitempty"`
 
 	// Schedule in cron syntax; empty syncs only on creation and on demand.
 	// +optional

@@ -624,6 +624,11 @@ func (in *SyncSpec) DeepCopyInto(out *SyncSpec) {
 		*out = new(v1.Duration)
 		**out = **in
 	}
+	if in.ACLRecheckInterval != nil {
+		in, out := &in.ACLRecheckInterval, &out.ACLRecheckInterval
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.MaxDeletionPercent != nil {
 		in, out := &in.MaxDeletionPercent, &out.MaxDeletionPercent
 		*out = new(int32)

@@ -165,6 +165,9 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	if o.Mode == "" {
 		o.Mode = o.Spec.Sync.Mode
 	}
+	if i := o.Spec.Sync.ACLRecheckInterval; o.ACLSweepInterval == 0 && i != nil {
+		o.ACLSweepInterval = i.Duration
+	}
 	start := o.Now()
 	sum := Summary{Mode: o.Mode, DocumentCount: -1}
 	r, err := newRun(o)

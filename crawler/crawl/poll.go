@@ -12,7 +12,7 @@ import (
 	"github.com/confluence-operator/confluence-operator/crawler/opensearch"
 )
 
-// DefaultACLSweepInterval: restriction, space-permission and group changes
+// DefaultACLSweepInterval (spec.sync.aclRecheckInterval): restriction, space-permission and group changes
 // bump no version and no lastmodified date, so no change search sees them.
 // A ChangePoll re-checks all of them (an Incremental pass: listings with
 // embedded restrictions, one call per 200 pages, plus space permissions and

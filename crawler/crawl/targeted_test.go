@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	v1 "github.com/confluence-operator/confluence-operator/api/v1alpha1"
 	"github.com/confluence-operator/confluence-operator/crawler/acl"
 	"github.com/confluence-operator/confluence-operator/crawler/confluence"
@@ -408,7 +410,11 @@ func TestFullCrawl_KeepsDocumentsWrittenAfterItStarted(t *testing.T) {
 // credential check and the change search) and one sweep that re-checks
 // every ACL. The numbers go to docs/benchmarks.md.
 func TestChangePoll_IdleHourCost(t *testing.T) {
-	for _, dep := range []fakeconfluence.Deployment{fakeconfluence.Cloud, fakeconfluence.DataCenter} {
+	if testing.Short() {
+		t.Skip("60 runs")
+	}
+	// Cloud is the deployment that has only the poll (no webhooks).
+	for _, dep := range []fakeconfluence.Deployment{fakeconfluence.Cloud} {
 		t.Run(string(dep), func(t *testing.T) {
 			h, clk := newPollHarness(t, dep)
 			if _, _, err := h.runWith(v1.SyncFullCrawl, func(o *crawl.Options) { o.Now = clk.Now }); err != nil {
@@ -418,7 +424,9 @@ func TestChangePoll_IdleHourCost(t *testing.T) {
 			var polls, sweeps, sweepCalls int64
 			for range 60 {
 				clk.Add(time.Minute)
-				sum, _, err := h.poll(clk, time.Hour)
+				sum, _, err := h.runWith(v1.SyncChangePoll, func(o *crawl.Options) {
+					o.Now, o.ACLSweepInterval, o.Refresh = clk.Now, time.Hour, false
+				})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -441,6 +449,57 @@ func TestChangePoll_IdleHourCost(t *testing.T) {
 			}
 			t.Logf("%s idle hour, poll every 1m, %d pages and blog posts: %d calls (%d polls x 2 + one ACL sweep of %d)",
 				dep, h.data.Pages+h.data.BlogPosts, total, polls, sweepCalls)
+		})
+	}
+}
+
+// spec.sync.aclRecheckInterval sets how often polls re-check every ACL.
+func TestChangePoll_RecheckIntervalFromTheSpec(t *testing.T) {
+	h, clk := newPollHarness(t, fakeconfluence.DataCenter)
+	if _, _, err := h.runWith(v1.SyncFullCrawl, func(o *crawl.Options) { o.Now = clk.Now }); err != nil {
+		t.Fatal(err)
+	}
+	h.spec.Sync.ACLRecheckInterval = &metav1.Duration{Duration: 5 * time.Minute}
+	clk.Add(4 * time.Minute)
+	if sum, _, err := h.poll(clk, 0); err != nil || sum.Swept {
+		t.Fatalf("poll 4 min after a full sync: %+v, %v; want no re-check", sum, err)
+	}
+	clk.Add(time.Minute)
+	if sum, _, err := h.poll(clk, 0); err != nil || !sum.Swept {
+		t.Fatalf("poll 5 min after a full sync: %+v, %v; want a re-check", sum, err)
+	}
+	clk.Add(time.Minute)
+	if sum, _, err := h.poll(clk, 0); err != nil || sum.Swept {
+		t.Fatalf("poll right after a re-check: %+v, %v; want none", sum, err)
+	}
+}
+
+// A targeted sync of unchanged items writes nothing, and computes the same
+// documents as a full crawl: neither rewrites what the other wrote.
+func TestTargeted_UnchangedItemsWriteNothingEitherWay(t *testing.T) {
+	for _, dep := range []fakeconfluence.Deployment{fakeconfluence.Cloud, fakeconfluence.DataCenter} {
+		t.Run(string(dep), func(t *testing.T) {
+			h := newHarness(t, dep, fakeconfluence.DatasetOptions{Spaces: 1, PagesPerSpace: 25, MaxDepth: 4, RestrictedEvery: 4, CloudHierarchy: true})
+			h.mustRun(v1.SyncFullCrawl)
+			var ts []string
+			for _, p := range h.pages(h.firstSpace()) {
+				ts = append(ts, "page:"+p)
+			}
+			sum, _, err := h.runWith(v1.SyncTargeted, targets(ts...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.DocumentsIndexed != 0 || sum.DocumentsDeleted != 0 {
+				t.Fatalf("a targeted sync of unchanged pages wrote: %+v", sum)
+			}
+			// Edit one page through the targeted path, then a full crawl.
+			h.cf.EditContent(h.pages(h.firstSpace())[0], "", func(c *fakeconfluence.Content) { c.Body = "<p>changed</p>" })
+			if _, _, err := h.runWith(v1.SyncTargeted, targets(ts[0])); err != nil {
+				t.Fatal(err)
+			}
+			if sum := h.mustRun(v1.SyncFullCrawl); sum.DocumentsIndexed != 0 {
+				t.Fatalf("the full crawl rewrote %d documents the targeted sync wrote", sum.DocumentsIndexed)
+			}
 		})
 	}
 }
