@@ -231,8 +231,22 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 	for _, m := range r.Spec.FieldMappings {
 		extra[m.To] = "keyword"
 	}
-	if _, err := r.OpenSearch.EnsureIndex(ctx, opensearch.IndexConfig{Alias: r.alias, Language: r.Spec.Language, ExtraFields: extra, Datasource: r.DataSource}); err != nil {
-		return fmt.Errorf("preparing index %q: %w", r.alias, err)
+	ic := opensearch.IndexConfig{Alias: r.alias, Language: r.Spec.Language, ExtraFields: extra, Datasource: r.DataSource}
+	// Polls and targeted syncs run every minute or so: one read when the
+	// index is in place, instead of template and mapping writes.
+	ready := false
+	if r.Mode == v1.SyncTargeted || r.Mode == v1.SyncChangePoll {
+		switch err := r.OpenSearch.CheckIndex(ctx, ic); {
+		case err == nil:
+			ready = true
+		case !errors.Is(err, opensearch.ErrIndexNotReady):
+			return fmt.Errorf("checking index %q: %w", r.alias, err)
+		}
+	}
+	if !ready {
+		if _, err := r.OpenSearch.EnsureIndex(ctx, ic); err != nil {
+			return fmt.Errorf("preparing index %q: %w", r.alias, err)
+		}
 	}
 	cp, err := r.OpenSearch.ReadCheckpoint(ctx, r.alias, r.DataSource)
 	if err != nil {
