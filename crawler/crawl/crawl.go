@@ -118,6 +118,9 @@ type state struct {
 	// LastACLSweep is the start of the last run that re-checked every ACL
 	// (a complete sync).
 	LastACLSweep time.Time `json:"lastACLSweep,omitzero"`
+	// LastACLSweepTry is when a poll last started such a re-check: a failed
+	// one is retried after another interval, not by every poll.
+	LastACLSweepTry time.Time `json:"lastACLSweepTry,omitzero"`
 }
 
 // run holds the shared state of one sync.

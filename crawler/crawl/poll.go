@@ -37,7 +37,7 @@ func (r *run) partialSync(ctx context.Context, start time.Time, cp *opensearch.C
 		since, why := r.planPoll(cp, st, start)
 		if why != "" {
 			r.log.Info("change poll re-checks everything", "reason", why)
-			return false, nil
+			return false, r.markSweepTry(ctx, st, start)
 		}
 		r.phase.Store(v1.PhaseListing)
 		var err error
@@ -45,7 +45,7 @@ func (r *run) partialSync(ctx context.Context, start time.Time, cp *opensearch.C
 		sum.ChangesFound = int64(len(targets))
 		if errors.Is(err, errTooManyChanges) {
 			r.log.Info("change poll re-checks everything", "reason", fmt.Sprintf("more than %d changes since %s", v1.MaxTargets, since.UTC().Format(time.RFC3339)))
-			return false, nil
+			return false, r.markSweepTry(ctx, st, start)
 		}
 		if err != nil {
 			return true, fmt.Errorf("listing changes: %w", err)
@@ -82,7 +82,7 @@ func (r *run) planPoll(cp *opensearch.Checkpoint, st state, now time.Time) (time
 	if every <= 0 {
 		every = DefaultACLSweepInterval
 	}
-	watermark, swept := st.PollWatermark, st.LastACLSweep
+	watermark, swept := st.PollWatermark, later(st.LastACLSweep, st.LastACLSweepTry)
 	if cp != nil {
 		watermark = later(watermark, cp.LastSuccessfulCrawl)
 		swept = later(swept, cp.LastSuccessfulCrawl)
@@ -94,6 +94,14 @@ func (r *run) planPoll(cp *opensearch.Checkpoint, st state, now time.Time) (time
 		return time.Time{}, fmt.Sprintf("restrictions, space permissions and groups are re-checked every %s (last %s)", every, swept.UTC().Format(time.RFC3339))
 	}
 	return watermark.Add(-pollMargin), ""
+}
+
+// markSweepTry records that a poll starts a re-check of everything, so that
+// if it fails the next polls do not all re-check (each costs a listing of
+// the whole site) but retry after another interval.
+func (r *run) markSweepTry(ctx context.Context, st state, start time.Time) error {
+	st.LastACLSweepTry = start
+	return r.saveCheckpoint(ctx, st, false, false, start)
 }
 
 // listChanges turns what changed within the last `within` into targets,
@@ -141,6 +149,7 @@ func (r *run) saveCheckpoint(ctx context.Context, st state, identities, complete
 	}
 	st.PollWatermark = later(st.PollWatermark, stored.PollWatermark)
 	st.LastACLSweep = later(st.LastACLSweep, stored.LastACLSweep)
+	st.LastACLSweepTry = later(st.LastACLSweepTry, stored.LastACLSweepTry)
 	if !identities {
 		st.IdentityHash = stored.IdentityHash
 	}

@@ -503,3 +503,26 @@ func TestTargeted_UnchangedItemsWriteNothingEitherWay(t *testing.T) {
 		})
 	}
 }
+
+// A re-check that fails is retried after another interval, not by every
+// poll (each re-check lists the whole site).
+func TestChangePoll_FailedRecheckIsNotRetriedByEveryPoll(t *testing.T) {
+	h, clk := newPollHarness(t, fakeconfluence.DataCenter)
+	if _, _, err := h.runWith(v1.SyncFullCrawl, func(o *crawl.Options) { o.Now = clk.Now }); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Hour)
+	h.cf.AddFault(fakeconfluence.Fault{Endpoint: "space.list", Status: 500})
+	if sum, _, err := h.poll(clk, time.Hour); err == nil || !sum.Swept {
+		t.Fatalf("re-check with a failing space listing: %+v, %v; want a failed re-check", sum, err)
+	}
+	h.cf.ClearFaults()
+	clk.Add(time.Minute)
+	if sum, _, err := h.poll(clk, time.Hour); err != nil || sum.Swept {
+		t.Fatalf("the poll after a failed re-check: %+v, %v; want a plain poll", sum, err)
+	}
+	clk.Add(time.Hour)
+	if sum, _, err := h.poll(clk, time.Hour); err != nil || !sum.Swept {
+		t.Fatalf("an interval after the failed re-check: %+v, %v; want a re-check", sum, err)
+	}
+}
