@@ -226,3 +226,26 @@ func value(t *testing.T, m prometheus.Metric) float64 {
 	}
 	return out.GetCounter().GetValue() + out.GetGauge().GetValue()
 }
+
+// Deleting the data source stops a running poll Job before the cleanup Job
+// removes the documents: a poll still writing would leave some behind.
+func TestCleanup_WaitsForARunningPollJob(t *testing.T) {
+	obj := testDataSource("wiki")
+	obj.UID = "uid-wiki"
+	poll := newChangeJob(obj, "crawler:test", pollJobName(obj.Name, t0), JobTypePoll, v1alpha1.SyncChangePoll)
+	if err := ctrlRef(obj, poll); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := deleting(t, poll)
+	h.mustReconcile()
+	if names := h.pollJobs(); len(names) != 0 {
+		t.Fatalf("the running poll Job was not stopped: %v", names)
+	}
+	var list batchv1.JobList
+	if err := h.r.APIReader.List(context.Background(), &list, client.MatchingLabels{JobTypeLabel: JobTypeCleanup}); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 0 {
+		t.Fatalf("the cleanup started while a poll ran: %v", list.Items[0].Name)
+	}
+}

@@ -1,6 +1,7 @@
 package crawl
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -176,7 +177,7 @@ func (ts *targetSync) container(ctx context.Context, id string, typ confluence.C
 		return nil
 	}
 	if err != nil {
-		ts.fail(string(typ)+":"+id, err)
+		ts.fail(cmp.Or(string(typ), "container")+":"+id, err)
 		return nil
 	}
 	sc, err := ts.space(ctx, c.SpaceKey)
