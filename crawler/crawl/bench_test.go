@@ -216,3 +216,27 @@ func BenchmarkSmallSync(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFullCrawl3000 is the full crawl of issue 15: 3 spaces of 1,000
+// pages with 5 KB bodies (plus a blog post each), every document written
+// (forced), against the fake Confluence with no server rate limit and no
+// client ceiling. The target is under 1 s wall per crawl on 2 cores.
+func BenchmarkFullCrawl3000(b *testing.B) {
+	for _, d := range []fakeconfluence.Deployment{fakeconfluence.Cloud, fakeconfluence.DataCenter} {
+		b.Run(string(d), func(b *testing.B) {
+			e := newHarness(b, d, fakeconfluence.DatasetOptions{Spaces: 3, PagesPerSpace: 1000, BlogPostsPerSpace: 1, BodyBytes: 5000})
+			e.spec.Scope = v1.ScopeSpec{PageComments: off, PageAttachments: off, BlogComments: off, BlogAttachments: off}
+			manifest.Default(&e.spec)
+			var docs, calls int64
+			b.ResetTimer()
+			for b.Loop() {
+				sum := e.mustRun(v1.SyncForcedFullCrawl)
+				docs += sum.DocumentsIndexed
+				calls += sum.APICalls
+			}
+			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/crawl")
+			b.ReportMetric(float64(docs)/float64(b.N), "docs/op")
+			b.ReportMetric(float64(calls)/float64(docs), "calls/page")
+		})
+	}
+}

@@ -52,7 +52,19 @@ func (r *run) crawlSpace(ctx context.Context, s confluence.Space) error {
 		containers:  map[string]*container{},
 		filteredOut: map[string]bool{},
 	}
-	sc.batch = newBatch(r)
+	sc.batch = newBatch(ctx, r)
+	err = sc.list(ctx)
+	// Only listings that completed write their last group; either way the
+	// writer is done before the space is.
+	if werr := sc.batch.finish(ctx, err == nil); err == nil {
+		err = werr
+	}
+	return err
+}
+
+// list runs the space's listings, handing what they find to the batch.
+func (sc *spaceCrawl) list(ctx context.Context) error {
+	r, s := sc.run, sc.space
 	scope := r.Spec.Scope
 	if enabled(scope.Pages, true) {
 		statuses := []confluence.ContentStatus{confluence.StatusCurrent}
@@ -70,7 +82,8 @@ func (r *run) crawlSpace(ctx context.Context, s confluence.Space) error {
 			return fmt.Errorf("space %s blog posts: %w", s.Key, err)
 		}
 	}
-	if err := sc.batch.flush(ctx); err != nil {
+	// Pages and blog posts are written while comments and attachments list.
+	if err := sc.batch.handOn(ctx); err != nil {
 		return err
 	}
 	if sc.wantComments() {
@@ -83,7 +96,7 @@ func (r *run) crawlSpace(ctx context.Context, s confluence.Space) error {
 			return fmt.Errorf("space %s attachments: %w", s.Key, err)
 		}
 	}
-	return sc.batch.flush(ctx)
+	return nil
 }
 
 func (sc *spaceCrawl) wantComments() bool {

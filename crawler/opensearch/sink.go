@@ -365,6 +365,24 @@ func (s *Sink) keepError(e ItemError) {
 	s.emu.Unlock()
 }
 
+// Send sends what is queued now and waits until those items are written or
+// have failed for good, without waiting for requests other goroutines have
+// in flight. A crawl calls it when a batch of documents is complete, so they
+// become searchable at the next refresh instead of waiting for FlushBytes or
+// FlushInterval. It returns the context's error if the context ended first.
+func (s *Sink) Send(ctx context.Context) error {
+	s.mu.Lock()
+	batch := s.takeLocked()
+	s.mu.Unlock()
+	if len(batch) == 0 {
+		return ctx.Err()
+	}
+	if err := s.send(ctx, batch); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
 // Flush sends what is queued and waits until every item given so far is
 // written or has failed for good. It returns the context's error if the
 // context ended first.
