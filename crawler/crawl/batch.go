@@ -13,8 +13,11 @@ const batchSize = 200
 
 // batchBytes bounds the bodies a batch holds (listings carry bodies): a
 // batch is handed on early when its candidates reach it. One batch is
-// written while the next fills, so a space holds at most twice this.
-const batchBytes = 16 << 20
+// written while the next fills, so a space holds at most twice this, and
+// the text and bulk body built from the one being written (measured with
+// BenchmarkCrawlerPeakRSSHugeBodies: 8 MiB keeps the peak below that of
+// one 32 MiB batch at a time).
+const batchBytes = 8 << 20
 
 // candidate is a document that exists in Confluence and is in scope. Its
 // hashes are known from the listing; build produces the full document (text
