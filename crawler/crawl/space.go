@@ -38,7 +38,7 @@ type spaceCrawl struct {
 // crawlSpace indexes one space: its pages and blog posts from listings that
 // carry bodies and restrictions, then its comments and attachments from one
 // space-wide listing each. It returns an error if any listing failed.
-func (r *run) crawlSpace(ctx context.Context, s confluence.Space) error {
+func (r *run) crawlSpace(ctx context.Context, s confluence.Space) (err error) {
 	perms, err := r.Confluence.SpacePermissions(ctx, s.Key)
 	if err != nil {
 		return fmt.Errorf("space %s permissions: %w", s.Key, err)
@@ -53,13 +53,19 @@ func (r *run) crawlSpace(ctx context.Context, s confluence.Space) error {
 		filteredOut: map[string]bool{},
 	}
 	sc.batch = newBatch(ctx, r)
-	err = sc.list(ctx)
-	// Only listings that completed write their last group; either way the
-	// writer is done before the space is.
-	if werr := sc.batch.finish(ctx, err == nil); err == nil {
-		err = werr
+	listed := false
+	defer func() {
+		// Only listings that completed write their last group; either way
+		// (a panic too) the writer is done before the space is.
+		if werr := sc.batch.finish(ctx, listed); err == nil {
+			err = werr
+		}
+	}()
+	if err := sc.list(ctx); err != nil {
+		return err
 	}
-	return err
+	listed = true
+	return nil
 }
 
 // list runs the space's listings, handing what they find to the batch.
