@@ -3,7 +3,10 @@ package crawl_test
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,7 +85,30 @@ func newHarnessOn(t testing.TB, target fakeopensearch.Target, fo fakeconfluence.
 		OpenSearch: v1.OpenSearchSpec{Endpoints: []string{target.URL}, Index: fakeopensearch.IndexName(t)},
 	}
 	manifest.Default(&spec)
-	return &harness{t: t, cf: cf, data: data, os: osc, fos: target.Fake, target: target, spec: spec, ds: dataSource}
+	h := &harness{t: t, cf: cf, data: data, os: osc, fos: target.Fake, target: target, spec: spec, ds: dataSource}
+	if target.Fake == nil {
+		// The real node is shared and holds at most 1,000 shards: drop the
+		// indices of this test's alias (unique to it) when it ends.
+		t.Cleanup(func() { h.dropIndices(spec.OpenSearch.Index) })
+	}
+	return h
+}
+
+// dropIndices deletes the backing, identity, state and spaces indices of a
+// test's alias.
+func (h *harness) dropIndices(alias string) {
+	names := alias + "-v*," + opensearch.IdentityIndex(alias) + "," + opensearch.StateIndex(alias) + "," + opensearch.SpaceIndex(alias)
+	req, err := http.NewRequest(http.MethodDelete, strings.TrimSuffix(h.target.URL, "/")+"/"+names+"?ignore_unavailable=true", nil)
+	if err != nil {
+		return
+	}
+	if h.target.Username != "" {
+		req.SetBasicAuth(h.target.Username, h.target.Password)
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: h.target.Insecure}}} //nolint:gosec // test clusters only
+	if resp, err := client.Do(req); err == nil {
+		_ = resp.Body.Close()
+	}
 }
 
 // sibling is a second Confluence site, crawled as data source ds into the
@@ -137,19 +163,26 @@ func (h *harness) mustRun(mode v1.SyncMode) crawl.Summary {
 }
 
 // visible returns the document ids a user may find (userID "" = anonymous),
-// by searching with the principals the identity index resolves.
+// by searching with the principals the identity index resolves, expanded to
+// the spaces they may view.
 func (h *harness) visible(userID string) []string {
 	h.t.Helper()
-	ctx := context.Background()
-	var principals []string
+	return h.search(h.principalsOf(userID))
+}
+
+// principalsOf resolves a user (userID "" = anonymous) as a search
+// application does: identity, groups, anonymous, readable spaces.
+func (h *harness) principalsOf(userID string) []string {
+	h.t.Helper()
+	who := ""
 	if userID != "" {
-		res, err := h.os.ResolvePrincipals(ctx, h.spec.OpenSearch.Index, []string{h.ds}, acl.Source(h.ds).User(userID))
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		principals = res.Principals
+		who = acl.Source(h.ds).User(userID)
 	}
-	return h.search(principals)
+	res, err := h.os.ResolvePrincipals(context.Background(), h.spec.OpenSearch.Index, []string{h.ds}, who)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return res.Principals
 }
 
 // search returns the ids of the data source's documents a reader holding

@@ -112,7 +112,12 @@ func TestSync_ChangesReachTheIndex(t *testing.T) {
 		}, nil},
 		{"space permission removed", func(h *harness) {
 			h.cf.SetSpacePermissions(h.firstSpace(), []string{h.data.Crawler.ID}, nil, false)
-		}, nil},
+		}, func(h *harness, s summaryView) {
+			// Documents reference the space's record: one write, no page.
+			if s.SpaceRecordsWritten != 1 || s.DocumentsIndexed != 0 {
+				h.t.Errorf("want the space's record written and no document, got %d records and %d documents", s.SpaceRecordsWritten, s.DocumentsIndexed)
+			}
+		}},
 		{"group added to a restriction", func(h *harness) {
 			page, _ := h.grandchild()
 			h.cf.SetRestriction(page, []string{h.data.Crawler.ID}, []string{h.data.Groups[0].Name})
@@ -148,14 +153,14 @@ func TestSync_ChangesReachTheIndex(t *testing.T) {
 					h.mustRun(v1.SyncFullCrawl)
 					c.apply(h)
 					sum := h.mustRun(mode)
-					if sum.DocumentsIndexed+sum.DocumentsDeleted == 0 {
+					if sum.DocumentsIndexed+sum.DocumentsDeleted+sum.SpaceRecordsWritten == 0 {
 						t.Errorf("the change wrote nothing: %+v", sum)
 					}
 					if c.verify != nil {
 						c.verify(h, sum)
 					}
 					h.assertEveryUserSeesExactlyWhatConfluenceShows()
-					if again := h.mustRun(mode); again.DocumentsIndexed+again.DocumentsDeleted != 0 {
+					if again := h.mustRun(mode); again.DocumentsIndexed+again.DocumentsDeleted+again.SpaceRecordsWritten != 0 {
 						t.Errorf("a run after the change still writes: %+v", again)
 					}
 				})
