@@ -111,6 +111,7 @@ func (h *harness) expectedFor(dep fakeconfluence.Deployment, reader string) []st
 // even an incremental one, rewrites every document and identity scoped.
 func TestSync_UnscopedIndexFailsClosedUntilTheNextSyncScopesIt(t *testing.T) {
 	h := newHarness(t, fakeconfluence.DataCenter, fakeconfluence.DatasetOptions{RestrictedEvery: 3})
+	h.needsEngine()
 	first := h.mustRun(v1.SyncFullCrawl)
 	h.downgradeToCopiedSpacePrincipals()
 	h.downgradeToUnscoped()
