@@ -109,7 +109,13 @@ func TestSync_ChangesReachTheIndex(t *testing.T) {
 		{"restriction added on a grandparent", func(h *harness) {
 			_, gp := h.grandchild()
 			h.cf.SetRestriction(gp, []string{h.data.Crawler.ID}, nil)
-		}, nil},
+		}, func(h *harness, s summaryView) {
+			// The restricted page and what is below it, nothing else.
+			_, gp := h.grandchild()
+			if want := h.subtreeDocuments(gp); s.DocumentsIndexed != want || s.SpaceRecordsWritten != 0 {
+				h.t.Errorf("a restriction change wrote %d documents and %d space records, want the %d of the page's subtree and none", s.DocumentsIndexed, s.SpaceRecordsWritten, want)
+			}
+		}},
 		{"space permission removed", func(h *harness) {
 			h.cf.SetSpacePermissions(h.firstSpace(), []string{h.data.Crawler.ID}, nil, false)
 		}, func(h *harness, s summaryView) {
@@ -283,4 +289,33 @@ func TestSync_ExcludeFilterRemovesDocuments(t *testing.T) {
 	if err != nil || n != 0 {
 		t.Fatalf("%d documents of the excluded space remain (%v)", n, err)
 	}
+}
+
+// subtreeDocuments counts the indexed documents of a page and every page
+// below it: the pages, their current comments and attachments.
+func (h *harness) subtreeDocuments(root string) int64 {
+	var n int64
+	for _, sp := range h.cf.Spaces() {
+		for _, id := range h.pages(sp.Key) {
+			for at := id; at != ""; {
+				if at == root {
+					n++
+					for _, c := range h.cf.CommentsOf(id) {
+						if c.Status == "" || c.Status == "current" {
+							n++
+						}
+					}
+					for _, a := range h.cf.AttachmentsOf(id) {
+						if a.Status == "" || a.Status == "current" {
+							n++
+						}
+					}
+					break
+				}
+				c, _ := h.cf.Content(at)
+				at = c.ParentID
+			}
+		}
+	}
+	return n
 }
