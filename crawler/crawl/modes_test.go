@@ -289,6 +289,14 @@ func TestSync_ExcludeFilterRemovesDocuments(t *testing.T) {
 	if err != nil || n != 0 {
 		t.Fatalf("%d documents of the excluded space remain (%v)", n, err)
 	}
+	// Its permission record goes too; the other spaces' stay.
+	if sum.SpaceRecordsDeleted != 1 {
+		t.Errorf("%d space records deleted, want the excluded space's", sum.SpaceRecordsDeleted)
+	}
+	if rec, err := h.os.GetSpaceRecord(context.Background(), h.spec.OpenSearch.Index, dataSource, space); err != nil || rec != nil {
+		t.Errorf("the excluded space's record remains: %+v, %v", rec, err)
+	}
+	h.assertEveryUserSeesExactlyWhatConfluenceShowsExcept(space)
 }
 
 // subtreeDocuments counts the indexed documents of a page and every page

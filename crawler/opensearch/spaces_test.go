@@ -237,3 +237,25 @@ func TestReferenceSpaceRecord_SwitchesCopiedClausesInPlace(t *testing.T) {
 		t.Errorf("second run = %d, %v; want nothing to do", n, err)
 	}
 }
+
+// Deleting a data source (finalizer cleanup) removes its space records and
+// leaves another data source's alone.
+func TestDeleteDatasource_RemovesItsSpaceRecords(t *testing.T) {
+	c, _, alias := newTestClient(t)
+	ensure(t, c, IndexConfig{Alias: alias})
+	a, b := acl.Source("tenant-a/wiki"), acl.Source("tenant-b/wiki")
+	for _, r := range []SpaceRecord{NewSpaceRecord(a, "ENG", []string{a.Group("eng")}), NewSpaceRecord(b, "ENG", []string{b.Group("eng")})} {
+		if err := c.PutSpaceRecord(t.Context(), alias, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.DeleteDatasource(t.Context(), alias, string(a)); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c.GetSpaceRecord(t.Context(), alias, string(a), "ENG"); err != nil || r != nil {
+		t.Errorf("tenant-a's record after deleting tenant-a: %+v, %v", r, err)
+	}
+	if r, err := c.GetSpaceRecord(t.Context(), alias, string(b), "ENG"); err != nil || r == nil {
+		t.Errorf("tenant-b's record after deleting tenant-a: %+v, %v", r, err)
+	}
+}
