@@ -58,6 +58,13 @@ func (r *run) spaceClause(ctx context.Context, key string) (acl.Clause, error) {
 	}
 	if r.forced() || stored == nil || stored.Hash != rec.Hash || stored.Ref != rec.Ref {
 		if err := r.OpenSearch.PutSpaceRecord(ctx, r.alias, rec); err != nil {
+			if stored != nil {
+				// The stored record may admit readers who lost the space:
+				// without the new one, nobody reads it (fail closed).
+				if derr := r.OpenSearch.DeleteSpaceRecord(ctx, r.alias, r.DataSource, key); derr != nil {
+					err = fmt.Errorf("%w; removing the outdated record failed too, it stays until the next sync: %w", err, derr)
+				}
+			}
 			return acl.Clause{}, fmt.Errorf("space %s: %w", key, err)
 		}
 		r.spaceRecordsWritten.Add(1)

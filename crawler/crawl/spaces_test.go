@@ -237,3 +237,46 @@ func (h *harness) needsEngine() {
 		h.t.Skip("upgrading copied space clauses needs the real engine (OPENSEARCH_URL)")
 	}
 }
+
+// A space's permission narrowed but its new record cannot be written: the
+// outdated, wider record is removed, so nobody reads the space (fail
+// closed) until a sync writes the record; the sync reports the space.
+func TestSync_SpaceRecordThatCannotBeUpdatedIsRemoved(t *testing.T) {
+	// The double: a write refused on the spaces index only.
+	h := newFaultHarness(t, fakeconfluence.Cloud, smallDataset())
+	space := h.firstSpace()
+	h.mustRun(v1.SyncFullCrawl)
+	inSpace := func(userID string) int {
+		n := 0
+		for _, id := range h.visible(userID) {
+			if s, _ := h.docSpace(id); s == space {
+				n++
+			}
+		}
+		return n
+	}
+	removed := h.data.Users[2].ID
+	if inSpace(removed) == 0 {
+		t.Fatal("the reader to be removed sees nothing of the space to begin with")
+	}
+	spaces := "/" + opensearch.SpaceIndex(h.spec.OpenSearch.Index) + "/_doc/"
+	h.fos.RejectRequests(func(method, path string) int {
+		if method == http.MethodPut && strings.HasPrefix(path, spaces) {
+			return http.StatusForbidden
+		}
+		return 0
+	})
+	h.cf.SetSpacePermissions(space, []string{h.data.Crawler.ID}, nil, false)
+	sum, err := h.run(v1.SyncIncremental)
+	if err == nil || !strings.Contains(err.Error(), space) {
+		t.Fatalf("a sync that could not write the space's record succeeded or does not name the space: %v (%+v)", err, sum)
+	}
+	for _, u := range []string{removed, h.data.Crawler.ID, ""} {
+		if n := inSpace(u); n != 0 {
+			t.Errorf("user %q sees %d documents of the space whose outdated record should be gone", u, n)
+		}
+	}
+	h.fos.RejectRequests(nil)
+	h.mustRun(v1.SyncIncremental)
+	h.assertEveryUserSeesExactlyWhatConfluenceShows()
+}

@@ -112,6 +112,17 @@ func (c *Client) PutSpaceRecord(ctx context.Context, alias string, rec SpaceReco
 	return nil
 }
 
+// DeleteSpaceRecord removes a space's record, hiding its documents from
+// everyone until the record is written again.
+func (c *Client) DeleteSpaceRecord(ctx context.Context, alias, datasource, key string) error {
+	q := url.Values{"refresh": {"wait_for"}}
+	err := c.do(ctx, http.MethodDelete, "/"+esc(SpaceIndex(alias))+"/_doc/"+esc(spaceRecordID(datasource, key)), q, nil, nil)
+	if err != nil && !IsNotFound(err) {
+		return fmt.Errorf("opensearch: delete space record %s: %w", key, err)
+	}
+	return nil
+}
+
 // DeleteSpaceRecordsExcept removes the data source's space records of spaces
 // not in keep and not written since before: spaces a complete crawl no
 // longer found in scope (their documents are gone). Records written after
