@@ -68,9 +68,15 @@ type Summary struct {
 	DeletionsHeldBack int64 `json:"deletionsHeldBack,omitempty"`
 	// GroupsSkipped are groups whose members could not be listed; their
 	// members get no access through them until a later sync lists them.
-	GroupsSkipped   []string `json:"groupsSkipped,omitempty"`
-	APICalls        int64    `json:"apiCalls"`
-	DurationSeconds float64  `json:"durationSeconds"`
+	GroupsSkipped []string `json:"groupsSkipped,omitempty"`
+	// SpaceRecordsWritten counts space permission records written: spaces
+	// new to the index or whose view permission changed (documents reference
+	// the record and are not rewritten for it).
+	SpaceRecordsWritten int64 `json:"spaceRecordsWritten,omitempty"`
+	// SpaceRecordsDeleted counts records of spaces no longer in scope.
+	SpaceRecordsDeleted int64   `json:"spaceRecordsDeleted,omitempty"`
+	APICalls            int64   `json:"apiCalls"`
+	DurationSeconds     float64 `json:"durationSeconds"`
 	// WriteErrors are the first documents OpenSearch did not take.
 	WriteErrors []string `json:"writeErrors,omitempty"`
 	Message     string   `json:"message,omitempty"`
@@ -115,6 +121,8 @@ type run struct {
 	incremental bool
 
 	unchanged, skipped, failed, processed atomic.Int64
+	spaceRecordsWritten                   atomic.Int64
+	spaceRecordsDeleted                   int64
 	spacesDone, spacesTotal               atomic.Int32
 	phase                                 atomic.Value // v1.SyncPhase
 
@@ -129,6 +137,8 @@ type run struct {
 	// documents go without the deletion guard (the user asked for it).
 	excludedSpaces map[string]bool
 	filtered       map[string]struct{} // document ids the spec's filters skip
+	// spacesCrawled are the spaces whose record this run made current.
+	spacesCrawled []string
 }
 
 // Run performs one sync. It returns a summary even on failure; the error says
@@ -275,6 +285,15 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 	if err := r.writeFailure(); err != nil {
 		return err
 	}
+	if len(incomplete) == 0 && len(r.heldBack) == 0 {
+		// Every space in scope was crawled and the documents of the others
+		// deleted: their records grant nothing anymore.
+		n, err := r.OpenSearch.DeleteSpaceRecordsExcept(ctx, r.alias, r.DataSource, r.spacesCrawled, start)
+		if err != nil {
+			return fmt.Errorf("deleting records of spaces out of scope: %w", err)
+		}
+		r.spaceRecordsDeleted = n
+	}
 	r.phase.Store(v1.PhaseFinishing)
 	if r.Refresh {
 		if err := r.OpenSearch.Refresh(ctx, r.alias); err != nil {
@@ -346,6 +365,8 @@ func (r *run) fill(ctx context.Context, sum *Summary) {
 	sum.DocumentsFailed += r.failed.Load()
 	sum.DocumentsUnchanged = r.unchanged.Load()
 	sum.DocumentsSkipped = r.skipped.Load()
+	sum.SpaceRecordsWritten = r.spaceRecordsWritten.Load()
+	sum.SpaceRecordsDeleted = r.spaceRecordsDeleted
 	r.mu.Lock()
 	sum.SpacesSkipped = append([]string(nil), r.spacesSkipped...)
 	sum.GroupsSkipped = append([]string(nil), r.groupsSkipped...)

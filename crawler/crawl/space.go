@@ -39,15 +39,15 @@ type spaceCrawl struct {
 // carry bodies and restrictions, then its comments and attachments from one
 // space-wide listing each. It returns an error if any listing failed.
 func (r *run) crawlSpace(ctx context.Context, s confluence.Space) (err error) {
-	perms, err := r.Confluence.SpacePermissions(ctx, s.Key)
+	clause, err := r.spaceClause(ctx, s.Key)
 	if err != nil {
-		return fmt.Errorf("space %s permissions: %w", s.Key, err)
+		return err
 	}
 	sc := &spaceCrawl{
 		run:         r,
 		ctx:         ctx,
 		space:       s,
-		clause:      spaceClause(r.source, perms),
+		clause:      clause,
 		rs:          newRestrictions(r.source, r.Confluence.ReadRestriction),
 		containers:  map[string]*container{},
 		filteredOut: map[string]bool{},

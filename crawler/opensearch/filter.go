@@ -18,7 +18,11 @@ import (
 //	  must_not: nested(acl, bool.must_not: terms(acl.principals, principals))
 //
 // Group membership lives in principals, not in the index, so a membership
-// change needs no re-index.
+// change needs no re-index. Space permissions likewise: a document's space
+// clause names the space's reference (acl.Source.Space), so principals must
+// include the references of the spaces the reader may view, as
+// ResolvePrincipals returns them (ExpandSpaces); without them every document
+// is hidden.
 func ACLFilter(principals []string) map[string]any {
 	p := withAnonymous(principals)
 	return map[string]any{"bool": map[string]any{
@@ -67,10 +71,20 @@ const DefaultDLSAttribute = "attr.internal.confluence_principals"
 // principals of each data source they belong to, and a same-named group of
 // another site matches nothing.
 //
-// An empty value is allowed (the user sees anonymous spaces only); a
-// missing attribute leaves the variable unsubstituted, which makes the query
-// invalid and every search fail — closed, not open. anonymous is part of the
-// query itself.
+// The value must also list the references of the spaces the user may view
+// (documents name their space by reference, see ACLFilter): it is the
+// user's resolved principals (ResolvePrincipals, or search
+// --print-dls-attribute), recomputed when the user's groups or a space's
+// permissions change (typically at each login, where the identity provider
+// or proxy sets the attribute). A single static query cannot do the two
+// lookups itself: OpenSearch Security's terms-lookup in DLS reads one
+// document's field, which would have to be a per-user list of readable
+// spaces rewritten for every user of a space on each permission change.
+//
+// An empty value is allowed (the user sees nothing: even anonymous spaces
+// need their references); a missing attribute leaves the variable
+// unsubstituted, which makes the query invalid and every search fail —
+// closed, not open. anonymous is part of the query itself.
 func DLSRole(alias, attribute string) map[string]any {
 	if attribute == "" {
 		attribute = DefaultDLSAttribute

@@ -301,7 +301,8 @@ type IndexStatus struct {
 }
 
 // EnsureIndex creates or upgrades, idempotently, the template, the backing
-// index and the alias of cfg.Alias, and the identity and state indices.
+// index and the alias of cfg.Alias, and the identity, state and spaces
+// indices.
 //
 // Additive changes (new extra fields) are applied to the existing index with
 // PUT _mapping. A new schema version or analyzer needs a new backing index:
@@ -356,6 +357,9 @@ func (c *Client) EnsureIndex(ctx context.Context, cfg IndexConfig) (IndexStatus,
 		return st, err
 	}
 	if err := c.ensureAuxIndex(ctx, StateIndex(cfg.Alias), stateMappings()); err != nil {
+		return st, err
+	}
+	if err := c.ensureAuxIndex(ctx, SpaceIndex(cfg.Alias), spaceMappings()); err != nil {
 		return st, err
 	}
 	return st, nil
@@ -500,7 +504,7 @@ func (c *Client) ensureAuxIndex(ctx context.Context, name string, mappings map[s
 // Refresh makes recent writes to the alias and its auxiliary indices
 // visible to search. The crawler does not need it; tests and the CLI do.
 func (c *Client) Refresh(ctx context.Context, alias string) error {
-	names := alias + "," + IdentityIndex(alias) + "," + StateIndex(alias)
+	names := alias + "," + IdentityIndex(alias) + "," + StateIndex(alias) + "," + SpaceIndex(alias)
 	if err := c.do(ctx, http.MethodPost, "/"+names+"/_refresh", url.Values{"ignore_unavailable": {"true"}}, nil, nil); err != nil {
 		return fmt.Errorf("opensearch: refresh %s: %w", alias, err)
 	}

@@ -31,7 +31,8 @@ const usage = `usage: confluence-operator search --datasource ds.yaml --user ali
 
 Searches the data source's index as the given user (e-mail, user name or
 principal such as user:<id>): the user's principals come from the identity
-index, and only documents their ACLs allow are returned.
+index, the spaces they may view from the spaces index, and only documents
+their ACLs allow are returned.
 
 flags:
 `
@@ -88,6 +89,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else {
 		fmt.Fprintf(stderr, "search: %s resolves to %s\n", o.user, strings.Join(res.Principals, ", "))
 	}
+	fmt.Fprintf(stderr, "search: %d readable spaces (space records of %s)\n", len(res.Spaces), opensearch.SpaceIndex(ds.alias))
 	if len(res.Unscoped) > 0 {
 		fmt.Fprintf(stderr, "search: the identities of %s were written before principals were scoped to their data source and are ignored (public content only there) until the next sync\n", strings.Join(res.Unscoped, ", "))
 	}

@@ -42,17 +42,30 @@ func setup(t *testing.T) (manifest, creds string, tg fakeopensearch.Target) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mk := func(source, id, title string, a acl.ACL) opensearch.Document {
+	// Documents reference their space's record, as the crawler writes them.
+	mk := func(source, space, id, title string) opensearch.Document {
 		return opensearch.Document{ID: opensearch.DocumentID(source, opensearch.TypePage, id), ContentID: id, Type: opensearch.TypePage,
-			Datasource: source, SpaceKey: "ENG", SpaceName: "Engineering", URL: "https://wiki.example.com/pages/" + id,
-			Title: title, Body: "All about the " + strings.ToLower(title) + " process.", ACL: a}
+			Datasource: source, SpaceKey: space, SpaceName: "Engineering", URL: "https://wiki.example.com/pages/" + id,
+			Title: title, Body: "All about the " + strings.ToLower(title) + " process.",
+			ACL: acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Source(source).Space(space)}}}}
+	}
+	for _, r := range []opensearch.SpaceRecord{
+		opensearch.NewSpaceRecord(ds, "PUB", []string{acl.Anonymous}),
+		opensearch.NewSpaceRecord(ds, "ENG", []string{acl.Source(ds).Group("eng")}),
+		opensearch.NewSpaceRecord(other, "PUB", []string{acl.Anonymous}),
+		opensearch.NewSpaceRecord(other, "ENG", []string{acl.Source(other).Group("eng")}),
+		opensearch.NewSpaceRecord(other, "HR", []string{acl.Source(other).Group("hr")}),
+	} {
+		if err := c.PutSpaceRecord(ctx, alias, r); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, d := range []opensearch.Document{
-		mk(ds, "1", "Release checklist", acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Anonymous}}}),
-		mk(ds, "2", "Release secrets", acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Source(ds).Group("eng")}}}),
-		mk(other, "3", "Release train", acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Anonymous}}}),
-		mk(other, "4", "Release payroll", acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Source(other).Group("eng")}}}),
-		mk(other, "5", "Release holidays", acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Source(other).Group("hr")}}}),
+		mk(ds, "PUB", "1", "Release checklist"),
+		mk(ds, "ENG", "2", "Release secrets"),
+		mk(other, "PUB", "3", "Release train"),
+		mk(other, "ENG", "4", "Release payroll"),
+		mk(other, "HR", "5", "Release holidays"),
 	} {
 		if err := sink.Index(ctx, d); err != nil {
 			t.Fatal(err)
@@ -154,9 +167,11 @@ func TestRun_AllDatasourcesKeepsEachSitesGroups(t *testing.T) {
 		t.Fatalf("alice sees %q across both sites, want %q", titles, want)
 	}
 
-	// The DLS role's user attribute carries the same scoped principals.
+	// The DLS role's user attribute carries the same scoped principals and
+	// the spaces they open.
 	code, out, stderr = run(t, append([]string{"-f", manifest, "--opensearch-credentials", creds, "--user", "alice@example.com", "--all-datasources", "--print-dls-attribute"}, insecure(tg)...)...)
-	wantAttr := `"` + acl.Source(other).Group("hr") + `","` + acl.Source(other).User("a1") + `","` + acl.Source(ds).Group("eng") + `","` + acl.Source(ds).User("a1") + `"`
+	o, d := acl.Source(other), acl.Source(ds)
+	wantAttr := `"` + strings.Join([]string{o.Group("hr"), o.Space("HR"), o.Space("PUB"), o.User("a1"), d.Group("eng"), d.Space("ENG"), d.Space("PUB"), d.User("a1")}, `","`) + `"`
 	if code != 0 || strings.TrimSpace(out) != wantAttr {
 		t.Fatalf("print-dls-attribute: exit %d, out %s, want %s (stderr %s)", code, out, wantAttr, stderr)
 	}
@@ -183,7 +198,7 @@ func TestRun_UnknownUserIsAnonymous(t *testing.T) {
 func TestRun_PrintFilterAndRole(t *testing.T) {
 	manifest, creds, tg := setup(t)
 	code, out, stderr := run(t, append([]string{"-f", manifest, "--opensearch-credentials", creds, "--user", "alice@example.com", "--print-filter"}, insecure(tg)...)...)
-	if code != 0 || !strings.Contains(out, `"acl.principals"`) || !strings.Contains(out, acl.Source(ds).User("a1")) {
+	if code != 0 || !strings.Contains(out, `"acl.principals"`) || !strings.Contains(out, acl.Source(ds).User("a1")) || !strings.Contains(out, acl.Source(ds).Space("ENG")) {
 		t.Fatalf("print-filter: exit %d, out %s, err %s", code, out, stderr)
 	}
 	code, out, stderr = run(t, "-f", manifest, "--print-dls-role")
