@@ -141,6 +141,7 @@ func (sc *spaceCrawl) content(c confluence.Content) error {
 			return doc, err
 		}
 		doc.Body = text.Body
+		sc.withPassages(&doc, text)
 		return doc, nil
 	}}
 	if sc.incremental && !c.BodyIncluded {
@@ -172,6 +173,7 @@ func (sc *spaceCrawl) comment(c confluence.Comment) error {
 			return doc, err
 		}
 		doc.Body = text.Body
+		sc.withPassages(&doc, text)
 		return doc, nil
 	}})
 }
@@ -245,6 +247,7 @@ func (sc *spaceCrawl) attachment(at confluence.Attachment) error {
 			doc.ContentHash = hashOf("download failed", doc.ContentHash)
 		}
 		doc.Body = text
+		sc.withPassages(&doc, extract.Text{Body: text})
 		return doc, nil
 	}})
 }
