@@ -91,7 +91,9 @@ func TestSink_PassagesAreWrittenReplacedAndDeletedWithTheirDocument(t *testing.T
 	if tg.Fake != nil {
 		t.Skip("_delete_by_query of passages and ingest pipelines: real OpenSearch (OPENSEARCH_URL)")
 	}
-	t.Cleanup(func() { _ = c0.do(t.Context(), http.MethodDelete, "/_index_template/"+TemplateName(PassageAlias(alias)), nil, nil, nil) })
+	t.Cleanup(func() {
+		_ = c0.do(t.Context(), http.MethodDelete, "/_index_template/"+TemplateName(PassageAlias(alias)), nil, nil, nil)
+	})
 	ensure(t, c0, IndexConfig{Alias: alias, Language: "en"})
 	if _, err := c0.EnsurePassageIndex(t.Context(), IndexConfig{Alias: alias, Language: "en"}); err != nil {
 		t.Fatal(err)
