@@ -71,7 +71,7 @@ func (r *run) withPassages(d *opensearch.Document, t extract.Text) {
 	anchors := d.Type == opensearch.TypePage || d.Type == opensearch.TypeBlogPost
 	for _, c := range chunks {
 		u := d.URL
-		if h := c.Heading(); h != "" && u != "" && anchors {
+		if h := c.Anchor; h != "" && u != "" && anchors {
 			u += "#" + (&url.URL{Fragment: extract.HeadingAnchor(d.Title, h)}).EscapedFragment()
 		}
 		d.Passages = append(d.Passages, opensearch.Passage{Text: c.Text, HeadingPath: c.HeadingPath, URL: u})

@@ -27,27 +27,22 @@ type SplitOptions struct {
 // Chunk is one passage of a text.
 type Chunk struct {
 	Text string
-	// HeadingPath are the headings enclosing the passage, outermost first;
-	// empty before the first heading.
+	// HeadingPath are the headings enclosing all of the passage, outermost
+	// first; empty before the first heading.
 	HeadingPath []string
+	// Anchor is the heading of the section the passage starts in ("" before
+	// the first heading): the place to link to.
+	Anchor string
 }
 
-// Heading is the innermost heading of the passage, "" if none.
-func (c Chunk) Heading() string {
-	if len(c.HeadingPath) == 0 {
-		return ""
-	}
-	return c.HeadingPath[len(c.HeadingPath)-1]
-}
-
-// Split cuts t into passages along its structure: every heading starts a
-// new passage (its heading path records the enclosing headings), and inside
-// a section lines (paragraphs, list items, table rows, code lines) are
-// packed up to the target size, cutting preferably between top-level blocks
-// rather than inside a list, table, code block or macro (t.Groups), and
-// inside a line only when the line alone is over the target (at a sentence
-// end, else a word boundary). Text without structure (attachments) is
-// packed by lines the same way.
+// Split cuts t into passages along its structure. Passages are filled up
+// to the target size and cut, in order of preference: where a section
+// starts (a heading), between top-level blocks (not inside a list, table,
+// code block or macro: t.Groups), between lines (list items, table rows),
+// and inside a line only when the line alone is over the target (at a
+// sentence end, else a word boundary). Short sections share a passage; a
+// passage's heading path is what its sections have in common. Text without
+// structure (attachments) is packed by lines the same way.
 func Split(t Text, o SplitOptions) []Chunk {
 	target := o.TargetBytes
 	if target <= 0 {
@@ -55,25 +50,32 @@ func Split(t Text, o SplitOptions) []Chunk {
 	}
 	target = max(target, MinPassageBytes)
 	overlap := min(max(o.OverlapBytes, 0), target/2)
-	var out []Chunk
+	var secs []section
 	var stack []Section
 	start := 0
-	emitSection := func(end int, path []string) {
-		out = appendSection(out, t, start, end, path, target, overlap)
-	}
 	for _, s := range t.Sections {
 		if s.Start < start || s.Start > len(t.Body) {
 			continue
 		}
-		emitSection(s.Start, headingPath(stack))
+		secs = append(secs, section{start: start, end: s.Start, path: headingPath(stack)})
 		for len(stack) > 0 && stack[len(stack)-1].Level >= s.Level {
 			stack = stack[:len(stack)-1]
 		}
 		stack = append(stack, s)
 		start = s.Start
 	}
-	emitSection(len(t.Body), headingPath(stack))
-	return out
+	secs = append(secs, section{start: start, end: len(t.Body), path: headingPath(stack)})
+	var pieces []piece
+	for n, sec := range secs {
+		pieces = appendSection(pieces, t.Body, sec.start, sec.end, n, target)
+	}
+	return pack(pieces, secs, t.Groups, target, overlap)
+}
+
+// section is the text from a heading to the next one.
+type section struct {
+	start, end int
+	path       []string
 }
 
 func headingPath(stack []Section) []string {
@@ -89,24 +91,39 @@ func headingPath(stack []Section) []string {
 
 // piece is a line, or a part of a line over the target, of a section.
 type piece struct {
-	text  string
-	start int // offset in Text.Body
+	text    string
+	start   int // offset in Text.Body
+	section int
+	// first: the piece starts its section.
+	first bool
 }
 
-// appendSection packs Body[start:end] into passages.
-func appendSection(out []Chunk, t Text, start, end int, path []string, target, overlap int) []Chunk {
-	var pieces []piece
+// appendSection appends the lines of Body[start:end] as pieces.
+func appendSection(pieces []piece, body string, start, end, sec, target int) []piece {
+	first := true
 	for off := start; off < end; {
-		nl := strings.IndexByte(t.Body[off:end], '\n')
+		nl := strings.IndexByte(body[off:end], '\n')
 		lineEnd := end
 		if nl >= 0 {
 			lineEnd = off + nl
 		}
-		if line := t.Body[off:lineEnd]; strings.TrimSpace(line) != "" {
+		if line := body[off:lineEnd]; strings.TrimSpace(line) != "" {
+			n := len(pieces)
 			pieces = appendLine(pieces, line, off, target)
+			for i := n; i < len(pieces); i++ {
+				pieces[i].section = sec
+			}
+			pieces[n].first = first
+			first = false
 		}
 		off = lineEnd + 1
 	}
+	return pieces
+}
+
+// pack fills passages with pieces (see Split).
+func pack(pieces []piece, secs []section, groups []Range, target, overlap int) []Chunk {
+	var out []Chunk
 	carry := ""
 	for i := 0; i < len(pieces); {
 		size := len(carry)
@@ -117,14 +134,7 @@ func appendSection(out []Chunk, t Text, start, end int, path []string, target, o
 		}
 		k := j
 		if j < len(pieces) {
-			// Prefer the latest cut between top-level blocks that leaves
-			// the passage at least half full.
-			for c := j; c > i; c-- {
-				if !insideGroup(t.Groups, pieces[c].start) && len(carry)+textSize(pieces[i:c]) >= target/2 {
-					k = c
-					break
-				}
-			}
+			k = cutAt(pieces, groups, i, j, len(carry), target)
 		}
 		var b strings.Builder
 		b.WriteString(carry)
@@ -135,14 +145,56 @@ func appendSection(out []Chunk, t Text, start, end int, path []string, target, o
 			b.WriteString(p.text)
 		}
 		text := b.String()
-		out = append(out, Chunk{Text: text, HeadingPath: path})
+		first := secs[pieces[i].section].path
+		c := Chunk{Text: text, HeadingPath: first}
+		if len(first) > 0 {
+			c.Anchor = first[len(first)-1]
+		}
+		for _, p := range pieces[i+1 : k] {
+			c.HeadingPath = commonPrefix(c.HeadingPath, secs[p.section].path)
+		}
+		out = append(out, c)
 		carry = ""
-		if k < len(pieces) && overlap > 0 {
+		if k < len(pieces) && overlap > 0 && !pieces[k].first {
 			carry = tailWords(text, overlap)
 		}
 		i = k
 	}
 	return out
+}
+
+// cutAt chooses where the passage of pieces[i:j] (j overflowing) ends: the
+// latest section start leaving it at least a quarter full, else the latest
+// line between top-level blocks leaving it half full, else the latest
+// section start, else j.
+func cutAt(pieces []piece, groups []Range, i, j, carry, target int) int {
+	for c := j; c > i; c-- {
+		if pieces[c].first && carry+textSize(pieces[i:c]) >= target/4 {
+			return c
+		}
+	}
+	for c := j; c > i; c-- {
+		if !insideGroup(groups, pieces[c].start) && carry+textSize(pieces[i:c]) >= target/2 {
+			return c
+		}
+	}
+	for c := j; c > i; c-- {
+		if pieces[c].first {
+			return c
+		}
+	}
+	return j
+}
+
+func commonPrefix(a, b []string) []string {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	return a[:n]
 }
 
 func textSize(ps []piece) int {

@@ -15,29 +15,51 @@ func mustText(t *testing.T, storage string) Text {
 	return txt
 }
 
-func TestSplit_EveryHeadingStartsAPassageWithItsPath(t *testing.T) {
-	txt := mustText(t, `<p>Intro line.</p><h1>Payments</h1><p>About payments.</p>`+
-		`<h2>Refunds</h2><p>Refunds take five days.</p><h3>Disputes</h3><p>Disputes go to finance.</p>`+
-		`<h2>Fees</h2><p>No fees.</p><h1>Other</h1><p>Other things.</p>`)
-	got := Split(txt, SplitOptions{TargetBytes: 1000})
+func TestSplit_SectionsStartPassagesWithTheirHeadingPath(t *testing.T) {
+	long := func(w string) string { return strings.TrimSpace(strings.Repeat(w+" ", 120/(len(w)+1))) } // ~120 bytes
+	txt := mustText(t, `<p>`+long("intro")+`</p><h1>Payments</h1><p>`+long("about")+`</p>`+
+		`<h2>Refunds</h2><p>`+long("refunds")+`</p><h3>Disputes</h3><p>`+long("disputes")+`</p>`+
+		`<h2>Fees</h2><p>`+long("fees")+`</p><h1>Other</h1><p>`+long("other")+`</p>`)
+	// Two sections never fit in 200 bytes: one passage per section.
+	got := Split(txt, SplitOptions{TargetBytes: 200})
 	want := []struct {
 		path []string
 		text string
 	}{
-		{nil, "Intro line."},
-		{[]string{"Payments"}, "Payments\nAbout payments."},
-		{[]string{"Payments", "Refunds"}, "Refunds\nRefunds take five days."},
-		{[]string{"Payments", "Refunds", "Disputes"}, "Disputes\nDisputes go to finance."},
-		{[]string{"Payments", "Fees"}, "Fees\nNo fees."},
-		{[]string{"Other"}, "Other\nOther things."},
+		{nil, long("intro")},
+		{[]string{"Payments"}, "Payments\n" + long("about")},
+		{[]string{"Payments", "Refunds"}, "Refunds\n" + long("refunds")},
+		{[]string{"Payments", "Refunds", "Disputes"}, "Disputes\n" + long("disputes")},
+		{[]string{"Payments", "Fees"}, "Fees\n" + long("fees")},
+		{[]string{"Other"}, "Other\n" + long("other")},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d passages, want %d: %+v", len(got), len(want), got)
 	}
 	for i, w := range want {
-		if got[i].Text != w.text || !slices.Equal(got[i].HeadingPath, w.path) {
-			t.Errorf("passage %d = %q %q, want %q %q", i, got[i].HeadingPath, got[i].Text, w.path, w.text)
+		anchor := ""
+		if len(w.path) > 0 {
+			anchor = w.path[len(w.path)-1]
 		}
+		if got[i].Text != w.text || !slices.Equal(got[i].HeadingPath, w.path) || got[i].Anchor != anchor {
+			t.Errorf("passage %d = %q %q %q, want %q %q", i, got[i].HeadingPath, got[i].Anchor, got[i].Text, w.path, w.text)
+		}
+	}
+}
+
+func TestSplit_ShortSectionsShareAPassageUnderTheirCommonHeadings(t *testing.T) {
+	txt := mustText(t, `<h1>Payments</h1><p>About.</p><h2>Refunds</h2><p>Five days.</p><h2>Fees</h2><p>None.</p>`+
+		`<h1>Other</h1><p>`+strings.Repeat("x", 1480)+`</p>`)
+	got := Split(txt, SplitOptions{TargetBytes: 1500})
+	if len(got) != 2 {
+		t.Fatalf("got %d passages: %+v", len(got), got)
+	}
+	if got[0].Text != "Payments\nAbout.\nRefunds\nFive days.\nFees\nNone." || !slices.Equal(got[0].HeadingPath, []string{"Payments"}) || got[0].Anchor != "Payments" {
+		t.Errorf("first passage %+v", got[0])
+	}
+	// The second starts at its heading (no overlap across sections).
+	if !strings.HasPrefix(got[1].Text, "Other\n") || !slices.Equal(got[1].HeadingPath, []string{"Other"}) {
+		t.Errorf("second passage %+v", got[1])
 	}
 }
 

@@ -119,7 +119,7 @@ func PassageSearchBody(req PassageSearchRequest) map[string]any {
 		}}}
 	case q != "":
 		must = map[string]any{"multi_match": map[string]any{
-			"query": q, "fields": []string{"body", "heading_path^1.5", "title^1.5"}, "type": "most_fields",
+			"query": q, "fields": []string{"title^2", "heading_path^2", "body"}, "type": "best_fields",
 		}}
 	}
 	filter := []any{ACLFilter(req.Principals)}

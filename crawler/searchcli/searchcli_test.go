@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,6 +36,18 @@ func setup(t *testing.T) (manifest, creds string, tg fakeopensearch.Target) {
 	}
 	defer c.Close()
 	ctx := t.Context()
+	if tg.Fake == nil { // a shared node holds at most 1,000 shards
+		t.Cleanup(func() {
+			for _, p := range []string{"/" + alias + "-*", "/_index_template/" + opensearch.TemplateName(alias),
+				"/_index_template/" + opensearch.TemplateName(opensearch.PassageAlias(alias))} {
+				req, _ := http.NewRequest(http.MethodDelete, tg.URL+p, nil)
+				req.SetBasicAuth(tg.Username, tg.Password)
+				if res, err := http.DefaultClient.Do(req); err == nil {
+					_ = res.Body.Close()
+				}
+			}
+		})
+	}
 	if _, err := c.EnsureIndex(ctx, opensearch.IndexConfig{Alias: alias, Language: "en"}); err != nil {
 		t.Fatal(err)
 	}
