@@ -322,6 +322,7 @@ type SyncSpec struct {
 	// API call when nothing changed), then a targeted sync of what it found,
 	// plus a bounded re-check of restrictions and space permissions, which
 	// change no modification date (see the README, "Freshness"). At least 30s.
+	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('30s')",message="must be at least 30s: each poll starts a Job and costs at least one Confluence API call"
 	// +optional
