@@ -34,8 +34,8 @@ type Source struct {
 	// BackoffLimit of the crawler Jobs; nil keeps the default (2). Tests that
 	// expect failures set 0, so a failed sync is not retried for a minute.
 	BackoffLimit *int32
-	// Passages turns spec.passages on.
-	Passages bool
+	// PassageBytes, if set, turns spec.passages on with this target size.
+	PassageBytes int
 }
 
 // SecretName is the Confluence credentials Secret of a source.
@@ -112,8 +112,8 @@ spec:
 	if s.BackoffLimit != nil {
 		fmt.Fprintf(&b, "  crawler:\n    backoffLimit: %d\n", *s.BackoffLimit)
 	}
-	if s.Passages {
-		b.WriteString("  passages: {enabled: true}\n")
+	if s.PassageBytes > 0 {
+		fmt.Fprintf(&b, "  passages: {enabled: true, targetBytes: %d, overlapBytes: %d}\n", s.PassageBytes, s.PassageBytes/10)
 	}
 	fmt.Fprintf(&b, "  deletionPolicy: %s\n", policy)
 	return b.String()

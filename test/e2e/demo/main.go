@@ -81,7 +81,7 @@ func run(ctx context.Context, binary string, keep bool, start time.Time) (err er
 	if err := c.CreateNamespace(ctx, namespace); err != nil {
 		return err
 	}
-	src := cluster.Source{Namespace: namespace, Name: name, Confluence: fake, Passages: true,
+	src := cluster.Source{Namespace: namespace, Name: name, Confluence: fake, PassageBytes: 300,
 		Credentials: map[string]string{"username": wiki.Crawler.Email, "password": wiki.Crawler.Secret}}
 	manifest, err := c.WriteFile("company-wiki.yaml", c.Manifest(src))
 	if err != nil {
