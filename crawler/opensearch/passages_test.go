@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -222,4 +223,31 @@ func hitIDs(hits []PassageHit) []string {
 		ids[i] = h.ID
 	}
 	return ids
+}
+
+func TestPassageIndex_VectorFieldNeedsAKNNIndex(t *testing.T) {
+	cfg := IndexConfig{Alias: "wiki", Language: "en", passages: true, Vector: &VectorField{Name: "passage_embedding", Dimension: 384}}
+	props := Mappings(cfg)["properties"].(map[string]any)
+	if v := props["passage_embedding"]; !reflect.DeepEqual(v, map[string]any{"type": "knn_vector", "dimension": 384}) {
+		t.Errorf("vector field %v", v)
+	}
+	for _, f := range []string{"document_id", "document_url", "heading_path", "passage", "acl", "acl_hash", "title", "body"} {
+		if props[f] == nil {
+			t.Errorf("passages mapping without %s", f)
+		}
+	}
+	settings := indexTemplate(cfg)["template"].(map[string]any)["settings"].(map[string]any)["index"].(map[string]any)
+	if settings["knn"] != true {
+		t.Errorf("index settings %v", settings)
+	}
+	if got := BackingIndex(cfg); got != "wiki-v1-english-knn384" {
+		t.Errorf("backing index %s", got)
+	}
+	cfg.Vector = nil
+	if _, ok := indexTemplate(cfg)["template"].(map[string]any)["settings"]; ok {
+		t.Error("settings without a vector field")
+	}
+	if docs := Mappings(IndexConfig{Alias: "wiki"})["properties"].(map[string]any); docs["heading_path"] != nil {
+		t.Error("the documents mapping has passage fields")
+	}
 }
