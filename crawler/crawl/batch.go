@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/confluence-operator/confluence-operator/crawler/confluence"
+	"github.com/confluence-operator/confluence-operator/crawler/extract"
 	"github.com/confluence-operator/confluence-operator/crawler/opensearch"
 )
 
@@ -63,6 +64,7 @@ func newBatch(ctx context.Context, r *run) *batch {
 
 func (b *batch) add(ctx context.Context, c candidate) error {
 	b.r.markSeen(c.id)
+	c.contentHash = b.r.salted(c.contentHash)
 	b.items = append(b.items, c)
 	b.bytes += c.size
 	if len(b.items) >= batchSize || b.bytes >= batchBytes {
@@ -218,6 +220,11 @@ func (b *batch) write(ctx context.Context, changed []candidate) error {
 				}
 			}
 			continue
+		}
+		doc.ContentHash = b.r.salted(doc.ContentHash)
+		if b.r.passages != nil && doc.Passages == nil {
+			// A builder that did not split its text: plain passages.
+			b.r.withPassages(&doc, extract.Text{Body: doc.Body})
 		}
 		write := b.r.sink.Index
 		if c.failClosed {

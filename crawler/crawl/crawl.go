@@ -59,6 +59,10 @@ type Summary struct {
 	DocumentsDeleted   int64       `json:"documentsDeleted"`
 	DocumentsFailed    int64       `json:"documentsFailed"`
 	DocumentsSkipped   int64       `json:"documentsSkipped"`
+	// PassagesIndexed and PassagesDeleted count passages written and
+	// removed (spec.passages); failed ones count in DocumentsFailed.
+	PassagesIndexed int64 `json:"passagesIndexed,omitempty"`
+	PassagesDeleted int64 `json:"passagesDeleted,omitempty"`
 	// DocumentCount is what the index holds for the data source after the
 	// run (-1 if it could not be counted).
 	DocumentCount int64    `json:"documentCount"`
@@ -119,6 +123,10 @@ type run struct {
 	// incremental lists pages and blog posts without bodies and fetches only
 	// the bodies of what changed; it needs an earlier complete sync.
 	incremental bool
+	// passages, if set, are written with every document (spec.passages).
+	passages *passageSettings
+	// hashSalt enters every content hash (see hashSalt).
+	hashSalt string
 
 	unchanged, skipped, failed, processed atomic.Int64
 	spaceRecordsWritten                   atomic.Int64
@@ -203,6 +211,8 @@ func newRun(o Options) (*run, error) {
 		alias = "confluence"
 	}
 	r := &run{Options: o, filters: f, alias: alias, source: src, log: o.Logger, seen: map[string]struct{}{}, excludedSpaces: map[string]bool{}, filtered: map[string]struct{}{}}
+	r.passages = newPassageSettings(o.Spec.Passages)
+	r.hashSalt = hashSalt(o.Spec, r.passages)
 	r.phase.Store(v1.PhaseStarting)
 	return r, nil
 }
@@ -214,6 +224,9 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 	}
 	if _, err := r.OpenSearch.EnsureIndex(ctx, opensearch.IndexConfig{Alias: r.alias, Language: r.Spec.Language, ExtraFields: extra, Datasource: r.DataSource}); err != nil {
 		return fmt.Errorf("preparing index %q: %w", r.alias, err)
+	}
+	if err := r.preparePassages(ctx); err != nil {
+		return err
 	}
 	cp, err := r.OpenSearch.ReadCheckpoint(ctx, r.alias, r.DataSource)
 	if err != nil {
@@ -232,7 +245,11 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 	if _, err := r.Confluence.Verify(ctx); err != nil {
 		return err
 	}
-	r.sink, err = r.OpenSearch.NewSink(opensearch.SinkConfig{Alias: r.alias})
+	sc := opensearch.SinkConfig{Alias: r.alias, Pipeline: r.Spec.OpenSearch.IngestPipeline}
+	if r.passages != nil {
+		sc.PassageAlias, sc.PassagePipeline = opensearch.PassageAlias(r.alias), r.passages.pipeline
+	}
+	r.sink, err = r.OpenSearch.NewSink(sc)
 	if err != nil {
 		return err
 	}
@@ -330,7 +347,7 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 func (r *run) writeFailure() error {
 	st := r.sink.Stats()
 	failed := st.Failed + st.Hidden
-	writes := st.Indexed + st.Deleted + failed
+	writes := st.Indexed + st.Deleted + st.PassagesIndexed + st.PassagesDeleted + failed
 	if st.FailedDeletes == 0 && failed <= tolerableWriteFailures(writes) {
 		return nil
 	}
@@ -357,6 +374,8 @@ func (r *run) fill(ctx context.Context, sum *Summary) {
 		st := r.sink.Stats()
 		sum.DocumentsIndexed = st.Indexed
 		sum.DocumentsDeleted = st.Deleted
+		sum.PassagesIndexed = st.PassagesIndexed
+		sum.PassagesDeleted = st.PassagesDeleted
 		sum.DocumentsFailed = st.Failed + st.Hidden
 		for _, e := range r.sink.Errors() {
 			sum.WriteErrors = append(sum.WriteErrors, e.Error())

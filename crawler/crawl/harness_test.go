@@ -16,6 +16,7 @@ import (
 	"github.com/confluence-operator/confluence-operator/crawler/crawl"
 	"github.com/confluence-operator/confluence-operator/crawler/manifest"
 	"github.com/confluence-operator/confluence-operator/crawler/opensearch"
+	"github.com/confluence-operator/confluence-operator/test/demodata"
 	"github.com/confluence-operator/confluence-operator/test/fakeconfluence"
 	"github.com/confluence-operator/confluence-operator/test/fakeopensearch"
 )
@@ -42,6 +43,8 @@ type harness struct {
 	allowDeletions int64
 	// as, if set, runs as another data source than dataSource.
 	as string
+	// site is the demo wiki's people (newDemoHarness).
+	site demodata.Site
 }
 
 func newHarness(t testing.TB, deployment fakeconfluence.Deployment, o fakeconfluence.DatasetOptions) *harness {

@@ -160,6 +160,7 @@ func (sc *spaceCrawl) content(c confluence.Content) error {
 			return doc, err
 		}
 		doc.Body = text.Body
+		sc.withPassages(&doc, text)
 		return doc, nil
 	}}
 	if sc.incremental && !c.BodyIncluded {
@@ -191,6 +192,7 @@ func (sc *spaceCrawl) comment(c confluence.Comment) error {
 			return doc, err
 		}
 		doc.Body = text.Body
+		sc.withPassages(&doc, text)
 		return doc, nil
 	}})
 }
@@ -264,6 +266,7 @@ func (sc *spaceCrawl) attachment(at confluence.Attachment) error {
 			doc.ContentHash = hashOf("download failed", doc.ContentHash)
 		}
 		doc.Body = text
+		sc.withPassages(&doc, extract.Text{Body: text})
 		return doc, nil
 	}})
 }

@@ -56,8 +56,9 @@ const DefaultDLSAttribute = "attr.internal.confluence_principals"
 
 // DLSRole returns an OpenSearch Security role (PUT
 // _plugins/_security/api/roles/<name>) that enforces the ACL filter in the
-// engine for the indices of alias, reading the user's principals from a user
-// attribute by parameter substitution.
+// engine for the indices of alias and of its passages (PassageAlias),
+// reading the user's principals from a user attribute by parameter
+// substitution.
 //
 // attribute is the substitution variable without "${}" (default
 // DefaultDLSAttribute; attr.ldap.<name> and attr.jwt.<name> work too). Its
@@ -97,7 +98,8 @@ func DLSRole(alias, attribute string) map[string]any {
 		"description":         "Read Confluence documents of " + alias + " as allowed by their ACLs (confluence-operator)",
 		"cluster_permissions": []string{"cluster_composite_ops_ro"},
 		"index_permissions": []any{map[string]any{
-			"index_patterns":  []string{alias, alias + "-v*"},
+			// The passages carry their documents' ACL fields: one DLS query serves both.
+			"index_patterns":  []string{alias, alias + "-v*", PassageAlias(alias), PassageAlias(alias) + "-v*"},
 			"dls":             dls,
 			"allowed_actions": []string{"read"},
 		}},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,10 +36,25 @@ func setup(t *testing.T) (manifest, creds string, tg fakeopensearch.Target) {
 	}
 	defer c.Close()
 	ctx := t.Context()
+	if tg.Fake == nil { // a shared node holds at most 1,000 shards
+		t.Cleanup(func() {
+			for _, p := range []string{"/" + alias + "-*", "/_index_template/" + opensearch.TemplateName(alias),
+				"/_index_template/" + opensearch.TemplateName(opensearch.PassageAlias(alias))} {
+				req, _ := http.NewRequest(http.MethodDelete, tg.URL+p, nil)
+				req.SetBasicAuth(tg.Username, tg.Password)
+				if res, err := http.DefaultClient.Do(req); err == nil {
+					_ = res.Body.Close()
+				}
+			}
+		})
+	}
 	if _, err := c.EnsureIndex(ctx, opensearch.IndexConfig{Alias: alias, Language: "en"}); err != nil {
 		t.Fatal(err)
 	}
-	sink, err := c.NewSink(opensearch.SinkConfig{Alias: alias})
+	if _, err := c.EnsurePassageIndex(ctx, opensearch.IndexConfig{Alias: alias, Language: "en"}); err != nil {
+		t.Fatal(err)
+	}
+	sink, err := c.NewSink(opensearch.SinkConfig{Alias: alias, PassageAlias: opensearch.PassageAlias(alias)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +63,9 @@ func setup(t *testing.T) (manifest, creds string, tg fakeopensearch.Target) {
 		return opensearch.Document{ID: opensearch.DocumentID(source, opensearch.TypePage, id), ContentID: id, Type: opensearch.TypePage,
 			Datasource: source, SpaceKey: space, SpaceName: "Engineering", URL: "https://wiki.example.com/pages/" + id,
 			Title: title, Body: "All about the " + strings.ToLower(title) + " process.",
-			ACL: acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Source(source).Space(space)}}}}
+			ACL: acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Source(source).Space(space)}}},
+			Passages: []opensearch.Passage{{Text: "All about the " + strings.ToLower(title) + " process.", HeadingPath: []string{"Process"},
+				URL: "https://wiki.example.com/pages/" + id + "#Process"}}}
 	}
 	for _, r := range []opensearch.SpaceRecord{
 		opensearch.NewSpaceRecord(ds, "PUB", []string{acl.Anonymous}),
@@ -81,6 +99,9 @@ func setup(t *testing.T) (manifest, creds string, tg fakeopensearch.Target) {
 		t.Fatal(err)
 	}
 	if err := c.Refresh(ctx, alias); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Refresh(ctx, opensearch.PassageAlias(alias)); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
@@ -140,6 +161,32 @@ func TestRun_SearchesAsTheUser(t *testing.T) {
 	}
 	if !strings.Contains(stderr, acl.Source(ds).Group("eng")) {
 		t.Fatalf("stderr does not show the principals: %s", stderr)
+	}
+}
+
+func TestRun_PassagesAsTheUser(t *testing.T) {
+	manifest, creds, tg := setup(t)
+	base := append([]string{"--datasource", manifest, "--opensearch-credentials", creds, "--passages"}, insecure(tg)...)
+	code, out, stderr := run(t, append(base, "--output", "json", "--user", "alice@example.com", "release secrets")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var hits []opensearch.PassageHit
+	if err := json.Unmarshal([]byte(out), &hits); err != nil {
+		t.Fatalf("stdout is not a JSON array: %v\n%s", err, out)
+	}
+	if len(hits) != 2 || hits[0].Title != "Release secrets" || !slices.Equal(hits[0].HeadingPath, []string{"Process"}) ||
+		hits[0].URL != "https://wiki.example.com/pages/2#Process" {
+		t.Fatalf("alice's passages: %+v", hits)
+	}
+	// bob has no identity: anonymous, so not the eng-only page.
+	code, out, stderr = run(t, append(base, "--user", "bob@example.com", "release secrets")...)
+	if code != 0 || strings.Contains(out, "Release secrets") || !strings.Contains(out, "1. Release checklist > Process") ||
+		!strings.Contains(out, "https://wiki.example.com/pages/1#Process") || !strings.Contains(out, "   | All about the release checklist process.") {
+		t.Fatalf("exit %d, bob's passages:\n%s\n%s", code, out, stderr)
+	}
+	if code, _, stderr := run(t, "--datasource", manifest, "--user", "a", "--neural-model-id", "m", "q"); code != exitBadInput || !strings.Contains(stderr, "needs --passages") {
+		t.Errorf("--neural-model-id without --passages: exit %d %s", code, stderr)
 	}
 }
 

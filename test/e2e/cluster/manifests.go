@@ -34,6 +34,8 @@ type Source struct {
 	// BackoffLimit of the crawler Jobs; nil keeps the default (2). Tests that
 	// expect failures set 0, so a failed sync is not retried for a minute.
 	BackoffLimit *int32
+	// PassageBytes, if set, turns spec.passages on with this target size.
+	PassageBytes int
 }
 
 // SecretName is the Confluence credentials Secret of a source.
@@ -109,6 +111,9 @@ spec:
 	}
 	if s.BackoffLimit != nil {
 		fmt.Fprintf(&b, "  crawler:\n    backoffLimit: %d\n", *s.BackoffLimit)
+	}
+	if s.PassageBytes > 0 {
+		fmt.Fprintf(&b, "  passages: {enabled: true, targetBytes: %d, overlapBytes: %d}\n", s.PassageBytes, s.PassageBytes/10)
 	}
 	fmt.Fprintf(&b, "  deletionPolicy: %s\n", policy)
 	return b.String()
