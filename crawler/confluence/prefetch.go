@@ -52,11 +52,10 @@ type prefetcher struct {
 }
 
 type prefetched struct {
-	path   string
-	cancel context.CancelFunc
-	done   chan struct{}
-	page   rawPage
-	err    error
+	path string
+	done chan struct{}
+	page rawPage
+	err  error
 }
 
 func newPrefetcher(ctx context.Context, c *Client, cl call) *prefetcher {
@@ -65,10 +64,14 @@ func newPrefetcher(ctx context.Context, c *Client, cl call) *prefetcher {
 }
 
 // stop abandons what was fetched ahead and waits for requests in flight,
-// so none outlives the listing.
+// so none outlives the listing. Requests already sent are let finish
+// rather than cancelled: a cancelled request may still reach the server
+// after the listing returned, and the calls the client counts would no
+// longer be the calls Confluence saw. A guess is never retried (see fetch),
+// so the wait is one round trip.
 func (p *prefetcher) stop() {
-	p.cancel()
 	p.wg.Wait()
+	p.cancel()
 }
 
 // page returns the page at path: fetched ahead if it was, else now.
@@ -78,17 +81,13 @@ func (p *prefetcher) page(ctx context.Context, cl call) (rawPage, error) {
 	for i, f := range p.ahead {
 		if f.path == cl.path {
 			hit = f
-			for _, miss := range p.ahead[:i] {
-				miss.cancel()
-			}
+			// Guesses that missed run to their end (see stop); their
+			// answers are dropped.
 			p.ahead = p.ahead[i+1:]
 			break
 		}
 	}
 	if hit == nil {
-		for _, miss := range p.ahead {
-			miss.cancel()
-		}
 		p.ahead = nil
 	} else {
 		select {
@@ -144,16 +143,17 @@ func (p *prefetcher) fetch(path string) {
 	if len(p.ahead) >= maxPagesAhead {
 		return
 	}
-	ctx, cancel := context.WithCancel(p.ctx)
-	f := &prefetched{path: path, cancel: cancel, done: make(chan struct{})}
+	f := &prefetched{path: path, done: make(chan struct{})}
 	p.ahead = append(p.ahead, f)
 	cl := p.cl
-	cl.path, cl.maxBody = path, maxPrefetchBytes
+	// A guess is asked once: a failure is retried, with the usual
+	// backoff, when the page's turn comes (page), not here.
+	cl.path, cl.maxBody, cl.once = path, maxPrefetchBytes, true
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		defer close(f.done)
-		f.err = p.c.doJSON(ctx, cl, &f.page)
+		f.err = p.c.doJSON(p.ctx, cl, &f.page)
 	}()
 }
 
