@@ -302,7 +302,7 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 	if err := r.writeFailure(); err != nil {
 		return err
 	}
-	if len(incomplete) == 0 && len(r.heldBack) == 0 {
+	if r.listsEverySpace() && len(incomplete) == 0 && len(r.heldBack) == 0 {
 		// Every space in scope was crawled and the documents of the others
 		// deleted: their records grant nothing anymore.
 		n, err := r.OpenSearch.DeleteSpaceRecordsExcept(ctx, r.alias, r.DataSource, r.spacesCrawled, start)
@@ -680,6 +680,18 @@ func (r *run) snapshot() v1.SyncProgress {
 		SpacesTotal:        r.spacesTotal.Load(),
 		DocumentsProcessed: r.processed.Load(),
 	}
+}
+
+// listsEverySpace reports whether the mode crawls every space in scope, so
+// that a space it did not crawl is out of scope. A targeted sync or change
+// poll crawls some spaces only: it must not delete the others' records
+// (which would hide their documents).
+func (r *run) listsEverySpace() bool {
+	switch r.Mode {
+	case v1.SyncForcedFullCrawl, v1.SyncFullCrawl, v1.SyncIncremental:
+		return true
+	}
+	return false
 }
 
 // forced reports whether every document is written whatever the index holds.
