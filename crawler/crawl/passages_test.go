@@ -233,8 +233,15 @@ func TestPassages_FollowTheirDocumentsThroughChanges(t *testing.T) {
 			return opensearch.DocumentID(h.ds, "page", h.pages(h.firstSpace())[0])
 		}, nil},
 	}
-	for _, d := range []fakeconfluence.Deployment{fakeconfluence.Cloud, fakeconfluence.DataCenter} {
-		for _, mode := range incrementalModes {
+	// Each deployment in one of the two modes that compare with the index:
+	// the package's test time stays bounded.
+	runs := []struct {
+		d    fakeconfluence.Deployment
+		mode v1.SyncMode
+	}{{fakeconfluence.Cloud, v1.SyncFullCrawl}, {fakeconfluence.DataCenter, v1.SyncIncremental}}
+	for _, r := range runs {
+		d, mode := r.d, r.mode
+		{
 			for _, c := range changes {
 				t.Run(string(d)+"/"+string(mode)+"/"+c.name, func(t *testing.T) {
 					h := newHarness(t, d, smallDataset()).withPassages()
