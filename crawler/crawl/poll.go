@@ -8,6 +8,7 @@ import (
 	"time"
 
 	v1 "github.com/confluence-operator/confluence-operator/api/v1alpha1"
+	"github.com/confluence-operator/confluence-operator/crawler/acl"
 	"github.com/confluence-operator/confluence-operator/crawler/confluence"
 	"github.com/confluence-operator/confluence-operator/crawler/opensearch"
 )
@@ -169,19 +170,19 @@ func (r *run) writtenSince(d opensearch.DocRef) bool {
 	return !d.IndexedAt.IsZero() && !d.IndexedAt.Before(r.start)
 }
 
-// newSpaceCrawl prepares the crawl of one space (targeted syncs use it for
-// single items; crawlSpace for whole spaces).
-func (r *run) newSpaceCrawl(ctx context.Context, s confluence.Space, perms confluence.SpacePermissions) *spaceCrawl {
+// newSpaceCrawl prepares the crawl of one space for a targeted sync; its
+// batch's writer runs until finish.
+func (r *run) newSpaceCrawl(ctx context.Context, s confluence.Space, clause acl.Clause) *spaceCrawl {
 	sc := &spaceCrawl{
 		run:         r,
 		ctx:         ctx,
 		space:       s,
-		clause:      spaceClause(r.source, perms),
+		clause:      clause,
 		rs:          newRestrictions(r.source, r.Confluence.ReadRestriction),
 		containers:  map[string]*container{},
 		filteredOut: map[string]bool{},
 	}
-	sc.batch = newBatch(r)
+	sc.batch = newBatch(ctx, r)
 	return sc
 }
 

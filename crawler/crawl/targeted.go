@@ -79,6 +79,8 @@ type targetSync struct {
 	// attachments are re-listed.
 	children map[string][]string
 	failures []string
+	// finished are the spaces whose batch writer has ended.
+	finished map[string]bool
 }
 
 // syncTargets syncs exactly the targets: each page or blog post with its
@@ -88,7 +90,8 @@ type targetSync struct {
 // and attachments bring their container along. Only what Confluence
 // confirms gone (404, trashed or deleted status) is deleted.
 func (r *run) syncTargets(ctx context.Context, targets []Target) error {
-	ts := &targetSync{run: r, ctx: ctx, spaces: map[string]*spaceCrawl{}, children: map[string][]string{}}
+	ts := &targetSync{run: r, ctx: ctx, spaces: map[string]*spaceCrawl{}, children: map[string][]string{}, finished: map[string]bool{}}
+	defer ts.stop(ctx)
 	containers := map[string]confluence.ContentType{}
 	var order []string
 	addContainer := func(id string, typ confluence.ContentType) {
@@ -240,11 +243,13 @@ func (ts *targetSync) space(ctx context.Context, key string) (*spaceCrawl, error
 		ts.spaces[key] = nil
 		return nil, nil
 	}
-	perms, err := ts.Confluence.SpacePermissions(ctx, key)
+	// The space's permissions are read again (one call) and its record
+	// updated, as a full crawl does for every space.
+	clause, err := ts.spaceClause(ctx, key)
 	if err != nil {
-		return nil, fmt.Errorf("space %s permissions: %w", key, err)
+		return nil, err
 	}
-	sc := ts.newSpaceCrawl(ctx, s, perms)
+	sc := ts.newSpaceCrawl(ctx, s, clause)
 	ts.spaces[key] = sc
 	return sc, nil
 }
@@ -271,7 +276,7 @@ func (ts *targetSync) finish(ctx context.Context) error {
 	slices.Sort(keys)
 	for _, k := range keys {
 		sc := ts.spaces[k]
-		if err := sc.batch.flush(ctx); err != nil {
+		if err := sc.batch.handOn(ctx); err != nil {
 			return err
 		}
 		ids := slices.Compact(slices.Sorted(slices.Values(ts.children[k])))
@@ -285,11 +290,23 @@ func (ts *targetSync) finish(ctx context.Context) error {
 				ts.fail("attachments in space "+k, err)
 			}
 		}
-		if err := sc.batch.flush(ctx); err != nil {
+		ts.finished[k] = true
+		if err := sc.batch.finish(ctx, true); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// stop ends the writers of the spaces finish did not reach (a run that
+// failed early): nothing more is written, and no request outlives the run.
+func (ts *targetSync) stop(ctx context.Context) {
+	for k, sc := range ts.spaces {
+		if sc != nil && !ts.finished[k] {
+			ts.finished[k] = true
+			_ = sc.batch.finish(ctx, false)
+		}
+	}
 }
 
 // spacesIncrementally re-crawls whole spaces the way an Incremental sync

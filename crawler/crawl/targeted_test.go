@@ -160,14 +160,6 @@ func (h *harness) assertSearchable(text, want string) {
 	h.t.Errorf("searching %q does not find %s", text, want)
 }
 
-func (h *harness) principalsOf(userID string) []string {
-	h.t.Helper()
-	res, err := h.os.ResolvePrincipals(context.Background(), h.spec.OpenSearch.Index, []string{h.ds}, acl.Source(h.ds).User(userID))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return res.Principals
-}
 
 // A restriction added to a page with pages below it: a targeted sync of
 // that page hides the page and every page below it (with their comments and

@@ -37,6 +37,8 @@ type Source struct {
 	// ChangePollInterval and ACLRecheckInterval set spec.sync's fields of
 	// the same names when not empty (e.g. "30s").
 	ChangePollInterval, ACLRecheckInterval string
+	// PassageBytes, if set, turns spec.passages on with this target size.
+	PassageBytes int
 }
 
 // SecretName is the Confluence credentials Secret of a source.
@@ -121,6 +123,9 @@ spec:
 		if s.ACLRecheckInterval != "" {
 			fmt.Fprintf(&b, "    aclRecheckInterval: %s\n", s.ACLRecheckInterval)
 		}
+	}
+	if s.PassageBytes > 0 {
+		fmt.Fprintf(&b, "  passages: {enabled: true, targetBytes: %d, overlapBytes: %d}\n", s.PassageBytes, s.PassageBytes/10)
 	}
 	fmt.Fprintf(&b, "  deletionPolicy: %s\n", policy)
 	return b.String()
