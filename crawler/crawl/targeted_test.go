@@ -160,7 +160,6 @@ func (h *harness) assertSearchable(text, want string) {
 	h.t.Errorf("searching %q does not find %s", text, want)
 }
 
-
 // A restriction added to a page with pages below it: a targeted sync of
 // that page hides the page and every page below it (with their comments and
 // attachments) from the users the restriction excludes.
