@@ -59,7 +59,7 @@ func RequiredSecretKeys(t AuthType) []string {
 }
 
 // SyncMode selects how much of Confluence one sync run reads and writes.
-// +kubebuilder:validation:Enum=ForcedFullCrawl;FullCrawl;Incremental
+// +kubebuilder:validation:Enum=ForcedFullCrawl;FullCrawl;Incremental;Targeted
 type SyncMode string
 
 const (
@@ -71,7 +71,15 @@ const (
 	// SyncIncremental reads what changed since the last checkpoint, re-checks
 	// ACLs and detects deletions from cheap ID listings.
 	SyncIncremental SyncMode = "Incremental"
+	// SyncTargeted syncs exactly the targets given to the crawler
+	// (--target=<kind>:<id>) and deletes only what Confluence confirms gone.
+	// Started by the webhook receiver; it is not a scheduled mode.
+	SyncTargeted SyncMode = "Targeted"
 )
+
+// MaxTargets is the most targets one Targeted run takes; more are coalesced
+// into one Incremental sync.
+const MaxTargets = 200
 
 // DeletionPolicy says what happens to indexed documents when the data source is deleted.
 // +kubebuilder:validation:Enum=Delete;Retain
@@ -291,8 +299,11 @@ type CronSchedule string
 
 // SyncSpec says how and when to sync.
 type SyncSpec struct {
-	// Mode of scheduled syncs.
+	// Mode of scheduled syncs. ChangePoll and Targeted are not scheduled
+	// modes: set changePollInterval for polls; targeted syncs are started
+	// by the webhook receiver.
 	// +kubebuilder:default=FullCrawl
+	// +kubebuilder:validation:XValidation:rule="self in ['ForcedFullCrawl', 'FullCrawl', 'Incremental']",message="must be ForcedFullCrawl, FullCrawl or Incremental; for change polls set spec.sync.changePollInterval, targeted syncs are started by the webhook receiver"
 	// +optional
 	Mode SyncMode `json:"mode,omitempty"`
 
@@ -402,7 +413,27 @@ type CrawlerSpec struct {
 	BackoffLimit *int32 `json:"backoffLimit,omitempty"`
 }
 
+// WebhookSpec turns on the Data Center webhook receiver for a data source.
+type WebhookSpec struct {
+	// SecretKey is the key, in the Secret named by
+	// spec.confluence.auth.secretRef, that holds the webhook secret entered
+	// in Confluence (Administration > General Configuration > Webhooks). The
+	// manager reads only this key of that Secret; it must not be one of the
+	// Confluence or OpenSearch credential keys.
+	// +kubebuilder:default=webhookSecret
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +kubebuilder:validation:XValidation:rule="!(self in ['username', 'password', 'confluenceAppKey', 'confluenceAppSecret', 'confluenceAccessToken', 'confluenceRefreshToken', 'patToken', 'apiKey', 'ca.crt'])",message="must not be a credential key: the manager never reads a Confluence or OpenSearch credential"
+	// +optional
+	SecretKey string `json:"secretKey,omitempty"`
+}
+
+// DefaultWebhookSecretKey is the default of spec.webhook.secretKey.
+const DefaultWebhookSecretKey = "webhookSecret"
+
 // ConfluenceDataSourceSpec is the desired sync of one Confluence site into OpenSearch.
+// +kubebuilder:validation:XValidation:rule="!has(self.webhook) || self.confluence.deployment == 'DataCenter'",message="webhooks are a Data Center feature: Confluence Cloud sends webhooks only to Connect or Forge apps; use spec.sync.changePollInterval",fieldPath=".webhook",reason=FieldValueForbidden
 type ConfluenceDataSourceSpec struct {
 	// Confluence connection.
 	Confluence ConfluenceSpec `json:"confluence"`
@@ -463,6 +494,13 @@ type ConfluenceDataSourceSpec struct {
 	// +kubebuilder:default=Delete
 	// +optional
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// Webhook, when set, gives this data source a receiver URL for
+	// Confluence Data Center webhooks (shown in status.webhook): each signed
+	// event starts a targeted sync of the content it names, batched over a
+	// few seconds. Data Center only.
+	// +optional
+	Webhook *WebhookSpec `json:"webhook,omitempty"`
 }
 
 // JobReference names a Job in the data source's namespace.
@@ -645,10 +683,41 @@ type ConfluenceDataSourceStatus struct {
 	// CleanupAttempts counts the cleanup Jobs started after deletion. Controller.
 	// +optional
 	CleanupAttempts int32 `json:"cleanupAttempts,omitempty"`
+	// Webhook reports the Data Center webhook receiver of this data source
+	// while spec.webhook is set. Controller.
+	// +optional
+	Webhook *WebhookStatus `json:"webhook,omitempty"`
+
 	// LastCleanupFailureTime is when the current cleanup attempt was seen
 	// failing; the next attempt starts after a backoff from it. Controller.
 	// +optional
 	LastCleanupFailureTime *metav1.Time `json:"lastCleanupFailureTime,omitempty"`
+}
+
+// WebhookStatus is what the receiver saw for one data source. The counts of
+// accepted and rejected requests are metrics
+// (confluence_operator_webhook_requests_total), not status.
+type WebhookStatus struct {
+	// Path of this data source's receiver: paste the manager's receiver
+	// address followed by this path into Confluence as the webhook URL. It
+	// is derived from the webhook secret, so it changes when the secret does.
+	// +optional
+	Path string `json:"path,omitempty"`
+	// URL is the full receiver URL when the manager knows its external
+	// address (--webhook-base-url).
+	// +optional
+	URL string `json:"url,omitempty"`
+	// LastEventTime is when the last verified event was received.
+	// +optional
+	LastEventTime *metav1.Time `json:"lastEventTime,omitempty"`
+	// LastEventType is the Confluence event name of the last verified event, e.g. page_updated.
+	// +optional
+	LastEventType string `json:"lastEventType,omitempty"`
+	// PendingTargets is the number of received targets not yet handed to a
+	// sync Job. They are held in the manager's memory: a manager restart
+	// loses them (the change poll or the next scheduled sync repairs that).
+	// +optional
+	PendingTargets int32 `json:"pendingTargets,omitempty"`
 }
 
 // ConfluenceDataSource keeps an OpenSearch index in sync with a Confluence site,
