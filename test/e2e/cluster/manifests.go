@@ -34,6 +34,9 @@ type Source struct {
 	// BackoffLimit of the crawler Jobs; nil keeps the default (2). Tests that
 	// expect failures set 0, so a failed sync is not retried for a minute.
 	BackoffLimit *int32
+	// Webhook sets spec.webhook (Data Center); the webhook secret is the
+	// Credentials key webhookSecret.
+	Webhook bool
 }
 
 // SecretName is the Confluence credentials Secret of a source.
@@ -111,6 +114,9 @@ spec:
 		fmt.Fprintf(&b, "  crawler:\n    backoffLimit: %d\n", *s.BackoffLimit)
 	}
 	fmt.Fprintf(&b, "  deletionPolicy: %s\n", policy)
+	if s.Webhook {
+		b.WriteString("  webhook: {}\n")
+	}
 	return b.String()
 }
 

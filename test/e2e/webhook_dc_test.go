@@ -1,0 +1,226 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/confluence-operator/confluence-operator/api/v1alpha1"
+	"github.com/confluence-operator/confluence-operator/test/fakeconfluence"
+)
+
+// webhookBound is the issue's target from a Confluence edit to search.
+const webhookBound = 10 * time.Second
+
+const hookSecret = "e2e-webhook-secret-0123456789"
+
+// webhookSource is a synced Data Center source with spec.webhook whose fake
+// Confluence sends its webhooks to the receiver URL in the status.
+func webhookSource(t *testing.T) (*source, string) {
+	t.Helper()
+	s := newSource(t, fakeconfluence.DataCenter, "Basic")
+	s.Webhook = true
+	s.Credentials["webhookSecret"] = hookSecret
+	s.apply(t)
+	ds := s.waitReady(t)
+	if ds.Status.Webhook == nil || ds.Status.Webhook.URL == "" || !strings.HasPrefix(ds.Status.Webhook.URL, c.WebhookBaseURL+"/hook/") {
+		t.Fatalf("status.webhook = %+v, want a URL under %s", ds.Status.Webhook, c.WebhookBaseURL)
+	}
+	return s, ds.Status.Webhook.URL
+}
+
+// webhookRequests reads confluence_operator_webhook_requests_total for a
+// namespace, result and reason from the manager's metrics endpoint.
+func webhookRequests(t *testing.T, namespace, result, reason string) float64 {
+	t.Helper()
+	resp, err := http.Get(c.MetricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	want := []string{`namespace="` + namespace + `"`, `result="` + result + `"`, `reason="` + reason + `"`}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "confluence_operator_webhook_requests_total{") {
+			continue
+		}
+		labels, value, _ := strings.Cut(line, "} ")
+		ok := true
+		for _, w := range want {
+			ok = ok && strings.Contains(labels, w)
+		}
+		if ok {
+			v, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+	}
+	return 0
+}
+
+func TestDCWebhookForgedAndUnsignedRejectedAndCounted(t *testing.T) {
+	s, url := webhookSource(t)
+	jobsBefore := s.kubectl(t, "get", "jobs", "-o", "name")
+	body := fmt.Sprintf(`{"timestamp":%d,"event":"page_updated","userKey":"x","page":{"id":1}}`, time.Now().UnixMilli())
+	for _, sig := range []string{fakeconfluence.Sign([]byte("not-the-secret"), []byte(body)), ""} {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+		if sig != "" {
+			req.Header.Set("X-Hub-Signature", sig)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("signature %q: status %d, want 401", sig, resp.StatusCode)
+		}
+	}
+	if n := webhookRequests(t, s.Namespace, "rejected", "forged"); n != 1 {
+		t.Errorf("forged requests counted %v, want 1", n)
+	}
+	if n := webhookRequests(t, s.Namespace, "rejected", "unsigned"); n != 1 {
+		t.Errorf("unsigned requests counted %v, want 1", n)
+	}
+	// Past the batch window nothing started and no event is shown.
+	time.Sleep(5 * time.Second)
+	if after := s.kubectl(t, "get", "jobs", "-o", "name"); after != jobsBefore {
+		t.Fatalf("a rejected webhook started a Job:\nbefore %s\nafter %s", jobsBefore, after)
+	}
+	if ws := s.get(t).Status.Webhook; ws.LastEventTime != nil {
+		t.Fatalf("a rejected webhook shows as the last event: %+v", ws)
+	}
+}
+
+// crawlerHasTargeted says whether the crawler takes --mode Targeted
+// (changes15's crawler side of the contract).
+func crawlerHasTargeted(t *testing.T) bool {
+	out, _ := exec.Command(c.Binary, "crawl", "--cleanup", "--mode", "Targeted", "-f", "/nonexistent").CombinedOutput()
+	return !strings.Contains(string(out), "want ForcedFullCrawl, FullCrawl or Incremental")
+}
+
+// TestDCWebhookEditAndDeletionSearchableWithinBound edits pages in the fake
+// Data Center, which sends its webhooks to the manager, and measures until
+// the search CLI shows the change to a user who may see the page, while a
+// user who may not never sees it; then the same for a page moved to the
+// trash and one purged. It logs p50 and p95 of edit -> searchable.
+func TestDCWebhookEditAndDeletionSearchableWithinBound(t *testing.T) {
+	if !crawlerHasTargeted(t) {
+		t.Skip("the crawler does not take --mode Targeted yet (changes15's targeted sync); the receiver side is covered by TestDCWebhookForgedAndUnsignedRejectedAndCounted and the controller tests")
+	}
+	s, url := webhookSource(t)
+	s.Confluence.RegisterWebhook(url, []byte(hookSecret))
+
+	// Pages some users may see and others not.
+	type pick struct {
+		id             string
+		reader, denied string // logins
+	}
+	var picks []pick
+	login := func(u fakeconfluence.User) string { return u.Username }
+	for _, sp := range s.Confluence.Spaces() {
+		if sp.Type == "personal" || sp.Status == "archived" {
+			continue
+		}
+		for _, id := range s.Confluence.ContentIDs(sp.Key, "page", "current") {
+			var reader, denied string
+			for _, u := range s.Data.Users {
+				if s.Confluence.CanView(u.ID, id) {
+					reader = login(u)
+				} else {
+					denied = login(u)
+				}
+			}
+			if reader != "" && denied != "" {
+				picks = append(picks, pick{id, reader, denied})
+			}
+		}
+	}
+	const edits = 6
+	if len(picks) < edits+2 {
+		t.Fatalf("the data set has %d pages with readers and non-readers, want %d", len(picks), edits+2)
+	}
+
+	find := func(user, id string) (string, bool) {
+		res, err := c.SearchAll(context.Background(), s.File, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range res.Hits {
+			if h.Type == "page" && strings.HasSuffix(h.ID, ":"+id) {
+				return h.Title, true
+			}
+		}
+		return "", false
+	}
+	waitFor := func(what string, done func() bool) time.Duration {
+		start := time.Now()
+		for deadline := start.Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if done() {
+				return time.Since(start)
+			}
+		}
+		t.Fatalf("%s: not seen within 60 s\nmanager log:\n%s", what, tail(c.ManagerLog(), 30))
+		return 0
+	}
+
+	var latencies []time.Duration
+	for i, p := range picks[:edits] {
+		title := fmt.Sprintf("Webhook edit %d %d", i, time.Now().UnixNano())
+		if !s.Confluence.EditContent(p.id, "", func(c *fakeconfluence.Content) { c.Title = title }) {
+			t.Fatalf("page %s vanished", p.id)
+		}
+		d := waitFor("edit of page "+p.id, func() bool { got, ok := find(p.reader, p.id); return ok && got == title })
+		if _, seen := find(p.denied, p.id); seen {
+			t.Fatalf("user %s, who may not read page %s, finds it after the edit", p.denied, p.id)
+		}
+		latencies = append(latencies, d)
+	}
+
+	trashed, purged := picks[edits], picks[edits+1]
+	s.Confluence.TrashContent(trashed.id)
+	dTrash := waitFor("trash of page "+trashed.id, func() bool { _, ok := find(trashed.reader, trashed.id); return !ok })
+	s.Confluence.PurgeContent(purged.id)
+	dPurge := waitFor("purge of page "+purged.id, func() bool { _, ok := find(purged.reader, purged.id); return !ok })
+
+	sort.Slice(latencies, func(i, k int) bool { return latencies[i] < latencies[k] })
+	p50, p95 := latencies[len(latencies)/2], latencies[len(latencies)-1]
+	t.Logf("webhook edit -> searchable over %d edits: p50 %v, p95 %v (max of %d); trash -> gone %v; purge -> gone %v",
+		len(latencies), p50.Round(10*time.Millisecond), p95.Round(10*time.Millisecond), len(latencies),
+		dTrash.Round(10*time.Millisecond), dPurge.Round(10*time.Millisecond))
+	for what, d := range map[string]time.Duration{"edit p95": p95, "trash": dTrash, "purge": dPurge} {
+		if d > webhookBound {
+			t.Errorf("%s took %v, bound %v", what, d, webhookBound)
+		}
+	}
+	if n := webhookRequests(t, s.Namespace, "accepted", "page_updated"); n < edits {
+		t.Errorf("accepted page_updated counted %v, want at least %d", n, edits)
+	}
+	if ws := s.get(t).Status.Webhook; ws.LastEventTime == nil || !slices.Contains([]string{"page_removed", "page_trashed", "page_updated"}, ws.LastEventType) {
+		t.Errorf("status.webhook %+v, want the last page event", ws)
+	}
+	ds := s.get(t)
+	if r := ds.Status.LastSync; r == nil || (r.Mode != v1.SyncTargeted && r.Mode != v1.SyncIncremental) {
+		t.Errorf("last sync %+v, want a Targeted one", r)
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
