@@ -20,7 +20,7 @@ func TestAdmission_Webhook(t *testing.T) {
 		wantField string // empty: accepted
 	}{
 		"Data Center, default key": {func(ds *v1.ConfluenceDataSource) { dc(ds); ds.Spec.Webhook = &v1.WebhookSpec{} }, ""},
-		"Cloud refused": {func(ds *v1.ConfluenceDataSource) { ds.Spec.Webhook = &v1.WebhookSpec{} }, "spec.webhook"},
+		"Cloud refused":            {func(ds *v1.ConfluenceDataSource) { ds.Spec.Webhook = &v1.WebhookSpec{} }, "spec.webhook"},
 		"credential key refused": {func(ds *v1.ConfluenceDataSource) {
 			dc(ds)
 			ds.Spec.Webhook = &v1.WebhookSpec{SecretKey: "password"}
