@@ -82,8 +82,10 @@ type source struct {
 	path   string
 	secret []byte
 
-	// remembered maps body hashes to when they were accepted.
+	// remembered maps body hashes to when they were accepted; order holds
+	// them oldest first, so forgetting is cheap.
 	remembered map[[32]byte]time.Time
+	order      []remembered
 
 	targets       map[string]bool
 	incremental   bool
@@ -348,26 +350,24 @@ func (r *Receiver) enqueue(key types.NamespacedName, sum [32]byte, ev Event, now
 	return true
 }
 
-// remember records a body hash, forgetting expired ones and, when still
-// full, the oldest.
+type remembered struct {
+	sum [32]byte
+	at  time.Time
+}
+
+// remember records a body hash, forgetting the expired ones and, when still
+// full, the oldest: a flood of valid events costs bounded memory and O(1)
+// per event; past the bound, replays of the oldest bodies are only caught
+// by their timestamps.
 func (r *Receiver) remember(s *source, sum [32]byte, now time.Time) {
-	if len(s.remembered) >= maxRemembered {
-		var oldest [32]byte
-		var oldestAt time.Time
-		for k, at := range s.remembered {
-			if now.Sub(at) > r.replayWindow {
-				delete(s.remembered, k)
-				continue
-			}
-			if oldestAt.IsZero() || at.Before(oldestAt) {
-				oldest, oldestAt = k, at
-			}
+	for len(s.order) > 0 && (len(s.order) >= maxRemembered || now.Sub(s.order[0].at) > r.replayWindow) {
+		if old := s.order[0]; s.remembered[old.sum].Equal(old.at) {
+			delete(s.remembered, old.sum)
 		}
-		if len(s.remembered) >= maxRemembered {
-			delete(s.remembered, oldest)
-		}
+		s.order = s.order[1:]
 	}
 	s.remembered[sum] = now
+	s.order = append(s.order, remembered{sum, now})
 }
 
 // armTimer notifies the controller once the batch window has passed.
