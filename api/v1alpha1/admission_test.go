@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -174,6 +175,20 @@ func TestAdmission_RejectsInvalidSpecsNamingTheField(t *testing.T) {
 			func(ds *v1.ConfluenceDataSource) { ds.Spec.Sync.Mode = "Sometimes" },
 			"spec.sync.mode",
 		},
+		"change poll below 30s": {
+			func(ds *v1.ConfluenceDataSource) {
+				ds.Spec.Sync.ChangePollInterval = &metav1.Duration{Duration: 10 * time.Second}
+			},
+			"spec.sync.changePollInterval",
+		},
+		"Targeted as the scheduled mode": {
+			func(ds *v1.ConfluenceDataSource) { ds.Spec.Sync.Mode = v1.SyncTargeted },
+			"spec.sync.mode",
+		},
+		"ChangePoll as the scheduled mode": {
+			func(ds *v1.ConfluenceDataSource) { ds.Spec.Sync.Mode = v1.SyncChangePoll },
+			"spec.sync.mode",
+		},
 		"unknown deletion policy": {
 			func(ds *v1.ConfluenceDataSource) { ds.Spec.DeletionPolicy = "Orphan" },
 			"spec.deletionPolicy",
@@ -215,6 +230,18 @@ func TestAdmission_AcceptsValidSchedulesAndPatterns(t *testing.T) {
 			ds.Spec.Sync.Schedule = s
 			ds.Spec.Sync.TimeZone = "America/Argentina/Buenos_Aires"
 			ds.Spec.Filters.Spaces.Include = []v1.Regex{"^ENG$", `OPS-\d+`, "(?i)docs"}
+			if err := env.Client.Create(context.Background(), ds); err != nil {
+				t.Fatalf("rejected: %v", err)
+			}
+		})
+	}
+}
+
+func TestAdmission_ChangePollIntervalAccepted(t *testing.T) {
+	for _, d := range []time.Duration{30 * time.Second, time.Minute, 2 * time.Hour} {
+		t.Run(d.String(), func(t *testing.T) {
+			ds := validDataSource(newNamespace(t))
+			ds.Spec.Sync.ChangePollInterval = &metav1.Duration{Duration: d}
 			if err := env.Client.Create(context.Background(), ds); err != nil {
 				t.Fatalf("rejected: %v", err)
 			}

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -59,7 +61,7 @@ func RequiredSecretKeys(t AuthType) []string {
 }
 
 // SyncMode selects how much of Confluence one sync run reads and writes.
-// +kubebuilder:validation:Enum=ForcedFullCrawl;FullCrawl;Incremental;Targeted
+// +kubebuilder:validation:Enum=ForcedFullCrawl;FullCrawl;Incremental;ChangePoll;Targeted
 type SyncMode string
 
 const (
@@ -71,11 +73,19 @@ const (
 	// SyncIncremental reads what changed since the last checkpoint, re-checks
 	// ACLs and detects deletions from cheap ID listings.
 	SyncIncremental SyncMode = "Incremental"
+	// SyncChangePoll lists what changed since the checkpointed watermark
+	// (minus a safety margin) with one CQL search and syncs only that, as a
+	// Targeted run would. The controller starts these every
+	// spec.sync.changePollInterval; it is not a scheduled mode.
+	SyncChangePoll SyncMode = "ChangePoll"
 	// SyncTargeted syncs exactly the targets given to the crawler
 	// (--target=<kind>:<id>) and deletes only what Confluence confirms gone.
 	// Started by the webhook receiver; it is not a scheduled mode.
 	SyncTargeted SyncMode = "Targeted"
 )
+
+// MinChangePollInterval is the shortest spec.sync.changePollInterval.
+const MinChangePollInterval = 30 * time.Second
 
 // MaxTargets is the most targets one Targeted run takes; more are coalesced
 // into one Incremental sync.
@@ -306,6 +316,16 @@ type SyncSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self in ['ForcedFullCrawl', 'FullCrawl', 'Incremental']",message="must be ForcedFullCrawl, FullCrawl or Incremental; for change polls set spec.sync.changePollInterval, targeted syncs are started by the webhook receiver"
 	// +optional
 	Mode SyncMode `json:"mode,omitempty"`
+
+	// ChangePollInterval, when set, starts a ChangePoll sync this often: one
+	// CQL search for content modified since the last poll's watermark (one
+	// API call when nothing changed), then a targeted sync of what it found,
+	// plus a bounded re-check of restrictions and space permissions, which
+	// change no modification date (see the README, "Freshness"). At least 30s.
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('30s')",message="must be at least 30s: each poll starts a Job and costs at least one Confluence API call"
+	// +optional
+	ChangePollInterval *metav1.Duration `json:"changePollInterval,omitempty"`
 
 	// Schedule in cron syntax; empty syncs only on creation and on demand.
 	// +optional
