@@ -174,6 +174,9 @@ func (r *DataSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if sc.released {
 		return resultFor(sc.log, 0, err)
 	}
+	if sc.stall != nil {
+		r.stopWebhook(sc)
+	}
 
 	summarize(sc, err)
 	r.warnOnChange(sc, err)

@@ -61,6 +61,24 @@ func (r *DataSourceReconciler) observeWebhook(_ context.Context, sc *scope) (tim
 	return 0, nil
 }
 
+// stopWebhook stops serving the URL of a stalled data source (its secret
+// may be the reason, and nothing could sync what it queues) and drops what
+// was queued; status.webhook keeps the last event but no path. The URL is
+// served again once the stall is fixed.
+func (r *DataSourceReconciler) stopWebhook(sc *scope) {
+	ws := sc.obj.Status.Webhook
+	if r.Webhooks != nil {
+		key := client.ObjectKeyFromObject(sc.obj)
+		if last := r.Webhooks.LastEvent(key); !last.Time.IsZero() && ws != nil {
+			ws.LastEventTime, ws.LastEventType = metaTime(&last.Time), last.Type
+		}
+		r.Webhooks.Unregister(key)
+	}
+	if ws != nil {
+		ws.Path, ws.URL, ws.PendingTargets = "", "", 0
+	}
+}
+
 // webhookDue says whether the queued batch's window has passed, and when
 // it will otherwise (zero when nothing is queued).
 func (r *DataSourceReconciler) webhookDue(sc *scope) (bool, time.Time) {

@@ -227,3 +227,28 @@ func TestWebhook_DisabledInTheSpec_URLStopsAnswering(t *testing.T) {
 		t.Fatalf("disabled URL answered %d, want 404", code)
 	}
 }
+
+func TestWebhook_KeyRemoved_StallsAndStopsServingTheURL(t *testing.T) {
+	h := webhookHarness(t, "wiki")
+	if code := h.post(h.pageEvent("page_updated", 1)); code != http.StatusAccepted {
+		t.Fatal(code)
+	}
+	secret := &corev1.Secret{}
+	if err := h.c.Get(context.Background(), client.ObjectKey{Namespace: h.key.Namespace, Name: "conf"}, secret); err != nil {
+		t.Fatal(err)
+	}
+	delete(secret.Data, v1alpha1.DefaultWebhookSecretKey)
+	if err := h.c.Update(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Step(webhook.DefaultBatchWindow)
+	h.mustReconcile()
+	obj := h.get()
+	h.expectCond(obj, v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonSecretKeyMissing, "webhookSecret")
+	if ws := obj.Status.Webhook; ws == nil || ws.Path != "" || ws.PendingTargets != 0 || ws.LastEventType != "page_updated" {
+		t.Fatalf("status.webhook %+v, want no path, nothing pending, the last event kept", ws)
+	}
+	if code := h.post(h.pageEvent("page_updated", 2)); code != http.StatusNotFound {
+		t.Fatalf("the URL of a stalled data source answered %d, want 404", code)
+	}
+}
