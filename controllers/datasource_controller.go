@@ -366,7 +366,11 @@ func (r *DataSourceReconciler) checkActiveJob(ctx context.Context, sc *scope) er
 		}
 	}
 	st.FailedSecretVersions = blamed
-	if rev := crawledRevision(out.Generation, st.LastStartedSpec, sc.obj, sc.now); rev != nil {
+	// A sync started for webhook events reads a few documents: it says
+	// nothing about which spec the index reflects, and its success does not
+	// undo the failure of an earlier full run.
+	partial := job != nil && job.Annotations[TriggerAnnotation] == string(triggerWebhook)
+	if rev := crawledRevision(out.Generation, st.LastStartedSpec, sc.obj, sc.now); rev != nil && !partial {
 		if out.Generation != 0 {
 			// The crawler read the spec when it started, maybe a newer one.
 			st.LastStartedSpec = rev
@@ -376,7 +380,9 @@ func (r *DataSourceReconciler) checkActiveJob(ctx context.Context, sc *scope) er
 		}
 	}
 	if out.Succeeded {
-		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionSyncFailed)
+		if !partial {
+			meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionSyncFailed)
+		}
 		r.event(sc.obj, corev1.EventTypeNormal, "SyncSucceeded", "Sync", syncedMessage(st))
 	} else {
 		setCondition(sc, v1alpha1.ConditionSyncFailed, metav1.ConditionTrue, out.Reason, out.Message)
@@ -660,9 +666,15 @@ func setIdleSyncing(sc *scope, d scheduleDecision) {
 
 // recordStarted records in the status what a started sync Job answers: the
 // slot, the request, a Secret change (its outcome decides anew whether a
-// Secret is blamed) and the spec it was started for.
+// Secret is blamed) and the spec it was started for; nothing for a Job
+// started for webhook events.
 func recordStarted(sc *scope, d scheduleDecision, request string) {
 	st := &sc.obj.Status
+	if d.Trigger == triggerWebhook {
+		// A targeted sync answers its events only: a pending spec change
+		// or a Secret change still gets its own sync.
+		return
+	}
 	if d.RecordSlot != nil {
 		st.LastScheduleTime = metaTime(d.RecordSlot)
 	}

@@ -252,3 +252,55 @@ func TestWebhook_KeyRemoved_StallsAndStopsServingTheURL(t *testing.T) {
 		t.Fatalf("the URL of a stalled data source answered %d, want 404", code)
 	}
 }
+
+func TestWebhook_TargetedSyncLeavesAPendingSpecChangeAndAFailureStanding(t *testing.T) {
+	h := webhookHarness(t, "wiki")
+	h.editSpec(func(o *v1alpha1.ConfluenceDataSource) { o.Spec.Language = "de" })
+	h.mustReconcile()
+	if h.get().Status.PendingSpec == nil {
+		t.Fatal("the language change is not pending")
+	}
+	if code := h.post(h.pageEvent("page_updated", 1)); code != http.StatusAccepted {
+		t.Fatal(code)
+	}
+	h.clock.Step(webhook.DefaultBatchWindow)
+	h.mustReconcile()
+	hook := h.get().Status.ActiveJob
+	if hook == nil || !strings.HasPrefix(hook.Name, "wiki-w") {
+		t.Fatalf("no webhook Job: %+v", h.get().Status.ActiveJob)
+	}
+	if h.get().Status.PendingSpec == nil {
+		t.Fatal("the webhook Job cleared the pending spec change")
+	}
+	h.finish(hook.Name, true, 2)
+	h.mustReconcile()
+	obj := h.get()
+	if obj.Status.IndexedSpec == nil || obj.Status.IndexedSpec.Generation != 1 {
+		t.Fatalf("indexedSpec %+v after a targeted sync, want generation 1 still", obj.Status.IndexedSpec)
+	}
+	h.expectCond(obj, v1alpha1.ConditionReady, metav1.ConditionUnknown, v1alpha1.ReasonProgressing)
+
+	h.clock.Step(specChangeDelay)
+	h.mustReconcile()
+	spec := h.get().Status.ActiveJob
+	if spec == nil || !strings.HasPrefix(spec.Name, "wiki-g") {
+		t.Fatalf("the spec change did not get its sync after the targeted one: %+v", h.get().Status.ActiveJob)
+	}
+
+	// A failed full run stays failed through a successful targeted one.
+	h.finish(spec.Name, false, 2)
+	h.mustReconcile()
+	h.expectCond(h.get(), v1alpha1.ConditionSyncFailed, metav1.ConditionTrue, "IndexingFailed")
+	if code := h.post(h.pageEvent("page_updated", 2)); code != http.StatusAccepted {
+		t.Fatal(code)
+	}
+	h.clock.Step(webhook.DefaultBatchWindow)
+	h.mustReconcile()
+	next := h.get().Status.ActiveJob
+	if next == nil || !strings.HasPrefix(next.Name, "wiki-w") {
+		t.Fatalf("no webhook Job: %+v", next)
+	}
+	h.finish(next.Name, true, 2)
+	h.mustReconcile()
+	h.expectCond(h.get(), v1alpha1.ConditionSyncFailed, metav1.ConditionTrue, "IndexingFailed")
+}
