@@ -15,6 +15,9 @@ type Server struct {
 	Receiver *Receiver
 	// Listening, when set, receives the bound address (tests bind ":0").
 	Listening func(net.Addr)
+	// ReadTimeout bounds reading one request, headers and body; 0 means
+	// 10 s. Tests shorten it.
+	ReadTimeout time.Duration
 }
 
 // Every read and write has a deadline: a slow or stalled client cannot hold
@@ -33,10 +36,14 @@ func (s *Server) Start(ctx context.Context) error {
 	mux := http.NewServeMux()
 	// Every path goes to the receiver, so requests to unknown URLs are counted too.
 	mux.Handle("/", s.Receiver)
+	read := s.ReadTimeout
+	if read <= 0 {
+		read = readTimeout
+	}
 	srv := &http.Server{
 		Handler:           mux,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
+		ReadHeaderTimeout: min(readHeaderTimeout, read),
+		ReadTimeout:       read,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
