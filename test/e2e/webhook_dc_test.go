@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"os/exec"
+	"math"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -104,6 +104,121 @@ func TestDCWebhookForgedAndUnsignedRejectedAndCounted(t *testing.T) {
 	}
 }
 
+// TestDCWebhookRestrictionHidesPageWithinBound restricts pages in the fake
+// Data Center, whose content_permissions_updated webhook (no documented
+// payload: the envelope alone) makes the receiver start one Incremental
+// sync, which re-reads every ACL; it measures until a user the restriction
+// excludes no longer finds the page, while the user it names still does.
+func TestDCWebhookRestrictionHidesPageWithinBound(t *testing.T) {
+	s, url := webhookSource(t)
+	s.Confluence.RegisterWebhook(url, []byte(hookSecret), "content_permissions_updated")
+	readers := readablePages(s)
+	const restrictions = 8
+	if len(readers) < restrictions {
+		t.Fatalf("only %d pages with two readers", len(readers))
+	}
+	var latencies []time.Duration
+	for _, p := range readers[:restrictions] {
+		s.Confluence.SetRestriction(p.id, []string{p.keep.ID}, nil)
+		d := waitUntil(t, "restriction of page "+p.id, func() bool { return !s.finds(t, p.lose.Username, p.id) })
+		if !s.finds(t, p.keep.Username, p.id) {
+			t.Fatalf("user %s, whom the restriction names, lost page %s", p.keep.Username, p.id)
+		}
+		latencies = append(latencies, d)
+	}
+	p50, p95 := percentiles(latencies)
+	t.Logf("webhook restriction -> hidden from the excluded user over %d restrictions: p50 %v, p95 %v (max)",
+		len(latencies), p50.Round(10*time.Millisecond), p95.Round(10*time.Millisecond))
+	if p95 > webhookBound {
+		t.Errorf("restriction p95 %v, bound %v", p95, webhookBound)
+	}
+	if n := webhookRequests(t, s.Namespace, "accepted", "content_permissions_updated"); n != restrictions {
+		t.Errorf("accepted content_permissions_updated counted %v, want %d", n, restrictions)
+	}
+	if r := s.get(t).Status.LastSync; r == nil || r.Mode != v1.SyncIncremental {
+		t.Errorf("last sync %+v, want the Incremental one the events started", r)
+	}
+	s.checkACLs(t)
+}
+
+// readable is a page two users may read.
+type readable struct {
+	id         string
+	keep, lose fakeconfluence.User
+}
+
+// readablePages lists current pages of global spaces that at least two
+// users may read, without a restriction of their own.
+func readablePages(s *source) []readable {
+	var out []readable
+	for _, sp := range s.Confluence.Spaces() {
+		if sp.Type == "personal" || sp.Status == "archived" {
+			continue
+		}
+		for _, id := range s.Confluence.ContentIDs(sp.Key, "page", "current") {
+			c, _ := s.Confluence.Content(id)
+			if len(c.ReadUsers)+len(c.ReadGroups) > 0 {
+				continue
+			}
+			var can []fakeconfluence.User
+			for _, u := range s.Data.Users {
+				if s.Confluence.CanView(u.ID, id) {
+					can = append(can, u)
+				}
+			}
+			if len(can) >= 2 {
+				out = append(out, readable{id, can[0], can[1]})
+			}
+		}
+	}
+	return out
+}
+
+// finds says whether user finds page id with the search CLI.
+func (s *source) finds(t *testing.T, user, id string) bool {
+	t.Helper()
+	_, ok := s.findTitle(t, user, id)
+	return ok
+}
+
+func (s *source) findTitle(t *testing.T, user, id string) (string, bool) {
+	t.Helper()
+	res, err := c.SearchAll(context.Background(), s.File, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range res.Hits {
+		if h.Type == "page" && strings.HasSuffix(h.ID, ":"+id) {
+			return h.Title, true
+		}
+	}
+	return "", false
+}
+
+// waitUntil polls done for up to 60 s and returns how long it took.
+func waitUntil(t *testing.T, what string, done func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for deadline := start.Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if done() {
+			return time.Since(start)
+		}
+	}
+	t.Fatalf("%s: not seen within 60 s\nmanager log:\n%s", what, tail(c.ManagerLog(), 30))
+	return 0
+}
+
+// percentiles returns the median and the 95th percentile (nearest rank).
+func percentiles(ds []time.Duration) (p50, p95 time.Duration) {
+	sorted := slices.Clone(ds)
+	slices.Sort(sorted)
+	rank := func(p float64) time.Duration {
+		i := int(math.Ceil(p*float64(len(sorted)))) - 1
+		return sorted[max(i, 0)]
+	}
+	return rank(0.5), rank(0.95)
+}
+
 // crawlerHasTargeted says whether the crawler takes --mode Targeted
 // (changes15's crawler side of the contract).
 func crawlerHasTargeted(t *testing.T) bool {
@@ -153,28 +268,8 @@ func TestDCWebhookEditAndDeletionSearchableWithinBound(t *testing.T) {
 		t.Fatalf("the data set has %d pages with readers and non-readers, want %d", len(picks), edits+2)
 	}
 
-	find := func(user, id string) (string, bool) {
-		res, err := c.SearchAll(context.Background(), s.File, user)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, h := range res.Hits {
-			if h.Type == "page" && strings.HasSuffix(h.ID, ":"+id) {
-				return h.Title, true
-			}
-		}
-		return "", false
-	}
-	waitFor := func(what string, done func() bool) time.Duration {
-		start := time.Now()
-		for deadline := start.Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			if done() {
-				return time.Since(start)
-			}
-		}
-		t.Fatalf("%s: not seen within 60 s\nmanager log:\n%s", what, tail(c.ManagerLog(), 30))
-		return 0
-	}
+	find := func(user, id string) (string, bool) { return s.findTitle(t, user, id) }
+	waitFor := func(what string, done func() bool) time.Duration { return waitUntil(t, what, done) }
 
 	var latencies []time.Duration
 	for i, p := range picks[:edits] {
@@ -195,10 +290,9 @@ func TestDCWebhookEditAndDeletionSearchableWithinBound(t *testing.T) {
 	s.Confluence.PurgeContent(purged.id)
 	dPurge := waitFor("purge of page "+purged.id, func() bool { _, ok := find(purged.reader, purged.id); return !ok })
 
-	sort.Slice(latencies, func(i, k int) bool { return latencies[i] < latencies[k] })
-	p50, p95 := latencies[len(latencies)/2], latencies[len(latencies)-1]
-	t.Logf("webhook edit -> searchable over %d edits: p50 %v, p95 %v (max of %d); trash -> gone %v; purge -> gone %v",
-		len(latencies), p50.Round(10*time.Millisecond), p95.Round(10*time.Millisecond), len(latencies),
+	p50, p95 := percentiles(latencies)
+	t.Logf("webhook edit -> searchable over %d edits: p50 %v, p95 %v (max); trash -> gone %v; purge -> gone %v",
+		len(latencies), p50.Round(10*time.Millisecond), p95.Round(10*time.Millisecond),
 		dTrash.Round(10*time.Millisecond), dPurge.Round(10*time.Millisecond))
 	for what, d := range map[string]time.Duration{"edit p95": p95, "trash": dTrash, "purge": dPurge} {
 		if d > webhookBound {
