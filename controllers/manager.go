@@ -172,7 +172,7 @@ func RunManager(ctx context.Context, args []string, stderr io.Writer) int {
 		maxSyncs        = fs.Int("max-concurrent-syncs", 0, "most sync Jobs running at once across all data sources; 0 means no limit")
 		webhookAddr     = fs.String("webhook-bind-address", ":9292", "address the Data Center webhook receiver binds to; 0 disables it")
 		webhookBaseURL  = fs.String("webhook-base-url", "", "external URL of the webhook receiver (e.g. https://confluence-hooks.example.com), shown in status.webhook.url")
-		webhookWindow   = fs.Duration("webhook-batch-window", webhook.DefaultBatchWindow, "how long webhook events gather before one targeted sync starts for them")
+		webhookWindow   = fs.Duration("webhook-batch-window", webhook.DefaultBatchWindow, "the longest webhook events gather (from the first of a batch) before one targeted sync starts for them; a batch starts earlier once no event came for 1s")
 	)
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)

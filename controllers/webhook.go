@@ -86,8 +86,7 @@ func (r *DataSourceReconciler) webhookDue(sc *scope) (bool, time.Time) {
 	if b.Empty() || r.Webhooks == nil {
 		return false, time.Time{}
 	}
-	at := b.FirstReceived.Add(r.Webhooks.BatchWindow())
-	return !sc.now.Before(at), at
+	return !sc.now.Before(b.Due), b.Due
 }
 
 // webhookKey names the Job of a batch: the same batch always gets the same

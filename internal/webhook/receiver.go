@@ -31,8 +31,13 @@ const (
 	// DefaultReplayWindow is how long a body is remembered, and how old an
 	// event's own timestamp may be, before it is refused as a replay.
 	DefaultReplayWindow = 10 * time.Minute
-	// DefaultBatchWindow is how long targets gather before their sync starts.
+	// DefaultBatchWindow is the longest targets gather before their sync
+	// starts, counted from the first event of a batch.
 	DefaultBatchWindow = 3 * time.Second
+	// quietPeriod ends a batch early: a batch is due once no event came for
+	// this long (never later than the batch window), so a lone edit does not
+	// wait the whole window and a burst still makes one sync.
+	quietPeriod = time.Second
 	// maxClockSkew is how far in the future an event's timestamp may lie.
 	maxClockSkew = 5 * time.Minute
 	// maxRemembered bounds the replay memory per data source.
@@ -63,6 +68,9 @@ type Batch struct {
 	Incremental bool
 	// FirstReceived is when the oldest queued event arrived; zero when empty.
 	FirstReceived time.Time
+	// Due is when the batch should start: a quiet period after the last
+	// event, at most the batch window after the first.
+	Due time.Time
 	// Seq counts events queued since the receiver started; Ack uses it.
 	Seq uint64
 }
@@ -90,6 +98,7 @@ type source struct {
 	targets       map[string]bool
 	incremental   bool
 	firstReceived time.Time
+	lastReceived  time.Time
 	seq           uint64
 	last          Seen
 }
@@ -115,8 +124,8 @@ type Options struct {
 	BatchWindow  time.Duration
 	ReplayWindow time.Duration
 	MaxBodyBytes int64
-	// Notify is called (outside the receiver's lock, from a timer) once a
-	// data source's batch window has passed.
+	// Notify is called (outside the receiver's lock, from a timer) when a
+	// data source's batch may be due (see Batch.Due).
 	Notify func(types.NamespacedName)
 }
 
@@ -141,8 +150,17 @@ func NewReceiver(o Options) *Receiver {
 	return r
 }
 
-// BatchWindow is how long targets gather before their batch is due.
-func (r *Receiver) BatchWindow() time.Duration { return r.batchWindow }
+// due is when a batch with these first and last events is due.
+func (r *Receiver) due(first, last time.Time) time.Time {
+	if first.IsZero() {
+		return time.Time{}
+	}
+	quiet := last.Add(min(quietPeriod, r.batchWindow))
+	if capped := first.Add(r.batchWindow); capped.Before(quiet) {
+		return capped
+	}
+	return quiet
+}
 
 // PathFor is the URL path of a data source with a secret, in the manner of
 // Flux's Receiver: a hash of the secret, namespace and name, so the URL
@@ -194,7 +212,7 @@ func (r *Receiver) Peek(key types.NamespacedName) Batch {
 	if s == nil {
 		return Batch{}
 	}
-	b := Batch{Incremental: s.incremental, FirstReceived: s.firstReceived, Seq: s.seq}
+	b := Batch{Incremental: s.incremental, FirstReceived: s.firstReceived, Due: r.due(s.firstReceived, s.lastReceived), Seq: s.seq}
 	for t := range s.targets {
 		b.Targets = append(b.Targets, t)
 	}
@@ -230,9 +248,10 @@ func (r *Receiver) Ack(key types.NamespacedName, b Batch) {
 	}
 	var rearm bool
 	if len(s.targets) == 0 && !s.incremental {
-		s.firstReceived = time.Time{}
+		s.firstReceived, s.lastReceived = time.Time{}, time.Time{}
 	} else {
-		s.firstReceived, rearm = r.clock.Now(), true
+		now := r.clock.Now()
+		s.firstReceived, s.lastReceived, rearm = now, now, true
 	}
 	r.mu.Unlock()
 	if rearm {
@@ -339,8 +358,9 @@ func (r *Receiver) enqueue(key types.NamespacedName, sum [32]byte, ev Event, now
 		s.incremental = s.incremental || ev.Incremental
 		s.seq++
 		if wasEmpty {
-			s.firstReceived, arm = now, true
+			s.firstReceived = now
 		}
+		s.lastReceived, arm = now, true
 	}
 	r.mu.Unlock()
 	accepted(key, ev)
@@ -370,10 +390,12 @@ func (r *Receiver) remember(s *source, sum [32]byte, now time.Time) {
 	s.order = append(s.order, remembered{sum, now})
 }
 
-// armTimer notifies the controller once the batch window has passed.
+// armTimer notifies the controller once the quiet period after this event
+// has passed (or the batch window, if shorter); the controller starts the
+// batch if it is due by then, or looks again when it is.
 func (r *Receiver) armTimer(key types.NamespacedName) {
 	if r.notify == nil {
 		return
 	}
-	r.clock.AfterFunc(r.batchWindow, func() { r.notify(key) })
+	r.clock.AfterFunc(min(quietPeriod, r.batchWindow), func() { r.notify(key) })
 }

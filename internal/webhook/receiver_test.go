@@ -183,15 +183,22 @@ func TestReceiver_BurstQueuesDistinctTargetsAndNotifiesOnceAfterTheWindow(t *tes
 	if last := f.r.LastEvent(f.key); last.Type != "user_followed" {
 		t.Fatalf("last event %+v", last)
 	}
-	if len(f.notified) != 0 {
-		t.Fatalf("notified before the window: %v", f.notified)
+	// All arrived at once: due a quiet period later, not the whole window.
+	if want := now.Add(quietPeriod); !b.Due.Equal(want) {
+		t.Fatalf("due %v, want %v (a quiet period after the last event)", b.Due, want)
 	}
-	f.clock.Step(DefaultBatchWindow)
-	f.mu.Lock()
-	notified := append([]types.NamespacedName(nil), f.notified...)
-	f.mu.Unlock()
-	if !reflect.DeepEqual(notified, []types.NamespacedName{f.key}) {
-		t.Fatalf("notified %v after the window, want once for %v", notified, f.key)
+	f.clock.Step(quietPeriod - time.Millisecond)
+	if f.notifiedCount() != 0 {
+		t.Fatal("notified before the quiet period")
+	}
+	f.clock.Step(time.Millisecond)
+	if n := f.notifiedCount(); n == 0 {
+		t.Fatal("not notified after the quiet period")
+	}
+	for _, k := range f.notifiedKeys() {
+		if k != f.key {
+			t.Fatalf("notified %v", k)
+		}
 	}
 
 	// An event between Peek and Ack stays queued.
@@ -200,6 +207,28 @@ func TestReceiver_BurstQueuesDistinctTargetsAndNotifiesOnceAfterTheWindow(t *tes
 	f.r.Ack(f.key, b)
 	if got := f.r.Peek(f.key); !reflect.DeepEqual(got.Targets, []string{"page:14"}) {
 		t.Fatalf("after the ack: %+v, want page:14 still queued", got)
+	}
+}
+
+func (f *fixture) notifiedCount() int { return len(f.notifiedKeys()) }
+
+func (f *fixture) notifiedKeys() []types.NamespacedName {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]types.NamespacedName(nil), f.notified...)
+}
+
+// A steady trickle of events is cut at the batch window after the first.
+func TestReceiver_TrickleIsDueAtTheWindow(t *testing.T) {
+	f := newFixture(t, "wiki-trickle")
+	first := f.clock.Now()
+	for i := range 5 {
+		b := pageUpdated(i+1, f.clock.Now())
+		f.post(http.MethodPost, f.path, sign(secret, b), b)
+		f.clock.Step(800 * time.Millisecond)
+	}
+	if b := f.r.Peek(f.key); !b.Due.Equal(first.Add(DefaultBatchWindow)) {
+		t.Fatalf("due %v, want the window after the first event, %v", b.Due, first.Add(DefaultBatchWindow))
 	}
 }
 
