@@ -304,3 +304,37 @@ func TestWebhook_TargetedSyncLeavesAPendingSpecChangeAndAFailureStanding(t *test
 	h.mustReconcile()
 	h.expectCond(h.get(), v1alpha1.ConditionSyncFailed, metav1.ConditionTrue, "IndexingFailed")
 }
+
+func TestWebhookSync_TargetedUpToMaxTargets(t *testing.T) {
+	ids := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("page:%d", i+1)
+		}
+		return out
+	}
+	cases := map[string]struct {
+		targets     []string
+		incremental bool
+		mode        v1alpha1.SyncMode
+		n           int
+	}{
+		"one":                     {ids(1), false, v1alpha1.SyncTargeted, 1},
+		"exactly the cap":         {ids(v1alpha1.MaxTargets), false, v1alpha1.SyncTargeted, v1alpha1.MaxTargets},
+		"one over the cap":        {ids(v1alpha1.MaxTargets + 1), false, v1alpha1.SyncIncremental, 0},
+		"an event asked for more": {ids(3), true, v1alpha1.SyncIncremental, 0},
+		"nothing named":           {nil, true, v1alpha1.SyncIncremental, 0},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			mode, targets := webhookSync(c.targets, c.incremental)
+			if mode != c.mode || len(targets) != c.n {
+				t.Fatalf("%s with %d targets, want %s with %d", mode, len(targets), c.mode, c.n)
+			}
+			args := syncArgs(testDataSource("wiki"), "wiki-w1", mode, targets)
+			if _, got := targetArgs(args); len(got) != c.n {
+				t.Fatalf("%d --target args, want %d", len(got), c.n)
+			}
+		})
+	}
+}
