@@ -75,7 +75,8 @@ func (h *harness) pageEvent(event string, id int) string {
 	return fmt.Sprintf(`{"timestamp":%d,"event":%q,"userKey":"ff80","page":{"id":%d}}`, h.clock.Now().UnixMilli(), event, id)
 }
 
-// targetArgs returns the Job's --mode and --target arguments.
+// targetArgs returns the Job's --mode and --target arguments, in either
+// flag form (--target=x or --target x).
 func targetArgs(args []string) (mode string, targets []string) {
 	for i, a := range args {
 		if a == "--mode" && i+1 < len(args) {
@@ -83,6 +84,9 @@ func targetArgs(args []string) (mode string, targets []string) {
 		}
 		if t, ok := strings.CutPrefix(a, "--target="); ok {
 			targets = append(targets, t)
+		}
+		if a == "--target" && i+1 < len(args) {
+			targets = append(targets, args[i+1])
 		}
 	}
 	return mode, targets

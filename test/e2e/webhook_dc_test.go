@@ -132,7 +132,7 @@ func TestDCWebhookRestrictionHidesPageWithinBound(t *testing.T) {
 		s.waitIdle(t)
 		var p readable
 		for _, cand := range readablePages(s) {
-			if s.finds(t, cand.lose.Username, cand.id) {
+			if s.seesPage(t, cand.lose.Username, cand.id) {
 				p = cand
 				break
 			}
@@ -141,8 +141,8 @@ func TestDCWebhookRestrictionHidesPageWithinBound(t *testing.T) {
 			t.Fatalf("no page left that two users find (after %d restrictions)", len(latencies))
 		}
 		s.Confluence.SetRestriction(p.id, []string{p.keep.ID}, nil)
-		d := waitUntil(t, "restriction of page "+p.id, func() bool { return !s.finds(t, p.lose.Username, p.id) })
-		if !s.finds(t, p.keep.Username, p.id) {
+		d := waitUntil(t, "restriction of page "+p.id, func() bool { return !s.seesPage(t, p.lose.Username, p.id) })
+		if !s.seesPage(t, p.keep.Username, p.id) {
 			t.Fatalf("user %s, whom the restriction names, lost page %s", p.keep.Username, p.id)
 		}
 		latencies = append(latencies, d)
@@ -233,14 +233,14 @@ func readablePages(s *source) []readable {
 	return out
 }
 
-// finds says whether user finds page id with the search CLI.
-func (s *source) finds(t *testing.T, user, id string) bool {
+// seesPage says whether user finds page id with the search CLI.
+func (s *source) seesPage(t *testing.T, user, id string) bool {
 	t.Helper()
-	_, ok := s.findTitle(t, user, id)
+	_, ok := s.pageTitle(t, user, id)
 	return ok
 }
 
-func (s *source) findTitle(t *testing.T, user, id string) (string, bool) {
+func (s *source) pageTitle(t *testing.T, user, id string) (string, bool) {
 	t.Helper()
 	res, err := c.SearchAll(context.Background(), s.File, user)
 	if err != nil {
@@ -327,7 +327,7 @@ func TestDCWebhookEditAndDeletionSearchableWithinBound(t *testing.T) {
 		t.Fatalf("the data set has %d pages with readers and non-readers, want %d", len(picks), edits+2)
 	}
 
-	find := func(user, id string) (string, bool) { return s.findTitle(t, user, id) }
+	find := func(user, id string) (string, bool) { return s.pageTitle(t, user, id) }
 	waitFor := func(what string, done func() bool) time.Duration { return waitUntil(t, what, done) }
 
 	var latencies []time.Duration
