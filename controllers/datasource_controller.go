@@ -359,6 +359,9 @@ func (r *DataSourceReconciler) checkActiveJob(ctx context.Context, sc *scope) er
 		return nil // already handled by an earlier reconcile
 	}
 	out := outcomeOf(name, job, st.LastSync)
+	if webhookJob(job) {
+		out = webhookOutcome(name, job, st.LastSync)
+	}
 	var blamed map[string]string
 	if !out.Succeeded && blamesSecrets(out.Reason) {
 		if blamed, err = r.blamedSecretVersions(ctx, sc.obj, job); err != nil {
@@ -369,7 +372,7 @@ func (r *DataSourceReconciler) checkActiveJob(ctx context.Context, sc *scope) er
 	// A sync started for webhook events reads a few documents: it says
 	// nothing about which spec the index reflects, and its success does not
 	// undo the failure of an earlier full run.
-	partial := job != nil && job.Annotations[TriggerAnnotation] == string(triggerWebhook)
+	partial := webhookJob(job)
 	if rev := crawledRevision(out.Generation, st.LastStartedSpec, sc.obj, sc.now); rev != nil && !partial {
 		if out.Generation != 0 {
 			// The crawler read the spec when it started, maybe a newer one.
@@ -389,7 +392,7 @@ func (r *DataSourceReconciler) checkActiveJob(ctx context.Context, sc *scope) er
 		r.event(sc.obj, corev1.EventTypeWarning, out.Reason, "Sync", out.Message)
 	}
 	recordSyncFinished(sc.obj, out)
-	if out.Succeeded {
+	if out.Succeeded && partial {
 		recordWebhookLatency(sc.obj, job, st.LastSync)
 	}
 	sc.log.Info("sync finished", "job", name, "succeeded", out.Succeeded, "generation", out.Generation,

@@ -105,19 +105,51 @@ func (r *DataSourceReconciler) ackWebhook(sc *scope) {
 	}
 }
 
+// webhookJob says whether a sync Job was started for webhook events.
+func webhookJob(job *batchv1.Job) bool {
+	return job != nil && job.Annotations[TriggerAnnotation] == string(triggerWebhook)
+}
+
+// webhookOutcome is how a webhook Job ended. A Targeted run may report
+// elsewhere than status.lastSync (which describes the syncs of the whole
+// spec), so without a report naming it the Job's own end decides: the
+// crawler exits 0 only when the sync succeeded (exit code contract).
+func webhookOutcome(name string, job *batchv1.Job, report *v1alpha1.SyncReport) syncOutcome {
+	if report != nil && report.Job == name {
+		return outcomeOf(name, job, report)
+	}
+	if finished, succeeded := jobFinished(job); finished && succeeded {
+		out := syncOutcome{Succeeded: true}
+		if job.Status.StartTime != nil {
+			out.Duration = jobFinishTime(job).Sub(job.Status.StartTime.Time)
+		}
+		return out
+	}
+	return outcomeOf(name, job, nil)
+}
+
 // recordWebhookLatency observes, for a successful sync Job started by
 // webhook events, the time from receiving the oldest event to the
 // crawler's completion (the document is searchable once the crawler's
 // writes are refreshed, which the crawler waits for before it reports).
 func recordWebhookLatency(obj *v1alpha1.ConfluenceDataSource, job *batchv1.Job, report *v1alpha1.SyncReport) {
-	if job == nil || report == nil || report.CompletionTime == nil || report.Job != job.Name {
+	if job == nil {
 		return
 	}
 	received, err := time.Parse(time.RFC3339Nano, job.Annotations[WebhookReceivedAnnotation])
 	if err != nil {
 		return
 	}
-	if d := report.CompletionTime.Sub(received); d >= 0 {
+	var end time.Time
+	switch {
+	case report != nil && report.Job == job.Name && report.CompletionTime != nil:
+		end = report.CompletionTime.Time
+	case job.Status.CompletionTime != nil:
+		end = job.Status.CompletionTime.Time // second resolution
+	default:
+		return
+	}
+	if d := end.Sub(received); d >= 0 {
 		webhookLatency.WithLabelValues(obj.Namespace, obj.Name).Observe(d.Seconds())
 	}
 }

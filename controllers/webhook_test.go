@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -341,4 +342,46 @@ func TestWebhookSync_TargetedUpToMaxTargets(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A Targeted run that reports elsewhere than status.lastSync (a crawler
+// keeping lastSync for the syncs of the whole spec) is judged by its Job.
+func TestWebhook_JobWithoutASyncReport_JudgedByTheJob(t *testing.T) {
+	h := webhookHarness(t, "wiki")
+	if code := h.post(h.pageEvent("page_updated", 1)); code != http.StatusAccepted {
+		t.Fatal(code)
+	}
+	h.clock.Step(webhook.DefaultBatchWindow)
+	h.mustReconcile()
+	name := h.get().Status.ActiveJob.Name
+	job := h.job(name)
+	start := metav1.NewTime(h.clock.Now())
+	h.clock.Step(2 * time.Second)
+	end := metav1.NewTime(h.clock.Now())
+	job.Status.StartTime, job.Status.CompletionTime = &start, &end
+	job.Status.Conditions = append(job.Status.Conditions, batchv1.JobCondition{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: end})
+	if err := h.c.Status().Update(context.Background(), job); err != nil {
+		t.Fatal(err)
+	}
+	h.mustReconcile()
+	obj := h.get()
+	if obj.Status.ActiveJob != nil {
+		t.Fatalf("the finished Job is still active: %+v", obj.Status.ActiveJob)
+	}
+	h.expectNoCond(obj, v1alpha1.ConditionSyncFailed)
+	h.expectCond(obj, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonSynced)
+
+	// The same Job failing is a failure.
+	if code := h.post(h.pageEvent("page_updated", 2)); code != http.StatusAccepted {
+		t.Fatal(code)
+	}
+	h.clock.Step(webhook.DefaultBatchWindow)
+	h.mustReconcile()
+	failed := h.job(h.get().Status.ActiveJob.Name)
+	failed.Status.Conditions = append(failed.Status.Conditions, batchv1.JobCondition{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", LastTransitionTime: end})
+	if err := h.c.Status().Update(context.Background(), failed); err != nil {
+		t.Fatal(err)
+	}
+	h.mustReconcile()
+	h.expectCond(h.get(), v1alpha1.ConditionSyncFailed, metav1.ConditionTrue, v1alpha1.ReasonJobFailed)
 }
