@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/confluence-operator/confluence-operator/api/v1alpha1"
+	"github.com/confluence-operator/confluence-operator/test/e2e/cluster"
 	"github.com/confluence-operator/confluence-operator/test/fakeconfluence"
 )
 
@@ -165,7 +166,7 @@ func TestDCWebhookRestrictionHidesPageWithinBound(t *testing.T) {
 	if n := webhookRequests(t, s.Namespace, "accepted", "content_permissions_updated"); n != restrictions {
 		t.Errorf("accepted content_permissions_updated counted %v, want %d", n, restrictions)
 	}
-	s.waitIdle(t)
+	s.checkStillReady(t)
 	s.checkACLs(t)
 }
 
@@ -196,6 +197,19 @@ func (s *source) checkWebhookJobs(t *testing.T, mode v1.SyncMode) {
 	t.Logf("receipt -> Job created (second resolution): p50 %v, max %v over %d Jobs", j50, jmax, len(toJob))
 	if jmax > 5*time.Second {
 		t.Errorf("a webhook Job was created %v after its event, want at most 5 s", jmax)
+	}
+}
+
+// checkStillReady waits for the data source to be idle and checks that
+// the webhook syncs left it Ready, without SyncFailed.
+func (s *source) checkStillReady(t *testing.T) {
+	t.Helper()
+	ds := s.waitIdle(t)
+	if ready := cluster.Condition(ds, v1.ConditionReady); ready == nil || ready.Status != "True" {
+		t.Errorf("Ready = %+v after the webhook syncs", ready)
+	}
+	if failed := cluster.Condition(ds, v1.ConditionSyncFailed); failed != nil && failed.Status == "True" {
+		t.Errorf("SyncFailed after the webhook syncs: %s", failed.Message)
 	}
 }
 
@@ -373,6 +387,7 @@ func TestDCWebhookEditAndDeletionSearchableWithinBound(t *testing.T) {
 		t.Errorf("edit p50 %v, bound %v", p50, webhookBound)
 	}
 	s.checkWebhookJobs(t, v1.SyncTargeted)
+	s.checkStillReady(t)
 	if n := webhookRequests(t, s.Namespace, "accepted", "page_updated"); n < edits {
 		t.Errorf("accepted page_updated counted %v, want at least %d", n, edits)
 	}
