@@ -199,6 +199,37 @@ func TestAdmission_RejectsInvalidSpecsNamingTheField(t *testing.T) {
 			},
 			"spec.fieldMappings[1].to",
 		},
+		"passage overlap over half the target": {
+			func(ds *v1.ConfluenceDataSource) {
+				target, overlap := int32(1000), int32(600)
+				ds.Spec.Passages = v1.PassagesSpec{TargetBytes: &target, OverlapBytes: &overlap}
+			},
+			"overlapBytes must be at most half of targetBytes",
+		},
+		"passage overlap over half the default target": {
+			func(ds *v1.ConfluenceDataSource) {
+				overlap := int32(800)
+				ds.Spec.Passages = v1.PassagesSpec{OverlapBytes: &overlap}
+			},
+			"overlapBytes must be at most half of targetBytes",
+		},
+		"passage target under 200 bytes": {
+			func(ds *v1.ConfluenceDataSource) {
+				target := int32(100)
+				ds.Spec.Passages = v1.PassagesSpec{TargetBytes: &target}
+			},
+			"spec.passages.targetBytes",
+		},
+		"ingest pipeline name with a slash": {
+			func(ds *v1.ConfluenceDataSource) { ds.Spec.OpenSearch.IngestPipeline = "a/b" },
+			"spec.opensearch.ingestPipeline",
+		},
+		"passage embedding without a dimension": {
+			func(ds *v1.ConfluenceDataSource) {
+				ds.Spec.Passages.Embedding = &v1.EmbeddingField{Field: "passage_embedding"}
+			},
+			"spec.passages.embedding.dimension",
+		},
 		"missing opensearch endpoints": {
 			func(ds *v1.ConfluenceDataSource) { ds.Spec.OpenSearch.Endpoints = nil },
 			"spec.opensearch.endpoints",
@@ -299,6 +330,9 @@ func TestAdmission_AppliesDefaults(t *testing.T) {
 		"backoff 2":                    s.Crawler.BackoffLimit != nil && *s.Crawler.BackoffLimit == 2,
 		"3 successful jobs kept":       s.SuccessfulJobsHistoryLimit != nil && *s.SuccessfulJobsHistoryLimit == 3,
 		"1 failed job kept":            s.FailedJobsHistoryLimit != nil && *s.FailedJobsHistoryLimit == 1,
+		"passages off":                 s.Passages.Enabled != nil && !*s.Passages.Enabled,
+		"passages of 1500 bytes":       s.Passages.TargetBytes != nil && *s.Passages.TargetBytes == 1500,
+		"passage overlap 150 bytes":    s.Passages.OverlapBytes != nil && *s.Passages.OverlapBytes == 150,
 		"status not yet observed (-1)": ds.Status.ObservedGeneration == -1,
 	}
 	for what, ok := range checks {

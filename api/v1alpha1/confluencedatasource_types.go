@@ -322,6 +322,7 @@ type SyncSpec struct {
 	// API call when nothing changed), then a targeted sync of what it found,
 	// plus a bounded re-check of restrictions and space permissions, which
 	// change no modification date (see the README, "Freshness"). At least 30s.
+	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('30s')",message="must be at least 30s: each poll starts a Job and costs at least one Confluence API call"
 	// +optional
@@ -407,6 +408,70 @@ type OpenSearchSpec struct {
 	// TLS trust for OpenSearch.
 	// +optional
 	TLS *TLSSpec `json:"tls,omitempty"`
+
+	// IngestPipeline names an ingest pipeline of the cluster that every
+	// document is written through (it must exist before the sync). The
+	// product calls no embedding service itself: put an ML Commons
+	// text_embedding processor, or any other, in this pipeline.
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][A-Za-z0-9_.-]*$`
+	// +kubebuilder:validation:MaxLength=255
+	// +optional
+	IngestPipeline string `json:"ingestPipeline,omitempty"`
+}
+
+// PassagesSpec splits each document into retrieval passages, for
+// retrieval-augmented generation, in the index "<spec.opensearch.index>-passages".
+// +kubebuilder:validation:XValidation:rule="!has(self.overlapBytes) || !has(self.targetBytes) || self.overlapBytes * 2 <= self.targetBytes",message="overlapBytes must be at most half of targetBytes"
+type PassagesSpec struct {
+	// Enabled writes passages. Passages carry their document's ACL and are
+	// written, replaced and deleted with it in the same sync. Turning it
+	// off deletes this data source's passages at the next sync.
+	// +kubebuilder:default=false
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// TargetBytes is the size of text passages are filled up to (1500
+	// bytes is about 350 tokens of English). Headings always start a new
+	// passage; lists, tables and code are kept together when they fit.
+	// +kubebuilder:default=1500
+	// +kubebuilder:validation:Minimum=200
+	// +kubebuilder:validation:Maximum=20000
+	// +optional
+	TargetBytes *int32 `json:"targetBytes,omitempty"`
+
+	// OverlapBytes is how much of the end of a passage (whole words)
+	// starts the next passage of the same section.
+	// +kubebuilder:default=150
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10000
+	// +optional
+	OverlapBytes *int32 `json:"overlapBytes,omitempty"`
+
+	// IngestPipeline names an ingest pipeline every passage is written
+	// through, typically one with a text_embedding processor filling
+	// Embedding.Field from the field "body".
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][A-Za-z0-9_.-]*$`
+	// +kubebuilder:validation:MaxLength=255
+	// +optional
+	IngestPipeline string `json:"ingestPipeline,omitempty"`
+
+	// Embedding maps a knn_vector field in the passages index (index.knn
+	// is set) for the vectors IngestPipeline writes.
+	// +optional
+	Embedding *EmbeddingField `json:"embedding,omitempty"`
+}
+
+// EmbeddingField is the knn_vector field of the passages index.
+type EmbeddingField struct {
+	// Field name, e.g. passage_embedding.
+	// +kubebuilder:validation:Pattern=`^[a-z][a-z0-9_]*$`
+	// +kubebuilder:validation:MaxLength=100
+	Field string `json:"field"`
+
+	// Dimension of the model's vectors (384 for all-MiniLM-L6-v2).
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=16000
+	Dimension int32 `json:"dimension"`
 }
 
 // CrawlerSpec overrides the sync Job.
@@ -492,6 +557,11 @@ type ConfluenceDataSourceSpec struct {
 
 	// OpenSearch target.
 	OpenSearch OpenSearchSpec `json:"opensearch"`
+
+	// Passages for retrieval-augmented generation (off by default).
+	// +kubebuilder:default={}
+	// +optional
+	Passages PassagesSpec `json:"passages,omitempty"`
 
 	// Crawler Job overrides.
 	// +kubebuilder:default={}

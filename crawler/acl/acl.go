@@ -11,6 +11,13 @@
 // reader's principals. Storing clauses (rather than an intersected user
 // list) keeps group membership out of the index, so a membership change needs
 // no re-index.
+//
+// The space clause is resolved at query time too: a document's space clause
+// names one principal, the space's reference (Source.Space), and the space's
+// own principals live once per data source in a space record. A reader holds
+// a space reference iff the space record names one of the reader's
+// principals; without a record nobody holds it (fail closed). A change of a
+// space's permissions therefore rewrites one record, not every page.
 package acl
 
 import (
@@ -71,6 +78,21 @@ func (s Source) User(id string) string { return string(s) + ":user:" + id }
 // Group returns the principal of a group of this source: the Cloud group id
 // or the Data Center group name.
 func (s Source) Group(id string) string { return string(s) + ":group:" + id }
+
+// Space returns the reference principal of a space of this source: the only
+// principal of a document's space clause. Readers hold it through the
+// space's record (see the package comment), never directly.
+func (s Source) Space(key string) string { return string(s) + spaceInfix + key }
+
+const spaceInfix = ":space:"
+
+// IsSpaceRef reports whether principal is a space reference of any source.
+// Identities must never carry one: a user or group principal that looked
+// like a space reference would open the space without its record.
+func IsSpaceRef(principal string) bool {
+	_, rest, ok := strings.Cut(principal, ":")
+	return ok && strings.HasPrefix(":"+rest, spaceInfix)
+}
 
 // Owns reports whether principal is scoped to this source.
 func (s Source) Owns(principal string) bool {

@@ -166,7 +166,7 @@ func (c *Client) ListSpaceComments(ctx context.Context, spaceKey string, fn func
 		"cql":    {fmt.Sprintf("space = %s and type = comment", cqlQuote(spaceKey))},
 		"expand": {commentExpand}, "limit": {c.pageSize(c.bodiesMax())},
 	}
-	cl := call{endpoint: "content.search", spaceKey: spaceKey, path: "/rest/api/content/search?" + v.Encode()}
+	cl := call{endpoint: "content.search", spaceKey: spaceKey, path: "/rest/api/content/search?" + v.Encode(), prefetch: true}
 	return list(ctx, c, cl, func(w wireContent, base string) error {
 		return fn(c.comment(w, base, ""))
 	})
@@ -182,7 +182,7 @@ func (c *Client) ListSpaceAttachments(ctx context.Context, spaceKey string, fn f
 		"cql":    {fmt.Sprintf("space = %s and type = attachment", cqlQuote(spaceKey))},
 		"expand": {"version,container,history"}, "limit": {c.pageSize(maxPlain)},
 	}
-	cl := call{endpoint: "content.search", spaceKey: spaceKey, path: "/rest/api/content/search?" + v.Encode()}
+	cl := call{endpoint: "content.search", spaceKey: spaceKey, path: "/rest/api/content/search?" + v.Encode(), prefetch: true}
 	return list(ctx, c, cl, func(w wireContent, base string) error {
 		a := c.v1Attachment(w, base, "", "")
 		if w.Container != nil {

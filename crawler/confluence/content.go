@@ -94,7 +94,7 @@ func (c *Client) ListContent(ctx context.Context, q ContentQuery, fn func(Conten
 		}
 		cl = call{endpoint: "content.list", path: "/rest/api/content?" + v.Encode()}
 	}
-	cl.spaceKey = q.SpaceKey
+	cl.spaceKey, cl.prefetch = q.SpaceKey, true
 	if c.cfg.Deployment != Cloud || q.Type != TypePage {
 		return c.listContent(ctx, cl, q.SpaceKey, fn)
 	}

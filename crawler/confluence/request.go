@@ -35,6 +35,10 @@ type call struct {
 	// a 5xx or a 429. For optional probes (the scoped-token gateway) whose
 	// failure only means "not this way", so they never hold a sync up.
 	once bool
+	// maxBody, if set, bounds the response body read (pages fetched ahead).
+	maxBody int64
+	// prefetch fetches the next pages of a listing ahead (see prefetch.go).
+	prefetch bool
 }
 
 const userAgent = "confluence-operator"
@@ -214,7 +218,11 @@ func (c *Client) doJSON(ctx context.Context, cl call, out any) error {
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/html" {
 		return fmt.Errorf("%s %s returned HTML instead of JSON (a login or WebSudo page?)", cmpOr(cl.method, "GET"), resp.Request.URL.Path)
 	}
-	dec := json.NewDecoder(resp.Body)
+	var body io.Reader = resp.Body
+	if cl.maxBody > 0 {
+		body = &cappedBody{r: resp.Body, n: cl.maxBody}
+	}
+	dec := json.NewDecoder(body)
 	if sd, ok := out.(streamDecoder); ok {
 		err = sd.decodeFrom(dec)
 	} else {

@@ -259,6 +259,8 @@ type page[T any] struct {
 type rawPage struct {
 	Results []json.RawMessage `json:"results"`
 	Links   wireLinks         `json:"_links"`
+	// bytes is the size of the results.
+	bytes int
 }
 
 // decodeFrom reads a page item by item: a listing of 50 bodies of several
@@ -291,6 +293,7 @@ func (p *rawPage) decodeFrom(dec *json.Decoder) error {
 					return err
 				}
 				p.Results = append(p.Results, raw)
+				p.bytes += len(raw)
 			}
 			if err := expectDelim(dec, ']'); err != nil {
 				return err
@@ -328,9 +331,22 @@ func expectDelim(dec *json.Decoder, want json.Delim) error {
 func list[T any](ctx context.Context, c *Client, cl call, fn func(item T, base string) error) error {
 	seen := map[string]bool{}
 	var previous [sha256.Size]byte
+	var ahead *prefetcher
+	if cl.prefetch {
+		ahead = newPrefetcher(ctx, c, cl)
+		defer ahead.stop()
+	}
 	for n := 1; ; n++ {
-		var p rawPage
-		if err := c.doJSON(ctx, cl, &p); err != nil {
+		var (
+			p   rawPage
+			err error
+		)
+		if ahead != nil {
+			p, err = ahead.page(ctx, cl)
+		} else {
+			err = c.doJSON(ctx, cl, &p)
+		}
+		if err != nil {
 			return err
 		}
 		if fp := fingerprint(p.Results); len(p.Results) > 0 {
@@ -338,6 +354,19 @@ func list[T any](ctx context.Context, c *Client, cl call, fn func(item T, base s
 				return fmt.Errorf("listing %s: page %d repeats the previous page under a new next link; the listing is incomplete", cl.endpoint, n)
 			}
 			previous = fp
+		}
+		// The next page is decided before this one's items are handed on,
+		// so it can be fetched while they are processed.
+		next, end, err := nextPage(c, cl, p)
+		if err == nil && !end {
+			if seen[next] {
+				err = fmt.Errorf("listing %s: server repeated the next link %q", cl.endpoint, next)
+			} else {
+				seen[next] = true
+				if ahead != nil {
+					ahead.plan(next, len(p.Results), p.bytes)
+				}
+			}
 		}
 		for i, raw := range p.Results {
 			var it T
@@ -349,28 +378,28 @@ func list[T any](ctx context.Context, c *Client, cl call, fn func(item T, base s
 				return err
 			}
 		}
-		if p.Links.Next == "" {
-			return nil
-		}
-		next, err := relativeAPIPath(p.Links.Next)
-		if err != nil {
+		if err != nil || end {
 			return err
 		}
-		if c.cfg.Deployment == DataCenter {
-			var end bool
-			if next, end, err = dcNextPage(cl.path, next, len(p.Results)); err != nil || end {
-				return err
-			}
-		}
-		if seen[next] {
-			return fmt.Errorf("listing %s: server repeated the next link %q", cl.endpoint, next)
-		}
-		seen[next] = true
 		cl.path = next
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 	}
+}
+
+// nextPage returns the path of the page after p, or end.
+func nextPage(c *Client, cl call, p rawPage) (next string, end bool, err error) {
+	if p.Links.Next == "" {
+		return "", true, nil
+	}
+	if next, err = relativeAPIPath(p.Links.Next); err != nil {
+		return "", false, err
+	}
+	if c.cfg.Deployment == DataCenter {
+		return dcNextPage(cl.path, next, len(p.Results))
+	}
+	return next, false, nil
 }
 
 // fingerprint digests a page's results.

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/confluence-operator/confluence-operator/crawler/confluence"
+	"github.com/confluence-operator/confluence-operator/crawler/extract"
 	"github.com/confluence-operator/confluence-operator/crawler/opensearch"
 )
 
@@ -12,8 +13,12 @@ import (
 const batchSize = 200
 
 // batchBytes bounds the bodies a batch holds (listings carry bodies): a
-// batch is flushed early when its candidates reach it.
-const batchBytes = 32 << 20
+// batch is handed on early when its candidates reach it. One batch is
+// written while the next fills, so a space holds at most twice this, and
+// the text and bulk body built from the one being written (measured with
+// BenchmarkCrawlerPeakRSSHugeBodies: 8 MiB keeps the peak below that of
+// one 32 MiB batch at a time).
+const batchBytes = 8 << 20
 
 // candidate is a document that exists in Confluence and is in scope. Its
 // hashes are known from the listing; build produces the full document (text
@@ -24,38 +29,122 @@ type candidate struct {
 	// build (listings without bodies, in incremental syncs).
 	bodyOf string
 	build  func(ctx context.Context, fetched *confluence.Content) (opensearch.Document, error)
-	// failClosed: the stored version may have a wider ACL (see batch.flush).
+	// failClosed: the stored version may have a wider ACL (see batch.write).
 	failClosed bool
 	// size is the body bytes the candidate holds until it is built.
 	size int
 }
 
-// batch compares candidates with what is indexed, in groups, and writes only
-// what changed (everything, for ForcedFullCrawl).
+// batch collects candidates from a space's listings and hands them, in
+// groups, to a writer goroutine that compares them with what is indexed
+// and writes only what changed (everything, for ForcedFullCrawl). Listing
+// and writing overlap: the next listing page is fetched while the previous
+// group is compared, extracted and written. At most one group is being
+// written while the next one fills, which bounds memory and makes a slow
+// cluster slow the listing down.
 type batch struct {
 	r     *run
 	items []candidate
 	bytes int
+
+	work chan []candidate // to the writer; unbuffered
+	// failed is closed when the writer failed; err is its error (written
+	// before failed is closed, read after).
+	failed chan struct{}
+	err    error
+	done   chan struct{} // closed when the writer returned
 }
 
-func newBatch(r *run) *batch { return &batch{r: r} }
+// newBatch starts the writer of one space; finish must be called.
+func newBatch(ctx context.Context, r *run) *batch {
+	b := &batch{r: r, work: make(chan []candidate), failed: make(chan struct{}), done: make(chan struct{})}
+	go b.writer(ctx)
+	return b
+}
 
 func (b *batch) add(ctx context.Context, c candidate) error {
 	b.r.markSeen(c.id)
+	c.contentHash = b.r.salted(c.contentHash)
 	b.items = append(b.items, c)
 	b.bytes += c.size
 	if len(b.items) >= batchSize || b.bytes >= batchBytes {
-		return b.flush(ctx)
+		return b.handOn(ctx)
 	}
 	return nil
 }
 
-func (b *batch) flush(ctx context.Context) error {
+// handOn gives the collected candidates to the writer, waiting while it
+// is busy with the previous group.
+func (b *batch) handOn(ctx context.Context) error {
 	if len(b.items) == 0 {
 		return nil
 	}
 	items := b.items
 	b.items, b.bytes = nil, 0
+	select {
+	case b.work <- items:
+		return nil
+	case <-b.failed:
+		return b.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// finish writes what is left if the listings completed (write), waits until
+// the writer is done and returns its error. No request of the writer is in
+// flight after it returns.
+func (b *batch) finish(ctx context.Context, write bool) error {
+	var err error
+	if write {
+		err = b.handOn(ctx)
+	}
+	close(b.work)
+	<-b.done
+	select {
+	case <-b.failed:
+		return b.err
+	default:
+		return err
+	}
+}
+
+// writer writes the groups it is handed, then sends them to OpenSearch, so
+// a space's documents are searchable as soon as its group is written rather
+// than at a flush tick. After an error (or a panic, which fails the run as
+// in a space worker) it only drains.
+func (b *batch) writer(ctx context.Context) {
+	defer close(b.done)
+	for items := range b.work {
+		if b.err != nil {
+			continue
+		}
+		if err := b.writeRecovered(ctx, items); err != nil {
+			b.err = err
+			close(b.failed)
+		}
+	}
+}
+
+func (b *batch) writeRecovered(ctx context.Context, items []candidate) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = b.r.recovered(p)
+			b.r.mu.Lock()
+			if b.r.panicked == nil {
+				b.r.panicked = err
+			}
+			b.r.mu.Unlock()
+		}
+	}()
+	if err := b.flush(ctx, items); err != nil {
+		return err
+	}
+	return b.r.sink.Send(ctx)
+}
+
+// flush compares items with the index and writes those that changed.
+func (b *batch) flush(ctx context.Context, items []candidate) error {
 	var stored map[string]opensearch.Stored
 	if !b.r.forced() {
 		ids := make([]string, len(items))
@@ -131,6 +220,11 @@ func (b *batch) write(ctx context.Context, changed []candidate) error {
 				}
 			}
 			continue
+		}
+		doc.ContentHash = b.r.salted(doc.ContentHash)
+		if b.r.passages != nil && doc.Passages == nil {
+			// A builder that did not split its text: plain passages.
+			b.r.withPassages(&doc, extract.Text{Body: doc.Body})
 		}
 		write := b.r.sink.Index
 		if c.failClosed {

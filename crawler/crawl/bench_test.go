@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -215,4 +216,41 @@ func BenchmarkSmallSync(b *testing.B) {
 			b.ReportMetric(float64(calls)/float64(b.N), "calls/op")
 		})
 	}
+}
+
+// BenchmarkFullCrawl3000 is the full crawl of issue 15: 3 spaces of 1,000
+// pages with 5 KB bodies (plus a blog post each), every document written
+// (forced), against the fake Confluence with no server rate limit and no
+// client ceiling. The target is under 1 s wall per crawl on 2 cores.
+func BenchmarkFullCrawl3000(b *testing.B) {
+	for _, d := range []fakeconfluence.Deployment{fakeconfluence.Cloud, fakeconfluence.DataCenter} {
+		b.Run(string(d), func(b *testing.B) {
+			e := newHarness(b, d, fakeconfluence.DatasetOptions{Spaces: 3, PagesPerSpace: 1000, BlogPostsPerSpace: 1, BodyBytes: 5000})
+			e.spec.Scope = v1.ScopeSpec{PageComments: off, PageAttachments: off, BlogComments: off, BlogAttachments: off}
+			manifest.Default(&e.spec)
+			var docs, calls int64
+			cpu := processCPU()
+			b.ResetTimer()
+			for b.Loop() {
+				sum := e.mustRun(v1.SyncForcedFullCrawl)
+				docs += sum.DocumentsIndexed
+				calls += sum.APICalls
+			}
+			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/crawl")
+			// The fakes run in this process too: on a shared machine the CPU
+			// time is the steadier figure (wall >= CPU / cores).
+			b.ReportMetric((processCPU()-cpu).Seconds()/float64(b.N), "cpu-s/crawl")
+			b.ReportMetric(float64(docs)/float64(b.N), "docs/op")
+			b.ReportMetric(float64(calls)/float64(docs), "calls/page")
+		})
+	}
+}
+
+// processCPU is the user and system CPU time this process used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -59,6 +59,10 @@ type Summary struct {
 	DocumentsDeleted   int64       `json:"documentsDeleted"`
 	DocumentsFailed    int64       `json:"documentsFailed"`
 	DocumentsSkipped   int64       `json:"documentsSkipped"`
+	// PassagesIndexed and PassagesDeleted count passages written and
+	// removed (spec.passages); failed ones count in DocumentsFailed.
+	PassagesIndexed int64 `json:"passagesIndexed,omitempty"`
+	PassagesDeleted int64 `json:"passagesDeleted,omitempty"`
 	// DocumentCount is what the index holds for the data source after the
 	// run (-1 if it could not be counted).
 	DocumentCount int64    `json:"documentCount"`
@@ -68,9 +72,15 @@ type Summary struct {
 	DeletionsHeldBack int64 `json:"deletionsHeldBack,omitempty"`
 	// GroupsSkipped are groups whose members could not be listed; their
 	// members get no access through them until a later sync lists them.
-	GroupsSkipped   []string `json:"groupsSkipped,omitempty"`
-	APICalls        int64    `json:"apiCalls"`
-	DurationSeconds float64  `json:"durationSeconds"`
+	GroupsSkipped []string `json:"groupsSkipped,omitempty"`
+	// SpaceRecordsWritten counts space permission records written: spaces
+	// new to the index or whose view permission changed (documents reference
+	// the record and are not rewritten for it).
+	SpaceRecordsWritten int64 `json:"spaceRecordsWritten,omitempty"`
+	// SpaceRecordsDeleted counts records of spaces no longer in scope.
+	SpaceRecordsDeleted int64   `json:"spaceRecordsDeleted,omitempty"`
+	APICalls            int64   `json:"apiCalls"`
+	DurationSeconds     float64 `json:"durationSeconds"`
 	// WriteErrors are the first documents OpenSearch did not take.
 	WriteErrors []string `json:"writeErrors,omitempty"`
 	Message     string   `json:"message,omitempty"`
@@ -113,8 +123,14 @@ type run struct {
 	// incremental lists pages and blog posts without bodies and fetches only
 	// the bodies of what changed; it needs an earlier complete sync.
 	incremental bool
+	// passages, if set, are written with every document (spec.passages).
+	passages *passageSettings
+	// hashSalt enters every content hash (see hashSalt).
+	hashSalt string
 
 	unchanged, skipped, failed, processed atomic.Int64
+	spaceRecordsWritten                   atomic.Int64
+	spaceRecordsDeleted                   int64
 	spacesDone, spacesTotal               atomic.Int32
 	phase                                 atomic.Value // v1.SyncPhase
 
@@ -129,6 +145,8 @@ type run struct {
 	// documents go without the deletion guard (the user asked for it).
 	excludedSpaces map[string]bool
 	filtered       map[string]struct{} // document ids the spec's filters skip
+	// spacesCrawled are the spaces whose record this run made current.
+	spacesCrawled []string
 }
 
 // Run performs one sync. It returns a summary even on failure; the error says
@@ -193,6 +211,8 @@ func newRun(o Options) (*run, error) {
 		alias = "confluence"
 	}
 	r := &run{Options: o, filters: f, alias: alias, source: src, log: o.Logger, seen: map[string]struct{}{}, excludedSpaces: map[string]bool{}, filtered: map[string]struct{}{}}
+	r.passages = newPassageSettings(o.Spec.Passages)
+	r.hashSalt = hashSalt(o.Spec, r.passages)
 	r.phase.Store(v1.PhaseStarting)
 	return r, nil
 }
@@ -204,6 +224,9 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 	}
 	if _, err := r.OpenSearch.EnsureIndex(ctx, opensearch.IndexConfig{Alias: r.alias, Language: r.Spec.Language, ExtraFields: extra, Datasource: r.DataSource}); err != nil {
 		return fmt.Errorf("preparing index %q: %w", r.alias, err)
+	}
+	if err := r.preparePassages(ctx); err != nil {
+		return err
 	}
 	cp, err := r.OpenSearch.ReadCheckpoint(ctx, r.alias, r.DataSource)
 	if err != nil {
@@ -222,7 +245,11 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 	if _, err := r.Confluence.Verify(ctx); err != nil {
 		return err
 	}
-	r.sink, err = r.OpenSearch.NewSink(opensearch.SinkConfig{Alias: r.alias})
+	sc := opensearch.SinkConfig{Alias: r.alias, Pipeline: r.Spec.OpenSearch.IngestPipeline}
+	if r.passages != nil {
+		sc.PassageAlias, sc.PassagePipeline = opensearch.PassageAlias(r.alias), r.passages.pipeline
+	}
+	r.sink, err = r.OpenSearch.NewSink(sc)
 	if err != nil {
 		return err
 	}
@@ -275,6 +302,15 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 	if err := r.writeFailure(); err != nil {
 		return err
 	}
+	if r.listsEverySpace() && len(incomplete) == 0 && len(r.heldBack) == 0 {
+		// Every space in scope was crawled and the documents of the others
+		// deleted: their records grant nothing anymore.
+		n, err := r.OpenSearch.DeleteSpaceRecordsExcept(ctx, r.alias, r.DataSource, r.spacesCrawled, start)
+		if err != nil {
+			return fmt.Errorf("deleting records of spaces out of scope: %w", err)
+		}
+		r.spaceRecordsDeleted = n
+	}
 	r.phase.Store(v1.PhaseFinishing)
 	if r.Refresh {
 		if err := r.OpenSearch.Refresh(ctx, r.alias); err != nil {
@@ -311,7 +347,7 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 func (r *run) writeFailure() error {
 	st := r.sink.Stats()
 	failed := st.Failed + st.Hidden
-	writes := st.Indexed + st.Deleted + failed
+	writes := st.Indexed + st.Deleted + st.PassagesIndexed + st.PassagesDeleted + failed
 	if st.FailedDeletes == 0 && failed <= tolerableWriteFailures(writes) {
 		return nil
 	}
@@ -338,6 +374,8 @@ func (r *run) fill(ctx context.Context, sum *Summary) {
 		st := r.sink.Stats()
 		sum.DocumentsIndexed = st.Indexed
 		sum.DocumentsDeleted = st.Deleted
+		sum.PassagesIndexed = st.PassagesIndexed
+		sum.PassagesDeleted = st.PassagesDeleted
 		sum.DocumentsFailed = st.Failed + st.Hidden
 		for _, e := range r.sink.Errors() {
 			sum.WriteErrors = append(sum.WriteErrors, e.Error())
@@ -346,6 +384,8 @@ func (r *run) fill(ctx context.Context, sum *Summary) {
 	sum.DocumentsFailed += r.failed.Load()
 	sum.DocumentsUnchanged = r.unchanged.Load()
 	sum.DocumentsSkipped = r.skipped.Load()
+	sum.SpaceRecordsWritten = r.spaceRecordsWritten.Load()
+	sum.SpaceRecordsDeleted = r.spaceRecordsDeleted
 	r.mu.Lock()
 	sum.SpacesSkipped = append([]string(nil), r.spacesSkipped...)
 	sum.GroupsSkipped = append([]string(nil), r.groupsSkipped...)
@@ -640,6 +680,18 @@ func (r *run) snapshot() v1.SyncProgress {
 		SpacesTotal:        r.spacesTotal.Load(),
 		DocumentsProcessed: r.processed.Load(),
 	}
+}
+
+// listsEverySpace reports whether the mode crawls every space in scope, so
+// that a space it did not crawl is out of scope. A targeted sync or change
+// poll crawls some spaces only: it must not delete the others' records
+// (which would hide their documents).
+func (r *run) listsEverySpace() bool {
+	switch r.Mode {
+	case v1.SyncForcedFullCrawl, v1.SyncFullCrawl, v1.SyncIncremental:
+		return true
+	}
+	return false
 }
 
 // forced reports whether every document is written whatever the index holds.

@@ -3,7 +3,10 @@ package crawl_test
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 	"github.com/confluence-operator/confluence-operator/crawler/crawl"
 	"github.com/confluence-operator/confluence-operator/crawler/manifest"
 	"github.com/confluence-operator/confluence-operator/crawler/opensearch"
+	"github.com/confluence-operator/confluence-operator/test/demodata"
 	"github.com/confluence-operator/confluence-operator/test/fakeconfluence"
 	"github.com/confluence-operator/confluence-operator/test/fakeopensearch"
 )
@@ -39,6 +43,8 @@ type harness struct {
 	allowDeletions int64
 	// as, if set, runs as another data source than dataSource.
 	as string
+	// site is the demo wiki's people (newDemoHarness).
+	site demodata.Site
 }
 
 func newHarness(t testing.TB, deployment fakeconfluence.Deployment, o fakeconfluence.DatasetOptions) *harness {
@@ -82,7 +88,30 @@ func newHarnessOn(t testing.TB, target fakeopensearch.Target, fo fakeconfluence.
 		OpenSearch: v1.OpenSearchSpec{Endpoints: []string{target.URL}, Index: fakeopensearch.IndexName(t)},
 	}
 	manifest.Default(&spec)
-	return &harness{t: t, cf: cf, data: data, os: osc, fos: target.Fake, target: target, spec: spec, ds: dataSource}
+	h := &harness{t: t, cf: cf, data: data, os: osc, fos: target.Fake, target: target, spec: spec, ds: dataSource}
+	if target.Fake == nil {
+		// The real node is shared and holds at most 1,000 shards: drop the
+		// indices of this test's alias (unique to it) when it ends.
+		t.Cleanup(func() { h.dropIndices(spec.OpenSearch.Index) })
+	}
+	return h
+}
+
+// dropIndices deletes the backing, identity, state and spaces indices of a
+// test's alias.
+func (h *harness) dropIndices(alias string) {
+	names := alias + "-v*," + opensearch.IdentityIndex(alias) + "," + opensearch.StateIndex(alias) + "," + opensearch.SpaceIndex(alias)
+	req, err := http.NewRequest(http.MethodDelete, strings.TrimSuffix(h.target.URL, "/")+"/"+names+"?ignore_unavailable=true", nil)
+	if err != nil {
+		return
+	}
+	if h.target.Username != "" {
+		req.SetBasicAuth(h.target.Username, h.target.Password)
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: h.target.Insecure}}} //nolint:gosec // test clusters only
+	if resp, err := client.Do(req); err == nil {
+		_ = resp.Body.Close()
+	}
 }
 
 // sibling is a second Confluence site, crawled as data source ds into the
@@ -137,19 +166,26 @@ func (h *harness) mustRun(mode v1.SyncMode) crawl.Summary {
 }
 
 // visible returns the document ids a user may find (userID "" = anonymous),
-// by searching with the principals the identity index resolves.
+// by searching with the principals the identity index resolves, expanded to
+// the spaces they may view.
 func (h *harness) visible(userID string) []string {
 	h.t.Helper()
-	ctx := context.Background()
-	var principals []string
+	return h.search(h.principalsOf(userID))
+}
+
+// principalsOf resolves a user (userID "" = anonymous) as a search
+// application does: identity, groups, anonymous, readable spaces.
+func (h *harness) principalsOf(userID string) []string {
+	h.t.Helper()
+	who := ""
 	if userID != "" {
-		res, err := h.os.ResolvePrincipals(ctx, h.spec.OpenSearch.Index, []string{h.ds}, acl.Source(h.ds).User(userID))
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		principals = res.Principals
+		who = acl.Source(h.ds).User(userID)
 	}
-	return h.search(principals)
+	res, err := h.os.ResolvePrincipals(context.Background(), h.spec.OpenSearch.Index, []string{h.ds}, who)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return res.Principals
 }
 
 // search returns the ids of the data source's documents a reader holding
@@ -170,10 +206,13 @@ func (h *harness) search(principals []string) []string {
 
 // expected is what Confluence shows the user in the crawled scope (current
 // content of current global spaces), computed from the fake's model.
-func (h *harness) expected(userID string) []string {
+func (h *harness) expected(userID string) []string { return h.expectedExcept(userID, "") }
+
+// expectedExcept is expected without the space excluded ("" = none).
+func (h *harness) expectedExcept(userID, excluded string) []string {
 	var ids []string
 	for _, sp := range h.cf.Spaces() {
-		if sp.Type != "global" || sp.Status != "current" {
+		if sp.Type != "global" || sp.Status != "current" || sp.Key == excluded {
 			continue
 		}
 		for _, typ := range []string{"page", "blogpost"} {
@@ -203,12 +242,19 @@ func (h *harness) expected(userID string) []string {
 // the oracle for every user and for an anonymous reader.
 func (h *harness) assertEveryUserSeesExactlyWhatConfluenceShows() {
 	h.t.Helper()
+	h.assertEveryUserSeesExactlyWhatConfluenceShowsExcept("")
+}
+
+// assertEveryUserSeesExactlyWhatConfluenceShowsExcept is the oracle check
+// with one space excluded from the crawl's scope ("" = none).
+func (h *harness) assertEveryUserSeesExactlyWhatConfluenceShowsExcept(excluded string) {
+	h.t.Helper()
 	users := []string{""}
 	for _, u := range h.cf.Users() {
 		users = append(users, u.ID)
 	}
 	for _, u := range users {
-		got, want := h.visible(u), h.expected(u)
+		got, want := h.visible(u), h.expectedExcept(u, excluded)
 		if !slices.Equal(got, want) {
 			h.t.Errorf("user %q: search returns %d documents, Confluence shows %d\n extra: %v\n missing: %v", u, len(got), len(want), minus(got, want), minus(want, got))
 		}

@@ -109,10 +109,21 @@ func TestSync_ChangesReachTheIndex(t *testing.T) {
 		{"restriction added on a grandparent", func(h *harness) {
 			_, gp := h.grandchild()
 			h.cf.SetRestriction(gp, []string{h.data.Crawler.ID}, nil)
-		}, nil},
+		}, func(h *harness, s summaryView) {
+			// The restricted page and what is below it, nothing else.
+			_, gp := h.grandchild()
+			if want := h.subtreeDocuments(gp); s.DocumentsIndexed != want || s.SpaceRecordsWritten != 0 {
+				h.t.Errorf("a restriction change wrote %d documents and %d space records, want the %d of the page's subtree and none", s.DocumentsIndexed, s.SpaceRecordsWritten, want)
+			}
+		}},
 		{"space permission removed", func(h *harness) {
 			h.cf.SetSpacePermissions(h.firstSpace(), []string{h.data.Crawler.ID}, nil, false)
-		}, nil},
+		}, func(h *harness, s summaryView) {
+			// Documents reference the space's record: one write, no page.
+			if s.SpaceRecordsWritten != 1 || s.DocumentsIndexed != 0 {
+				h.t.Errorf("want the space's record written and no document, got %d records and %d documents", s.SpaceRecordsWritten, s.DocumentsIndexed)
+			}
+		}},
 		{"group added to a restriction", func(h *harness) {
 			page, _ := h.grandchild()
 			h.cf.SetRestriction(page, []string{h.data.Crawler.ID}, []string{h.data.Groups[0].Name})
@@ -148,14 +159,14 @@ func TestSync_ChangesReachTheIndex(t *testing.T) {
 					h.mustRun(v1.SyncFullCrawl)
 					c.apply(h)
 					sum := h.mustRun(mode)
-					if sum.DocumentsIndexed+sum.DocumentsDeleted == 0 {
+					if sum.DocumentsIndexed+sum.DocumentsDeleted+sum.SpaceRecordsWritten == 0 {
 						t.Errorf("the change wrote nothing: %+v", sum)
 					}
 					if c.verify != nil {
 						c.verify(h, sum)
 					}
 					h.assertEveryUserSeesExactlyWhatConfluenceShows()
-					if again := h.mustRun(mode); again.DocumentsIndexed+again.DocumentsDeleted != 0 {
+					if again := h.mustRun(mode); again.DocumentsIndexed+again.DocumentsDeleted+again.SpaceRecordsWritten != 0 {
 						t.Errorf("a run after the change still writes: %+v", again)
 					}
 				})
@@ -278,4 +289,41 @@ func TestSync_ExcludeFilterRemovesDocuments(t *testing.T) {
 	if err != nil || n != 0 {
 		t.Fatalf("%d documents of the excluded space remain (%v)", n, err)
 	}
+	// Its permission record goes too; the other spaces' stay.
+	if sum.SpaceRecordsDeleted != 1 {
+		t.Errorf("%d space records deleted, want the excluded space's", sum.SpaceRecordsDeleted)
+	}
+	if rec, err := h.os.GetSpaceRecord(context.Background(), h.spec.OpenSearch.Index, dataSource, space); err != nil || rec != nil {
+		t.Errorf("the excluded space's record remains: %+v, %v", rec, err)
+	}
+	h.assertEveryUserSeesExactlyWhatConfluenceShowsExcept(space)
+}
+
+// subtreeDocuments counts the indexed documents of a page and every page
+// below it: the pages, their current comments and attachments.
+func (h *harness) subtreeDocuments(root string) int64 {
+	var n int64
+	for _, sp := range h.cf.Spaces() {
+		for _, id := range h.pages(sp.Key) {
+			for at := id; at != ""; {
+				if at == root {
+					n++
+					for _, c := range h.cf.CommentsOf(id) {
+						if c.Status == "" || c.Status == "current" {
+							n++
+						}
+					}
+					for _, a := range h.cf.AttachmentsOf(id) {
+						if a.Status == "" || a.Status == "current" {
+							n++
+						}
+					}
+					break
+				}
+				c, _ := h.cf.Content(at)
+				at = c.ParentID
+			}
+		}
+	}
+	return n
 }

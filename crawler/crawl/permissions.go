@@ -8,6 +8,7 @@ import (
 
 	"github.com/confluence-operator/confluence-operator/crawler/acl"
 	"github.com/confluence-operator/confluence-operator/crawler/confluence"
+	"github.com/confluence-operator/confluence-operator/crawler/opensearch"
 )
 
 // principals renders who a restriction or permission admits, scoped to the
@@ -30,8 +31,48 @@ func principals(src acl.Source, users []confluence.User, groups []confluence.Gro
 	return out
 }
 
-func spaceClause(src acl.Source, p confluence.SpacePermissions) acl.Clause {
-	return acl.Clause{Level: acl.LevelSpace, Principals: principals(src, p.Users, p.Groups, p.Anonymous)}
+// spaceClause reads a space's view permission, makes the space's record
+// current, and returns the clause the space's documents carry: the space's
+// reference, not its principals (see package acl). A permission change thus
+// writes the one record; documents are untouched.
+//
+// Documents written before space records copy the principals: they are
+// switched to the reference first, then the record is written, so no
+// document is ever visible beyond its old or its new permissions, and a
+// document referencing a record not yet written is hidden (fail closed).
+func (r *run) spaceClause(ctx context.Context, key string) (acl.Clause, error) {
+	perms, err := r.Confluence.SpacePermissions(ctx, key)
+	if err != nil {
+		return acl.Clause{}, fmt.Errorf("space %s permissions: %w", key, err)
+	}
+	rec := opensearch.NewSpaceRecord(r.source, key, principals(r.source, perms.Users, perms.Groups, perms.Anonymous))
+	rec.UpdatedAt = r.Now().UTC()
+	if n, err := r.OpenSearch.ReferenceSpaceRecord(ctx, r.alias, r.DataSource, key); err != nil {
+		return acl.Clause{}, fmt.Errorf("space %s: %w", key, err)
+	} else if n > 0 {
+		r.log.Info("documents switched from copied space principals to the space record", "space", key, "documents", n)
+	}
+	stored, err := r.OpenSearch.GetSpaceRecord(ctx, r.alias, r.DataSource, key)
+	if err != nil {
+		return acl.Clause{}, fmt.Errorf("space %s: %w", key, err)
+	}
+	if r.forced() || stored == nil || stored.Hash != rec.Hash || stored.Ref != rec.Ref {
+		if err := r.OpenSearch.PutSpaceRecord(ctx, r.alias, rec); err != nil {
+			if stored != nil {
+				// The stored record may admit readers who lost the space:
+				// without the new one, nobody reads it (fail closed).
+				if derr := r.OpenSearch.DeleteSpaceRecord(ctx, r.alias, r.DataSource, key); derr != nil {
+					err = fmt.Errorf("%w; removing the outdated record failed too, it stays until the next sync: %w", err, derr)
+				}
+			}
+			return acl.Clause{}, fmt.Errorf("space %s: %w", key, err)
+		}
+		r.spaceRecordsWritten.Add(1)
+	}
+	r.mu.Lock()
+	r.spacesCrawled = append(r.spacesCrawled, key)
+	r.mu.Unlock()
+	return acl.Clause{Level: acl.LevelSpace, Principals: []string{rec.Ref}}, nil
 }
 
 // restrictions remembers the read restriction of every page seen in a space's
@@ -86,8 +127,9 @@ func (r *restrictions) get(ctx context.Context, id string) (*confluence.Restrict
 var errACL = errors.New("permissions unknown")
 
 // contentACL is Confluence's effective read access to a page or blog post:
-// the space's view permission, the item's own read restriction, and the read
-// restriction of every ancestor that has one.
+// the space's view permission (by reference, see spaceClause), the item's
+// own read restriction, and the read restriction of every ancestor that has
+// one.
 func (r *restrictions) contentACL(ctx context.Context, space acl.Clause, c confluence.Content) (acl.ACL, error) {
 	a := acl.ACL{space}
 	if c.ReadRestriction != nil {

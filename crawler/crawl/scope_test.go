@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	v1 "github.com/confluence-operator/confluence-operator/api/v1alpha1"
-	"github.com/confluence-operator/confluence-operator/crawler/acl"
 	"github.com/confluence-operator/confluence-operator/crawler/opensearch"
 	"github.com/confluence-operator/confluence-operator/test/fakeconfluence"
 )
@@ -67,7 +66,7 @@ func TestScopeAndFilters(t *testing.T) {
 		"attachment types include pdf only": {
 			func(s *v1.ConfluenceDataSourceSpec) { s.Filters.AttachmentTypes.Include = []v1.Regex{"^pdf$"} },
 			func(h *harness, base map[string]int, _ summaryView) {
-				res, err := h.os.Search(context.Background(), opensearch.SearchRequest{Alias: h.spec.OpenSearch.Index, Principals: []string{acl.Source(h.ds).User(h.data.Crawler.ID)}, Size: 10000})
+				res, err := h.os.Search(context.Background(), opensearch.SearchRequest{Alias: h.spec.OpenSearch.Index, Principals: h.principalsOf(h.data.Crawler.ID), Size: 10000})
 				if err != nil {
 					h.t.Fatal(err)
 				}

@@ -38,21 +38,39 @@ type spaceCrawl struct {
 // crawlSpace indexes one space: its pages and blog posts from listings that
 // carry bodies and restrictions, then its comments and attachments from one
 // space-wide listing each. It returns an error if any listing failed.
-func (r *run) crawlSpace(ctx context.Context, s confluence.Space) error {
-	perms, err := r.Confluence.SpacePermissions(ctx, s.Key)
+func (r *run) crawlSpace(ctx context.Context, s confluence.Space) (err error) {
+	clause, err := r.spaceClause(ctx, s.Key)
 	if err != nil {
-		return fmt.Errorf("space %s permissions: %w", s.Key, err)
+		return err
 	}
 	sc := &spaceCrawl{
 		run:         r,
 		ctx:         ctx,
 		space:       s,
-		clause:      spaceClause(r.source, perms),
+		clause:      clause,
 		rs:          newRestrictions(r.source, r.Confluence.ReadRestriction),
 		containers:  map[string]*container{},
 		filteredOut: map[string]bool{},
 	}
-	sc.batch = newBatch(r)
+	sc.batch = newBatch(ctx, r)
+	listed := false
+	defer func() {
+		// Only listings that completed write their last group; either way
+		// (a panic too) the writer is done before the space is.
+		if werr := sc.batch.finish(ctx, listed); err == nil {
+			err = werr
+		}
+	}()
+	if err := sc.list(ctx); err != nil {
+		return err
+	}
+	listed = true
+	return nil
+}
+
+// list runs the space's listings, handing what they find to the batch.
+func (sc *spaceCrawl) list(ctx context.Context) error {
+	r, s := sc.run, sc.space
 	scope := r.Spec.Scope
 	if enabled(scope.Pages, true) {
 		statuses := []confluence.ContentStatus{confluence.StatusCurrent}
@@ -70,7 +88,8 @@ func (r *run) crawlSpace(ctx context.Context, s confluence.Space) error {
 			return fmt.Errorf("space %s blog posts: %w", s.Key, err)
 		}
 	}
-	if err := sc.batch.flush(ctx); err != nil {
+	// Pages and blog posts are written while comments and attachments list.
+	if err := sc.batch.handOn(ctx); err != nil {
 		return err
 	}
 	if sc.wantComments() {
@@ -83,7 +102,7 @@ func (r *run) crawlSpace(ctx context.Context, s confluence.Space) error {
 			return fmt.Errorf("space %s attachments: %w", s.Key, err)
 		}
 	}
-	return sc.batch.flush(ctx)
+	return nil
 }
 
 func (sc *spaceCrawl) wantComments() bool {
@@ -141,6 +160,7 @@ func (sc *spaceCrawl) content(c confluence.Content) error {
 			return doc, err
 		}
 		doc.Body = text.Body
+		sc.withPassages(&doc, text)
 		return doc, nil
 	}}
 	if sc.incremental && !c.BodyIncluded {
@@ -172,6 +192,7 @@ func (sc *spaceCrawl) comment(c confluence.Comment) error {
 			return doc, err
 		}
 		doc.Body = text.Body
+		sc.withPassages(&doc, text)
 		return doc, nil
 	}})
 }
@@ -245,6 +266,7 @@ func (sc *spaceCrawl) attachment(at confluence.Attachment) error {
 			doc.ContentHash = hashOf("download failed", doc.ContentHash)
 		}
 		doc.Body = text
+		sc.withPassages(&doc, extract.Text{Body: text})
 		return doc, nil
 	}})
 }

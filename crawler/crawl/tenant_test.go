@@ -78,15 +78,11 @@ func readerName(dep fakeconfluence.Deployment, u fakeconfluence.User) string {
 func searchAcrossSources(t *testing.T, h *harness, reader string) []string {
 	t.Helper()
 	ctx := context.Background()
-	var principals []string
-	if reader != "" {
-		res, err := h.os.ResolvePrincipals(ctx, h.spec.OpenSearch.Index, nil, reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		principals = res.Principals
+	who, err := h.os.ResolvePrincipals(ctx, h.spec.OpenSearch.Index, nil, reader)
+	if err != nil {
+		t.Fatal(err)
 	}
-	res, err := h.os.Search(ctx, opensearch.SearchRequest{Alias: h.spec.OpenSearch.Index, Principals: principals, Size: 10000})
+	res, err := h.os.Search(ctx, opensearch.SearchRequest{Alias: h.spec.OpenSearch.Index, Principals: who.Principals, Size: 10000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +111,9 @@ func (h *harness) expectedFor(dep fakeconfluence.Deployment, reader string) []st
 // even an incremental one, rewrites every document and identity scoped.
 func TestSync_UnscopedIndexFailsClosedUntilTheNextSyncScopesIt(t *testing.T) {
 	h := newHarness(t, fakeconfluence.DataCenter, fakeconfluence.DatasetOptions{RestrictedEvery: 3})
+	h.needsEngine()
 	first := h.mustRun(v1.SyncFullCrawl)
+	h.downgradeToCopiedSpacePrincipals()
 	h.downgradeToUnscoped()
 
 	public := h.expected("")

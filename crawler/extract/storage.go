@@ -17,7 +17,24 @@ type Text struct {
 	Headings []string
 	// Truncated reports that Body was cut at the size bound.
 	Truncated bool
+	// Sections are the headings with their level and where their line
+	// starts in Body, in document order (see Split).
+	Sections []Section
+	// Groups are the byte ranges of Body held by top-level lists, tables,
+	// code blocks and macros: Split prefers not to cut inside them.
+	Groups []Range
 }
+
+// Section is a heading of a page: its level (1-6), its text and the offset
+// in Text.Body where its line starts.
+type Section struct {
+	Level   int
+	Heading string
+	Start   int
+}
+
+// Range is a byte range [Start, End) of Text.Body.
+type Range struct{ Start, End int }
 
 // debugNoRecover lets tests see panics that StorageToText would otherwise
 // turn into the tag-stripping fallback.
@@ -64,7 +81,17 @@ func storageToText(storage string, o *options) (t Text, err error) {
 	if wk.err != nil {
 		return Text{}, wk.err
 	}
-	return Text{Body: w.String(), Headings: wk.headings, Truncated: w.full}, nil
+	body := w.String()
+	for i := range wk.groups {
+		g := &wk.groups[i]
+		if g.Start < len(body) && body[g.Start] == '\n' {
+			g.Start++
+		}
+		if g.End < g.Start { // left open at the size bound
+			g.End = len(body)
+		}
+	}
+	return Text{Body: body, Headings: wk.headings, Truncated: w.full, Sections: wk.sections, Groups: wk.groups}, nil
 }
 
 var cdataEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
@@ -134,6 +161,7 @@ type frame struct {
 	mark     int      // kHeading, kRow, kRaw: len(buf) at start; kLink: writes at start
 	fallback string   // kLink: text when the link has no body
 	user     *UserRef // kLink: user to render when the link has no body
+	group    bool     // a group element (see groupElements)
 }
 
 // maxDepth bounds the element stack; deeper elements are treated as inline.
@@ -148,7 +176,32 @@ type walker struct {
 	raw      int // open kRaw frames
 	cells    int // open kCell frames
 	headings []string
-	err      error
+	sections []Section
+	// groups are the ranges of top-level group elements (see groupElements);
+	// grouped counts the open ones.
+	groups  []Range
+	grouped int
+	err     error
+}
+
+// groupElements hold lines that belong together: a passage boundary
+// inside them is a last resort (see Split).
+var groupElements = map[string]bool{
+	"ul": true, "ol": true, "dl": true, "table": true, "pre": true, "ac:task-list": true,
+	"ac:structured-macro": true, "ac:macro": true, "ac:plain-text-body": true, "blockquote": true,
+}
+
+// lineStart is where the next line of text starts: the buffer ends in an
+// owed line break unless it is empty or already ends with one.
+func (wk *walker) lineStart(mark int) int {
+	b := wk.w.buf
+	if mark < len(b) && b[mark] == '\n' {
+		return mark + 1
+	}
+	if mark > 0 && mark == len(b) && b[mark-1] != '\n' {
+		return mark + 1
+	}
+	return mark
 }
 
 // attrs holds the attributes the walker looks at.
@@ -343,6 +396,13 @@ func (wk *walker) push(f frame) {
 	if len(wk.stack) >= maxDepth {
 		return
 	}
+	if groupElements[f.name] && wk.skip == 0 {
+		f.group = true
+		if wk.grouped == 0 {
+			wk.groups = append(wk.groups, Range{Start: len(wk.w.buf)})
+		}
+		wk.grouped++
+	}
 	switch f.kind {
 	case kBlock:
 		wk.blockBreak()
@@ -392,6 +452,11 @@ func (wk *walker) closeTo(n int) {
 	for len(wk.stack) > n {
 		f := wk.stack[len(wk.stack)-1]
 		wk.stack = wk.stack[:len(wk.stack)-1]
+		if f.group {
+			if wk.grouped--; wk.grouped == 0 {
+				wk.groups[len(wk.groups)-1].End = len(wk.w.buf)
+			}
+		}
 		switch f.kind {
 		case kBlock:
 			wk.blockBreak()
@@ -403,6 +468,9 @@ func (wk *walker) closeTo(n int) {
 		case kHeading:
 			if h := heading(wk.w.buf[min(f.mark, len(wk.w.buf)):]); h != "" {
 				wk.headings = append(wk.headings, h)
+				if wk.grouped == 0 {
+					wk.sections = append(wk.sections, Section{Level: int(f.name[1] - '0'), Heading: h, Start: wk.lineStart(f.mark)})
+				}
 			}
 			wk.w.lineBreak()
 		case kRow:

@@ -167,7 +167,8 @@ func (c *Client) deleteByQuery(ctx context.Context, index string, query map[stri
 }
 
 // DeleteDatasource removes everything a data source owns under alias: its
-// documents, its identities and its checkpoint (finalizer cleanup). It
+// documents, their passages, its identities, its space records and its
+// checkpoint (finalizer cleanup). It
 // returns the number of documents deleted. Other data sources sharing the
 // alias are untouched.
 func (c *Client) DeleteDatasource(ctx context.Context, alias, datasource string) (int64, error) {
@@ -177,6 +178,12 @@ func (c *Client) DeleteDatasource(ctx context.Context, alias, datasource string)
 		return n, err
 	}
 	if _, err := c.deleteByQuery(ctx, IdentityIndex(alias), q); err != nil {
+		return n, err
+	}
+	if _, err := c.deleteByQuery(ctx, SpaceIndex(alias), q); err != nil {
+		return n, err
+	}
+	if _, err := c.deleteByQuery(ctx, PassageAlias(alias), q); err != nil {
 		return n, err
 	}
 	err = c.do(ctx, http.MethodDelete, "/"+esc(StateIndex(alias))+"/_doc/"+esc(DatasourceKey(datasource)), nil, nil, nil)

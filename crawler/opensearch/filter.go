@@ -18,7 +18,11 @@ import (
 //	  must_not: nested(acl, bool.must_not: terms(acl.principals, principals))
 //
 // Group membership lives in principals, not in the index, so a membership
-// change needs no re-index.
+// change needs no re-index. Space permissions likewise: a document's space
+// clause names the space's reference (acl.Source.Space), so principals must
+// include the references of the spaces the reader may view, as
+// ResolvePrincipals returns them (ExpandSpaces); without them every document
+// is hidden.
 func ACLFilter(principals []string) map[string]any {
 	p := withAnonymous(principals)
 	return map[string]any{"bool": map[string]any{
@@ -52,8 +56,9 @@ const DefaultDLSAttribute = "attr.internal.confluence_principals"
 
 // DLSRole returns an OpenSearch Security role (PUT
 // _plugins/_security/api/roles/<name>) that enforces the ACL filter in the
-// engine for the indices of alias, reading the user's principals from a user
-// attribute by parameter substitution.
+// engine for the indices of alias and of its passages (PassageAlias),
+// reading the user's principals from a user attribute by parameter
+// substitution.
 //
 // attribute is the substitution variable without "${}" (default
 // DefaultDLSAttribute; attr.ldap.<name> and attr.jwt.<name> work too). Its
@@ -67,10 +72,20 @@ const DefaultDLSAttribute = "attr.internal.confluence_principals"
 // principals of each data source they belong to, and a same-named group of
 // another site matches nothing.
 //
-// An empty value is allowed (the user sees anonymous spaces only); a
-// missing attribute leaves the variable unsubstituted, which makes the query
-// invalid and every search fail — closed, not open. anonymous is part of the
-// query itself.
+// The value must also list the references of the spaces the user may view
+// (documents name their space by reference, see ACLFilter): it is the
+// user's resolved principals (ResolvePrincipals, or search
+// --print-dls-attribute), recomputed when the user's groups or a space's
+// permissions change (typically at each login, where the identity provider
+// or proxy sets the attribute). A single static query cannot do the two
+// lookups itself: OpenSearch Security's terms-lookup in DLS reads one
+// document's field, which would have to be a per-user list of readable
+// spaces rewritten for every user of a space on each permission change.
+//
+// An empty value is allowed (the user sees nothing: even anonymous spaces
+// need their references); a missing attribute leaves the variable
+// unsubstituted, which makes the query invalid and every search fail —
+// closed, not open. anonymous is part of the query itself.
 func DLSRole(alias, attribute string) map[string]any {
 	if attribute == "" {
 		attribute = DefaultDLSAttribute
@@ -83,7 +98,8 @@ func DLSRole(alias, attribute string) map[string]any {
 		"description":         "Read Confluence documents of " + alias + " as allowed by their ACLs (confluence-operator)",
 		"cluster_permissions": []string{"cluster_composite_ops_ro"},
 		"index_permissions": []any{map[string]any{
-			"index_patterns":  []string{alias, alias + "-v*"},
+			// The passages carry their documents' ACL fields: one DLS query serves both.
+			"index_patterns":  []string{alias, alias + "-v*", PassageAlias(alias), PassageAlias(alias) + "-v*"},
 			"dls":             dls,
 			"allowed_actions": []string{"read"},
 		}},

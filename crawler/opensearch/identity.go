@@ -123,8 +123,13 @@ func (c *Client) DeleteIdentitiesBefore(ctx context.Context, alias, datasource s
 
 // Resolution is the outcome of ResolvePrincipals.
 type Resolution struct {
-	// Principals always include acl.Anonymous.
+	// Principals are what to filter with (ACLFilter, SearchRequest): the
+	// reader's user and group principals, acl.Anonymous, and the references
+	// of the spaces the reader may view (Spaces).
 	Principals []string
+	// Spaces are the space references among Principals: the spaces whose
+	// record names the reader's user, one of their groups, or anonymous.
+	Spaces []string
 	// Identities are the matching users (one per data source at most, unless
 	// an e-mail is shared).
 	Identities []Identity
@@ -148,8 +153,26 @@ func (r Resolution) Known() bool { return len(r.Identities) > 0 }
 // Each identity contributes only principals scoped to its own data source
 // (acl.Source.Owns), so a match in several data sources gives the reader
 // each site's own view and never lets one site's groups open another's
-// documents. An unknown user resolves to anonymous only.
+// documents. An unknown user (or who empty) resolves to anonymous only.
+//
+// Then the principals are expanded to the spaces they may view
+// (ExpandSpaces): documents name their space by reference, so the filter
+// needs both.
 func (c *Client) ResolvePrincipals(ctx context.Context, alias string, datasources []string, who string) (Resolution, error) {
+	res, err := c.resolveIdentity(ctx, alias, datasources, who)
+	if err != nil {
+		return res, err
+	}
+	if res.Spaces, err = c.ExpandSpaces(ctx, alias, datasources, res.Principals); err != nil {
+		return res, err
+	}
+	res.Principals = append(res.Principals, res.Spaces...)
+	slices.Sort(res.Principals)
+	return res, nil
+}
+
+// resolveIdentity is ResolvePrincipals without the space expansion.
+func (c *Client) resolveIdentity(ctx context.Context, alias string, datasources []string, who string) (Resolution, error) {
 	res := Resolution{Principals: []string{acl.Anonymous}}
 	who = strings.TrimSpace(who)
 	if who == "" {
@@ -198,13 +221,15 @@ func (c *Client) ResolvePrincipals(ctx context.Context, alias string, datasource
 
 // scopedPrincipals returns the identity's principal and groups that belong to
 // its data source, and whether any did not (fail closed: those are dropped).
+// A space reference is never an identity's: readers hold one only through
+// the space's record.
 func scopedPrincipals(id Identity) (owned []string, dropped bool) {
 	src, err := acl.ParseSource(id.Datasource)
 	if err != nil {
 		return nil, true
 	}
 	for _, p := range append([]string{id.Principal}, id.Groups...) {
-		if src.Owns(p) {
+		if src.Owns(p) && !acl.IsSpaceRef(p) {
 			owned = append(owned, p)
 		} else {
 			dropped = true

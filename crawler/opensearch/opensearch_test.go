@@ -640,7 +640,7 @@ func TestDLSRole_SubstitutesToValidQuery(t *testing.T) {
 			t.Fatalf("substituted DLS for %v is not JSON: %v\n%s", principals, err, q)
 		}
 	}
-	if !slices.Equal(perms["index_patterns"].([]string), []string{"confluence", "confluence-v*"}) {
+	if !slices.Equal(perms["index_patterns"].([]string), []string{"confluence", "confluence-v*", "confluence-passages", "confluence-passages-v*"}) {
 		t.Fatalf("index patterns = %v", perms["index_patterns"])
 	}
 }

@@ -61,6 +61,9 @@ type Document struct {
 	// Fields are extra top-level fields; their names must not clash with the
 	// fields above.
 	Fields map[string]any `json:"-"`
+	// Passages are the document's retrieval passages, written to the
+	// passages index with it (see SinkConfig.PassageAlias).
+	Passages []Passage `json:"-"`
 }
 
 // reserved are the top-level field names the mapping owns.
@@ -70,6 +73,8 @@ var reserved = map[string]bool{
 	"version": true, "parent_id": true, "container_id": true, "ancestors": true, "media_type": true,
 	"size": true, "created": true, "updated": true, "content_hash": true, "acl_hash": true, "acl": true,
 	"indexed_at": true,
+	// Passage fields (see Passage).
+	"document_id": true, "document_url": true, "heading_path": true, "passage": true,
 }
 
 // IsReservedField reports whether name is a field the index mapping owns and
@@ -82,7 +87,10 @@ func (d Document) MarshalJSON() ([]byte, error) { return d.encode() }
 
 // encode is MarshalJSON without encoding/json's re-validation of a
 // Marshaler's output.
-func (d Document) encode() ([]byte, error) {
+func (d Document) encode() ([]byte, error) { return d.encodeWith(nil) }
+
+// encodeWith encodes d with extra top-level fields (the passage fields).
+func (d Document) encodeWith(extra map[string]any) ([]byte, error) {
 	type plain Document
 	p := plain(d)
 	p.ACL = d.ACL.Normalize()
@@ -90,21 +98,28 @@ func (d Document) encode() ([]byte, error) {
 		p.ACLHash = d.ACL.Hash()
 	}
 	b, err := json.Marshal(p)
-	if err != nil || len(d.Fields) == 0 {
+	if err != nil || len(d.Fields)+len(extra) == 0 {
 		return b, err
 	}
-	keys := make([]string, 0, len(d.Fields))
-	for k := range d.Fields {
+	fields := make(map[string]any, len(d.Fields)+len(extra))
+	for k, v := range d.Fields {
 		if reserved[k] {
 			return nil, fmt.Errorf("field %q clashes with a reserved index field", k)
 		}
+		fields[k] = v
+	}
+	for k, v := range extra {
+		fields[k] = v
+	}
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	var buf bytes.Buffer
 	buf.Write(b[:len(b)-1])
 	for _, k := range keys {
-		v, err := json.Marshal(d.Fields[k])
+		v, err := json.Marshal(fields[k])
 		if err != nil {
 			return nil, fmt.Errorf("field %q: %w", k, err)
 		}
@@ -148,6 +163,17 @@ type IndexConfig struct {
 	// share the alias with another language, and migrating would delete
 	// the index they are writing to.
 	Datasource string
+	// Vector, for a passages index, maps a knn_vector field for embeddings
+	// an ingest pipeline writes (see EnsurePassageIndex).
+	Vector *VectorField
+	// passages selects the passages index of Alias (EnsurePassageIndex).
+	passages bool
+}
+
+// VectorField is a knn_vector field of the passages index.
+type VectorField struct {
+	Name      string
+	Dimension int
 }
 
 // ErrIndexConflict: data sources sharing an alias disagree on its index
@@ -194,7 +220,12 @@ func TemplateName(alias string) string { return "confluence-operator-" + alias }
 // BackingIndex is the concrete index the alias points to for the current
 // schema version and analyzer.
 func BackingIndex(cfg IndexConfig) string {
-	return fmt.Sprintf("%s-v%d-%s", cfg.Alias, SchemaVersion, Analyzer(cfg.Language))
+	name := fmt.Sprintf("%s-v%d-%s", cfg.Alias, SchemaVersion, Analyzer(cfg.Language))
+	if cfg.passages && cfg.Vector != nil {
+		// index.knn is fixed at creation: adding vectors needs a new index.
+		name += fmt.Sprintf("-knn%d", cfg.Vector.Dimension)
+	}
+	return name
 }
 
 // IdentityIndex is the identity index of an alias.
@@ -223,6 +254,15 @@ func Mappings(cfg IndexConfig) map[string]any {
 		"acl": map[string]any{"type": "nested", "properties": map[string]any{
 			"level": keyword(), "principals": keyword(),
 		}},
+	}
+	if cfg.passages {
+		headings := text()
+		headings["fields"] = map[string]any{"keyword": map[string]any{"type": "keyword", "ignore_above": 512}}
+		props["document_id"], props["document_url"] = keyword(), keyword()
+		props["heading_path"], props["passage"] = headings, map[string]any{"type": "integer"}
+		if v := cfg.Vector; v != nil && !reserved[v.Name] {
+			props[v.Name] = map[string]any{"type": "knn_vector", "dimension": v.Dimension}
+		}
 	}
 	for name, typ := range cfg.ExtraFields {
 		if reserved[name] {
@@ -257,6 +297,9 @@ func indexTemplate(cfg IndexConfig) map[string]any {
 	}
 	if cfg.Replicas != nil {
 		settings["number_of_replicas"] = *cfg.Replicas
+	}
+	if cfg.passages && cfg.Vector != nil {
+		settings["knn"] = true
 	}
 	tpl := map[string]any{"mappings": Mappings(cfg)}
 	if len(settings) > 0 {
@@ -301,7 +344,8 @@ type IndexStatus struct {
 }
 
 // EnsureIndex creates or upgrades, idempotently, the template, the backing
-// index and the alias of cfg.Alias, and the identity and state indices.
+// index and the alias of cfg.Alias, and the identity, state and spaces
+// indices.
 //
 // Additive changes (new extra fields) are applied to the existing index with
 // PUT _mapping. A new schema version or analyzer needs a new backing index:
@@ -309,6 +353,19 @@ type IndexStatus struct {
 // atomically and deletes the old index. Data sources sharing an alias must
 // therefore agree on the language, or they will migrate back and forth.
 func (c *Client) EnsureIndex(ctx context.Context, cfg IndexConfig) (IndexStatus, error) {
+	cfg.passages = false
+	return c.ensureIndex(ctx, cfg)
+}
+
+// EnsurePassageIndex is EnsureIndex for the passages index of cfg.Alias
+// (alias PassageAlias(cfg.Alias)): the document mapping plus the passage
+// fields and, if cfg.Vector is set, a knn_vector field (index.knn: true).
+func (c *Client) EnsurePassageIndex(ctx context.Context, cfg IndexConfig) (IndexStatus, error) {
+	cfg.Alias, cfg.passages = PassageAlias(cfg.Alias), true
+	return c.ensureIndex(ctx, cfg)
+}
+
+func (c *Client) ensureIndex(ctx context.Context, cfg IndexConfig) (IndexStatus, error) {
 	st := IndexStatus{Alias: cfg.Alias, Index: BackingIndex(cfg)}
 	if cfg.Alias == "" {
 		return st, fmt.Errorf("opensearch: empty index alias")
@@ -352,10 +409,16 @@ func (c *Client) EnsureIndex(ctx context.Context, cfg IndexConfig) (IndexStatus,
 			return st, err
 		}
 	}
+	if cfg.passages {
+		return st, nil
+	}
 	if err := c.ensureAuxIndex(ctx, IdentityIndex(cfg.Alias), identityMappings()); err != nil {
 		return st, err
 	}
 	if err := c.ensureAuxIndex(ctx, StateIndex(cfg.Alias), stateMappings()); err != nil {
+		return st, err
+	}
+	if err := c.ensureAuxIndex(ctx, SpaceIndex(cfg.Alias), spaceMappings()); err != nil {
 		return st, err
 	}
 	return st, nil
@@ -500,7 +563,7 @@ func (c *Client) ensureAuxIndex(ctx context.Context, name string, mappings map[s
 // Refresh makes recent writes to the alias and its auxiliary indices
 // visible to search. The crawler does not need it; tests and the CLI do.
 func (c *Client) Refresh(ctx context.Context, alias string) error {
-	names := alias + "," + IdentityIndex(alias) + "," + StateIndex(alias)
+	names := alias + "," + IdentityIndex(alias) + "," + StateIndex(alias) + "," + SpaceIndex(alias)
 	if err := c.do(ctx, http.MethodPost, "/"+names+"/_refresh", url.Values{"ignore_unavailable": {"true"}}, nil, nil); err != nil {
 		return fmt.Errorf("opensearch: refresh %s: %w", alias, err)
 	}

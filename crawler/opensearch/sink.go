@@ -34,6 +34,14 @@ type SinkConfig struct {
 	Refresh string
 	// MaxErrors bounds the item errors kept for the summary (default 20).
 	MaxErrors int
+	// PassageAlias, if set, is where documents' passages go: Index writes
+	// a document's passages with it and removes its passages that are no
+	// longer among them; Delete removes all its passages. Empty: passages
+	// are neither written nor deleted.
+	PassageAlias string
+	// Pipeline and PassagePipeline are the ingest pipelines documents and
+	// passages are written through ("" for none).
+	Pipeline, PassagePipeline string
 }
 
 // Stats counts the outcome of a sink's items. Every item ends in exactly one
@@ -51,6 +59,12 @@ type Stats struct {
 	// the fallback deletion of IndexFailClosed): documents that may still be
 	// searchable although they should not be.
 	FailedDeletes int64 `json:"failedDeletes,omitempty"`
+	// PassagesIndexed and PassagesDeleted count passages written and
+	// removed (stale passages of rewritten documents, passages of deleted
+	// ones). Passages that fail count in Failed (and FailedDeletes), or in
+	// Hidden when a fail-closed passage was removed instead.
+	PassagesIndexed int64 `json:"passagesIndexed,omitempty"`
+	PassagesDeleted int64 `json:"passagesDeleted,omitempty"`
 }
 
 // ItemError is a document the cluster refused for good.
@@ -88,20 +102,32 @@ type Sink struct {
 	inflight sync.WaitGroup
 
 	indexed, deleted, hidden, failed, failedDeletes atomic.Int64
+	passagesIndexed, passagesDeleted                atomic.Int64
 
 	emu  sync.Mutex
 	errs []ItemError
 }
 
 type pendingItem struct {
+	// action is index, delete, or purge: remove the passages of document
+	// id other than keep (all of them when keep is empty).
 	action, id string
 	body       []byte
 	// failClosed deletes the document if the index action fails for good.
 	failClosed bool
-	attempt    int
+	// passage: the item is a passage, written to SinkConfig.PassageAlias.
+	passage bool
+	keep    []string
+	attempt int
 }
 
-func (it pendingItem) size() int { return len(it.body) + len(it.id) + 32 }
+func (it pendingItem) size() int {
+	n := len(it.body) + len(it.id) + 32
+	for _, k := range it.keep {
+		n += len(k) + 3
+	}
+	return n
+}
 
 // NewSink returns a sink writing to cfg.Alias.
 func (c *Client) NewSink(cfg SinkConfig) (*Sink, error) {
@@ -150,22 +176,61 @@ func (s *Sink) index(ctx context.Context, doc Document, failClosed bool) error {
 	if err != nil {
 		it := pendingItem{action: "index", id: doc.ID, failClosed: failClosed}
 		if next, ok := s.failed1(it, ItemError{ID: doc.ID, Action: "index", Type: "encode_error", Reason: err.Error()}); ok {
-			return s.add(ctx, next)
+			if err := s.add(ctx, next); err != nil {
+				return err
+			}
 		}
+		// Its passages go with it: the stored ones may be wider.
+		return s.purge(ctx, doc.ID, nil)
+	}
+	items := []pendingItem{{action: "index", id: doc.ID, body: body, failClosed: failClosed}}
+	if s.cfg.PassageAlias == "" {
+		return s.add(ctx, items...)
+	}
+	keep := make([]string, 0, len(doc.Passages))
+	for n := range doc.Passages {
+		id := PassageID(doc.ID, n)
+		keep = append(keep, id)
+		pb, err := doc.encodePassage(n)
+		if err != nil {
+			// Not written; if the stored one may be wider, the purge
+			// below removes it.
+			if failClosed {
+				keep = keep[:len(keep)-1]
+			}
+			continue
+		}
+		items = append(items, pendingItem{action: "index", id: id, body: pb, failClosed: failClosed, passage: true})
+	}
+	// The purge follows the writes in the same bulk round: passages the
+	// document no longer has go with this write.
+	items = append(items, pendingItem{action: "purge", id: doc.ID, keep: keep})
+	return s.add(ctx, items...)
+}
+
+// purge queues the removal of a document's passages other than keep.
+func (s *Sink) purge(ctx context.Context, docID string, keep []string) error {
+	if s.cfg.PassageAlias == "" {
 		return nil
 	}
-	return s.add(ctx, pendingItem{action: "index", id: doc.ID, body: body, failClosed: failClosed})
+	return s.add(ctx, pendingItem{action: "purge", id: docID, keep: keep})
 }
 
 // Delete queues the deletion of a document by _id. Deleting a document that
 // does not exist counts as deleted.
 func (s *Sink) Delete(ctx context.Context, id string) error {
-	return s.add(ctx, pendingItem{action: "delete", id: id})
+	items := []pendingItem{{action: "delete", id: id}}
+	if s.cfg.PassageAlias != "" {
+		items = append(items, pendingItem{action: "purge", id: id})
+	}
+	return s.add(ctx, items...)
 }
 
 var errSinkClosed = errors.New("opensearch: sink is closed")
 
-func (s *Sink) add(ctx context.Context, it pendingItem) error {
+// add queues items together (a document with its passages and their purge
+// land in the same bulk round).
+func (s *Sink) add(ctx context.Context, items ...pendingItem) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -174,8 +239,10 @@ func (s *Sink) add(ctx context.Context, it pendingItem) error {
 	if len(s.queue) == 0 {
 		s.oldest = time.Now()
 	}
-	s.queue = append(s.queue, it)
-	s.queued += it.size()
+	for _, it := range items {
+		s.queue = append(s.queue, it)
+		s.queued += it.size()
+	}
 	var batch []pendingItem
 	if s.queued >= s.cfg.FlushBytes || time.Since(s.oldest) >= s.cfg.FlushInterval {
 		batch = s.takeLocked()
@@ -242,11 +309,82 @@ type bulkItemResult struct {
 	Error  *errorDetail `json:"error"`
 }
 
-// bulk sends one request and returns the items to try again.
-func (s *Sink) bulk(ctx context.Context, items []pendingItem) (retry []pendingItem) {
+// bulk sends one round, the writes and then the passage purges, and
+// returns the items to try again.
+func (s *Sink) bulk(ctx context.Context, items []pendingItem) []pendingItem {
+	var writes, purges []pendingItem
+	for _, it := range items {
+		if it.action == "purge" {
+			purges = append(purges, it)
+		} else {
+			writes = append(writes, it)
+		}
+	}
+	var retry []pendingItem
+	if len(writes) > 0 {
+		retry = s.bulkWrite(ctx, writes)
+	}
+	if len(purges) > 0 && ctx.Err() == nil {
+		retry = append(retry, s.purgePassages(ctx, purges)...)
+	} else if len(purges) > 0 {
+		retry = append(retry, purges...)
+	}
+	return retry
+}
+
+// purgePassages removes, with one _delete_by_query, the passages the purges
+// name, after a refresh so that passages written by earlier runs are seen
+// whatever the index's refresh interval. It returns the purges to retry.
+func (s *Sink) purgePassages(ctx context.Context, purges []pendingItem) (retry []pendingItem) {
+	keep := map[string][]string{}
+	var gone []string
+	for _, it := range purges {
+		if len(it.keep) == 0 {
+			gone = append(gone, it.id)
+		} else {
+			keep[it.id] = it.keep
+		}
+	}
+	err := s.client.do(ctx, http.MethodPost, "/"+esc(s.cfg.PassageAlias)+"/_refresh", nil, nil, nil)
+	if IsNotFound(err) {
+		return nil // no passages index: nothing to remove
+	}
+	var n int64
+	if err == nil {
+		n, err = s.client.deleteByQuery(ctx, s.cfg.PassageAlias, purgeQuery(keep, gone))
+	}
+	s.passagesDeleted.Add(n)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return purges
+	}
+	status, typ, retryable := 0, "request_failed", true
+	var oe *Error
+	if errors.As(err, &oe) {
+		status, typ = oe.Status, oe.Type
+		retryable = status == http.StatusTooManyRequests || status >= 500
+	}
+	for _, it := range purges {
+		retry = s.retryOrFail(retry, it, retryable, ItemError{ID: it.id, Action: "delete passages of", Status: status, Type: typ, Reason: err.Error()})
+	}
+	return retry
+}
+
+// bulkWrite sends one _bulk request and returns the items to try again.
+func (s *Sink) bulkWrite(ctx context.Context, items []pendingItem) (retry []pendingItem) {
 	var body bytes.Buffer
 	for _, it := range items {
-		meta, _ := json.Marshal(map[string]map[string]string{it.action: {"_id": it.id}})
+		m := map[string]string{"_id": it.id}
+		pipeline := s.cfg.Pipeline
+		if it.passage {
+			m["_index"], pipeline = s.cfg.PassageAlias, s.cfg.PassagePipeline
+		}
+		if it.action == "index" && pipeline != "" {
+			m["pipeline"] = pipeline
+		}
+		meta, _ := json.Marshal(map[string]map[string]string{it.action: m})
 		body.Write(meta)
 		body.WriteByte('\n')
 		if it.body != nil {
@@ -306,6 +444,10 @@ func (s *Sink) bulk(ctx context.Context, items []pendingItem) (retry []pendingIt
 
 func (s *Sink) succeeded(it pendingItem) {
 	switch {
+	case it.passage && it.action == "index":
+		s.passagesIndexed.Add(1)
+	case it.passage && !it.failClosed:
+		s.passagesDeleted.Add(1)
 	case it.action == "index":
 		s.indexed.Add(1)
 	case it.failClosed: // the fallback deletion of a failed IndexFailClosed
@@ -333,10 +475,10 @@ func (s *Sink) retryOrFail(retry []pendingItem, it pendingItem, retryable bool, 
 func (s *Sink) failed1(it pendingItem, ie ItemError) (pendingItem, bool) {
 	if it.action == "index" && it.failClosed {
 		s.keepError(ie)
-		return pendingItem{action: "delete", id: it.id, failClosed: true}, true
+		return pendingItem{action: "delete", id: it.id, failClosed: true, passage: it.passage}, true
 	}
 	s.failed.Add(1)
-	if it.action == "delete" {
+	if it.action != "index" {
 		s.failedDeletes.Add(1)
 	}
 	s.keepError(ie)
@@ -347,7 +489,7 @@ func (s *Sink) failed1(it pendingItem, ie ItemError) (pendingItem, bool) {
 func (s *Sink) abandon(items []pendingItem, err error) {
 	for _, it := range items {
 		s.failed.Add(1)
-		if it.action == "delete" {
+		if it.action != "index" {
 			s.failedDeletes.Add(1)
 		}
 	}
@@ -363,6 +505,24 @@ func (s *Sink) keepError(e ItemError) {
 		s.errs = append(s.errs, e)
 	}
 	s.emu.Unlock()
+}
+
+// Send sends what is queued now and waits until those items are written or
+// have failed for good, without waiting for requests other goroutines have
+// in flight. A crawl calls it when a batch of documents is complete, so they
+// become searchable at the next refresh instead of waiting for FlushBytes or
+// FlushInterval. It returns the context's error if the context ended first.
+func (s *Sink) Send(ctx context.Context) error {
+	s.mu.Lock()
+	batch := s.takeLocked()
+	s.mu.Unlock()
+	if len(batch) == 0 {
+		return ctx.Err()
+	}
+	if err := s.send(ctx, batch); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 // Flush sends what is queued and waits until every item given so far is
@@ -398,7 +558,8 @@ func (s *Sink) Close(ctx context.Context) error {
 // Stats returns the counters so far; they are final after Close.
 func (s *Sink) Stats() Stats {
 	return Stats{Indexed: s.indexed.Load(), Deleted: s.deleted.Load(), Hidden: s.hidden.Load(),
-		Failed: s.failed.Load(), FailedDeletes: s.failedDeletes.Load()}
+		Failed: s.failed.Load(), FailedDeletes: s.failedDeletes.Load(),
+		PassagesIndexed: s.passagesIndexed.Load(), PassagesDeleted: s.passagesDeleted.Load()}
 }
 
 // Errors returns the first item errors (at most SinkConfig.MaxErrors).

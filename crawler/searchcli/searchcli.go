@@ -31,7 +31,13 @@ const usage = `usage: confluence-operator search --datasource ds.yaml --user ali
 
 Searches the data source's index as the given user (e-mail, user name or
 principal such as user:<id>): the user's principals come from the identity
-index, and only documents their ACLs allow are returned.
+index, the spaces they may view from the spaces index, and only documents
+their ACLs allow are returned.
+
+With --passages it returns the top passages (spec.passages) the user may
+read, with their heading path and a link to the section: the retrieval step
+of retrieval-augmented generation. BM25 by default; --neural-model-id ranks
+with the model that embedded the passages (spec.passages.embedding).
 
 flags:
 `
@@ -41,6 +47,8 @@ type options struct {
 	insecure, printFilter, printRole, printAttr, all bool
 	size                                             int
 	query                                            string
+	passages                                         bool
+	neuralModel, vectorField                         string
 }
 
 // Run executes the search subcommand and returns its exit code: 0 success,
@@ -88,6 +96,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else {
 		fmt.Fprintf(stderr, "search: %s resolves to %s\n", o.user, strings.Join(res.Principals, ", "))
 	}
+	fmt.Fprintf(stderr, "search: %d readable spaces (space records of %s)\n", len(res.Spaces), opensearch.SpaceIndex(ds.alias))
 	if len(res.Unscoped) > 0 {
 		fmt.Fprintf(stderr, "search: the identities of %s were written before principals were scoped to their data source and are ignored (public content only there) until the next sync\n", strings.Join(res.Unscoped, ", "))
 	}
@@ -97,6 +106,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if o.printAttr {
 		fmt.Fprintln(stdout, opensearch.DLSAttributeValue(res.Principals))
 		return exitOK
+	}
+	if o.passages {
+		return searchPassages(ctx, client, ds, o, res.Principals, scope, stdout, stderr)
 	}
 	result, err := client.Search(ctx, opensearch.SearchRequest{
 		Alias: ds.alias, Query: o.query, Principals: res.Principals, Datasources: scope, Size: o.size,
@@ -130,6 +142,9 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.printRole, "print-dls-role", false, "print an OpenSearch Security role enforcing the ACL filter with DLS")
 	fs.BoolVar(&o.printAttr, "print-dls-attribute", false, "print the user's principals as the value of the DLS role's user attribute")
 	fs.BoolVar(&o.all, "all-datasources", false, "search every data source sharing the index, not only this one")
+	fs.BoolVar(&o.passages, "passages", false, "return passages (spec.passages) instead of documents")
+	fs.StringVar(&o.neuralModel, "neural-model-id", "", "with --passages: rank with a neural query using this ML Commons model id instead of BM25")
+	fs.StringVar(&o.vectorField, "vector-field", "", "with --neural-model-id: the passages' vector field (default spec.passages.embedding.field)")
 	// Accept flags after the query too.
 	var words []string
 	for {
@@ -152,6 +167,8 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("--output must be text or json, not %q", o.output)
 	case o.size < 1 || o.size > 10000:
 		return o, fmt.Errorf("--size must be between 1 and 10000")
+	case o.neuralModel != "" && !o.passages:
+		return o, errors.New("--neural-model-id needs --passages")
 	}
 	return o, nil
 }
@@ -235,6 +252,59 @@ func printText(w io.Writer, r *opensearch.SearchResult) {
 		}
 		if h.Snippet != "" {
 			fmt.Fprintf(w, "   %s\n", unHighlight.Replace(h.Snippet))
+		}
+	}
+}
+
+// searchPassages runs a passage search and prints the passages.
+func searchPassages(ctx context.Context, client *opensearch.Client, ds datasource, o options, principals, scope []string, stdout, stderr io.Writer) int {
+	req := opensearch.PassageSearchRequest{Alias: ds.alias, Query: o.query, Principals: principals, Datasources: scope, Size: o.size}
+	if o.neuralModel != "" {
+		field := o.vectorField
+		if field == "" && ds.spec.Passages.Embedding != nil {
+			field = ds.spec.Passages.Embedding.Field
+		}
+		if field == "" {
+			fmt.Fprintln(stderr, "search: --neural-model-id needs --vector-field or spec.passages.embedding.field")
+			return exitBadInput
+		}
+		req.Neural = &opensearch.NeuralQuery{Field: field, ModelID: o.neuralModel}
+	}
+	hits, err := client.SearchPassages(ctx, req)
+	if err != nil {
+		fmt.Fprintln(stderr, "search:", err)
+		if opensearch.IsNotFound(err) {
+			fmt.Fprintf(stderr, "search: no passages index %s: set spec.passages.enabled and sync\n", opensearch.PassageAlias(ds.alias))
+		}
+		return exitFailed
+	}
+	if o.output == "json" {
+		return printJSON(stdout, stderr, hits)
+	}
+	printPassages(stdout, hits)
+	return exitOK
+}
+
+// maxPrintedPassage bounds the text printed per passage (JSON has it all).
+const maxPrintedPassage = 600
+
+func printPassages(w io.Writer, hits []opensearch.PassageHit) {
+	if len(hits) == 0 {
+		fmt.Fprintln(w, "no passages")
+		return
+	}
+	for i, h := range hits {
+		where := strings.Join(append([]string{h.Title}, h.HeadingPath...), " > ")
+		fmt.Fprintf(w, "\n%d. %s  [%s, %s]  score %.2f\n", i+1, where, h.SpaceKey, h.Type, h.Score)
+		if h.URL != "" {
+			fmt.Fprintf(w, "   %s\n", h.URL)
+		}
+		text := h.Text
+		if len(text) > maxPrintedPassage {
+			text = strings.ToValidUTF8(text[:maxPrintedPassage], "") + " …"
+		}
+		for _, line := range strings.Split(text, "\n") {
+			fmt.Fprintf(w, "   | %s\n", line)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,24 +36,54 @@ func setup(t *testing.T) (manifest, creds string, tg fakeopensearch.Target) {
 	}
 	defer c.Close()
 	ctx := t.Context()
+	if tg.Fake == nil { // a shared node holds at most 1,000 shards
+		t.Cleanup(func() {
+			for _, p := range []string{"/" + alias + "-*", "/_index_template/" + opensearch.TemplateName(alias),
+				"/_index_template/" + opensearch.TemplateName(opensearch.PassageAlias(alias))} {
+				req, _ := http.NewRequest(http.MethodDelete, tg.URL+p, nil)
+				req.SetBasicAuth(tg.Username, tg.Password)
+				if res, err := http.DefaultClient.Do(req); err == nil {
+					_ = res.Body.Close()
+				}
+			}
+		})
+	}
 	if _, err := c.EnsureIndex(ctx, opensearch.IndexConfig{Alias: alias, Language: "en"}); err != nil {
 		t.Fatal(err)
 	}
-	sink, err := c.NewSink(opensearch.SinkConfig{Alias: alias})
+	if _, err := c.EnsurePassageIndex(ctx, opensearch.IndexConfig{Alias: alias, Language: "en"}); err != nil {
+		t.Fatal(err)
+	}
+	sink, err := c.NewSink(opensearch.SinkConfig{Alias: alias, PassageAlias: opensearch.PassageAlias(alias)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mk := func(source, id, title string, a acl.ACL) opensearch.Document {
+	// Documents reference their space's record, as the crawler writes them.
+	mk := func(source, space, id, title string) opensearch.Document {
 		return opensearch.Document{ID: opensearch.DocumentID(source, opensearch.TypePage, id), ContentID: id, Type: opensearch.TypePage,
-			Datasource: source, SpaceKey: "ENG", SpaceName: "Engineering", URL: "https://wiki.example.com/pages/" + id,
-			Title: title, Body: "All about the " + strings.ToLower(title) + " process.", ACL: a}
+			Datasource: source, SpaceKey: space, SpaceName: "Engineering", URL: "https://wiki.example.com/pages/" + id,
+			Title: title, Body: "All about the " + strings.ToLower(title) + " process.",
+			ACL: acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Source(source).Space(space)}}},
+			Passages: []opensearch.Passage{{Text: "All about the " + strings.ToLower(title) + " process.", HeadingPath: []string{"Process"},
+				URL: "https://wiki.example.com/pages/" + id + "#Process"}}}
+	}
+	for _, r := range []opensearch.SpaceRecord{
+		opensearch.NewSpaceRecord(ds, "PUB", []string{acl.Anonymous}),
+		opensearch.NewSpaceRecord(ds, "ENG", []string{acl.Source(ds).Group("eng")}),
+		opensearch.NewSpaceRecord(other, "PUB", []string{acl.Anonymous}),
+		opensearch.NewSpaceRecord(other, "ENG", []string{acl.Source(other).Group("eng")}),
+		opensearch.NewSpaceRecord(other, "HR", []string{acl.Source(other).Group("hr")}),
+	} {
+		if err := c.PutSpaceRecord(ctx, alias, r); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, d := range []opensearch.Document{
-		mk(ds, "1", "Release checklist", acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Anonymous}}}),
-		mk(ds, "2", "Release secrets", acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Source(ds).Group("eng")}}}),
-		mk(other, "3", "Release train", acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Anonymous}}}),
-		mk(other, "4", "Release payroll", acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Source(other).Group("eng")}}}),
-		mk(other, "5", "Release holidays", acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Source(other).Group("hr")}}}),
+		mk(ds, "PUB", "1", "Release checklist"),
+		mk(ds, "ENG", "2", "Release secrets"),
+		mk(other, "PUB", "3", "Release train"),
+		mk(other, "ENG", "4", "Release payroll"),
+		mk(other, "HR", "5", "Release holidays"),
 	} {
 		if err := sink.Index(ctx, d); err != nil {
 			t.Fatal(err)
@@ -68,6 +99,9 @@ func setup(t *testing.T) (manifest, creds string, tg fakeopensearch.Target) {
 		t.Fatal(err)
 	}
 	if err := c.Refresh(ctx, alias); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Refresh(ctx, opensearch.PassageAlias(alias)); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
@@ -130,6 +164,32 @@ func TestRun_SearchesAsTheUser(t *testing.T) {
 	}
 }
 
+func TestRun_PassagesAsTheUser(t *testing.T) {
+	manifest, creds, tg := setup(t)
+	base := append([]string{"--datasource", manifest, "--opensearch-credentials", creds, "--passages"}, insecure(tg)...)
+	code, out, stderr := run(t, append(base, "--output", "json", "--user", "alice@example.com", "release secrets")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var hits []opensearch.PassageHit
+	if err := json.Unmarshal([]byte(out), &hits); err != nil {
+		t.Fatalf("stdout is not a JSON array: %v\n%s", err, out)
+	}
+	if len(hits) != 2 || hits[0].Title != "Release secrets" || !slices.Equal(hits[0].HeadingPath, []string{"Process"}) ||
+		hits[0].URL != "https://wiki.example.com/pages/2#Process" {
+		t.Fatalf("alice's passages: %+v", hits)
+	}
+	// bob has no identity: anonymous, so not the eng-only page.
+	code, out, stderr = run(t, append(base, "--user", "bob@example.com", "release secrets")...)
+	if code != 0 || strings.Contains(out, "Release secrets") || !strings.Contains(out, "1. Release checklist > Process") ||
+		!strings.Contains(out, "https://wiki.example.com/pages/1#Process") || !strings.Contains(out, "   | All about the release checklist process.") {
+		t.Fatalf("exit %d, bob's passages:\n%s\n%s", code, out, stderr)
+	}
+	if code, _, stderr := run(t, "--datasource", manifest, "--user", "a", "--neural-model-id", "m", "q"); code != exitBadInput || !strings.Contains(stderr, "needs --passages") {
+		t.Errorf("--neural-model-id without --passages: exit %d %s", code, stderr)
+	}
+}
+
 // The attack of issue 14 through the CLI: alice is in "eng" on this site
 // only; searching every data source of the alias must not open the other
 // site's "eng" page, and must open its "hr" page, where she is a member.
@@ -154,9 +214,11 @@ func TestRun_AllDatasourcesKeepsEachSitesGroups(t *testing.T) {
 		t.Fatalf("alice sees %q across both sites, want %q", titles, want)
 	}
 
-	// The DLS role's user attribute carries the same scoped principals.
+	// The DLS role's user attribute carries the same scoped principals and
+	// the spaces they open.
 	code, out, stderr = run(t, append([]string{"-f", manifest, "--opensearch-credentials", creds, "--user", "alice@example.com", "--all-datasources", "--print-dls-attribute"}, insecure(tg)...)...)
-	wantAttr := `"` + acl.Source(other).Group("hr") + `","` + acl.Source(other).User("a1") + `","` + acl.Source(ds).Group("eng") + `","` + acl.Source(ds).User("a1") + `"`
+	o, d := acl.Source(other), acl.Source(ds)
+	wantAttr := `"` + strings.Join([]string{o.Group("hr"), o.Space("HR"), o.Space("PUB"), o.User("a1"), d.Group("eng"), d.Space("ENG"), d.Space("PUB"), d.User("a1")}, `","`) + `"`
 	if code != 0 || strings.TrimSpace(out) != wantAttr {
 		t.Fatalf("print-dls-attribute: exit %d, out %s, want %s (stderr %s)", code, out, wantAttr, stderr)
 	}
@@ -183,7 +245,7 @@ func TestRun_UnknownUserIsAnonymous(t *testing.T) {
 func TestRun_PrintFilterAndRole(t *testing.T) {
 	manifest, creds, tg := setup(t)
 	code, out, stderr := run(t, append([]string{"-f", manifest, "--opensearch-credentials", creds, "--user", "alice@example.com", "--print-filter"}, insecure(tg)...)...)
-	if code != 0 || !strings.Contains(out, `"acl.principals"`) || !strings.Contains(out, acl.Source(ds).User("a1")) {
+	if code != 0 || !strings.Contains(out, `"acl.principals"`) || !strings.Contains(out, acl.Source(ds).User("a1")) || !strings.Contains(out, acl.Source(ds).Space("ENG")) {
 		t.Fatalf("print-filter: exit %d, out %s, err %s", code, out, stderr)
 	}
 	code, out, stderr = run(t, "-f", manifest, "--print-dls-role")

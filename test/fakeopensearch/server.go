@@ -58,6 +58,9 @@ type Server struct {
 	// 0 lets it through, 400 rejects it as the engine rejects a document
 	// it cannot parse, 429 as a full write queue.
 	itemReject func(action, id string) int
+	// rejectRequest, if set, answers a request for which it returns a
+	// status with a cluster_block_exception of that status instead.
+	rejectRequest func(method, path string) int
 	// down makes every request fail at the connection level, as a node
 	// that went away.
 	down bool
@@ -140,6 +143,15 @@ func (s *Server) RejectItems(f func(action, id string) int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.itemReject = f
+}
+
+// RejectRequests makes every later request for which f returns a status
+// fail with it (f returns 0 to let it through; nil removes the hook): a
+// write refused on one index while others work.
+func (s *Server) RejectRequests(f func(method, path string) int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rejectRequest = f
 }
 
 // SetDown makes the server drop every connection without an answer (down =
@@ -243,6 +255,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.down {
 		dropConnection(w)
 		return
+	}
+	if s.rejectRequest != nil {
+		if st := s.rejectRequest(r.Method, r.URL.Path); st != 0 {
+			// OpenSearch answers a write to a blocked index with
+			// cluster_block_exception ("Index blocks" reference: 403).
+			writeErr(w, errf(st, "cluster_block_exception", "index [%s] blocked by: [FORBIDDEN/8/index write (api)];", r.URL.Path))
+			return
+		}
 	}
 	status, resp, oe := s.route(r, parts, body)
 	if s.down {

@@ -37,6 +37,8 @@ type Source struct {
 	// Webhook sets spec.webhook (Data Center); the webhook secret is the
 	// Credentials key webhookSecret.
 	Webhook bool
+	// PassageBytes, if set, turns spec.passages on with this target size.
+	PassageBytes int
 }
 
 // SecretName is the Confluence credentials Secret of a source.
@@ -112,6 +114,9 @@ spec:
 	}
 	if s.BackoffLimit != nil {
 		fmt.Fprintf(&b, "  crawler:\n    backoffLimit: %d\n", *s.BackoffLimit)
+	}
+	if s.PassageBytes > 0 {
+		fmt.Fprintf(&b, "  passages: {enabled: true, targetBytes: %d, overlapBytes: %d}\n", s.PassageBytes, s.PassageBytes/10)
 	}
 	fmt.Fprintf(&b, "  deletionPolicy: %s\n", policy)
 	if s.Webhook {

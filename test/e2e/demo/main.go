@@ -29,6 +29,7 @@ const (
 	namespace = "demo"
 	name      = "company-wiki"
 	query     = "payments"
+	question  = "What caused the payments outage?"
 )
 
 func main() {
@@ -72,7 +73,7 @@ func run(ctx context.Context, binary string, keep bool, start time.Time) (err er
 
 	fake := c.StartConfluence(fakeconfluence.Options{Deployment: fakeconfluence.Cloud})
 	wiki := populate(fake)
-	step("Fake Confluence Cloud at %s: %d spaces, %d pages and blog posts", fake.URL(), wiki.spaces, wiki.pages)
+	step("Fake Confluence Cloud at %s: %d spaces, %d pages and blog posts", fake.URL(), wiki.Spaces, wiki.Pages)
 	fmt.Println("   COMP  Company handbook  everyone")
 	fmt.Println("   ENG   Engineering       all staff; a payments postmortem only for the engineering group (alice)")
 	fmt.Println("   HR    People            the hr group only (bob)")
@@ -80,8 +81,8 @@ func run(ctx context.Context, binary string, keep bool, start time.Time) (err er
 	if err := c.CreateNamespace(ctx, namespace); err != nil {
 		return err
 	}
-	src := cluster.Source{Namespace: namespace, Name: name, Confluence: fake,
-		Credentials: map[string]string{"username": wiki.crawler.Email, "password": wiki.crawler.Secret}}
+	src := cluster.Source{Namespace: namespace, Name: name, Confluence: fake, PassageBytes: 300,
+		Credentials: map[string]string{"username": wiki.Crawler.Email, "password": wiki.Crawler.Secret}}
 	manifest, err := c.WriteFile("company-wiki.yaml", c.Manifest(src))
 	if err != nil {
 		return err
@@ -108,7 +109,7 @@ func run(ctx context.Context, binary string, keep bool, start time.Time) (err er
 	}
 	printSummary(ds)
 
-	for _, u := range []fakeconfluence.User{wiki.alice, wiki.bob} {
+	for _, u := range []fakeconfluence.User{wiki.Alice, wiki.Bob} {
 		step("confluence-operator search --datasource %s --user %s %q", dsFile, u.Email, query)
 		out, _, err := c.Search(ctx, dsFile, u.Email, query)
 		if err != nil {
@@ -117,6 +118,17 @@ func run(ctx context.Context, binary string, keep bool, start time.Time) (err er
 		fmt.Print(indent(out))
 	}
 	fmt.Println("\n   Same query, different answers: only alice sees the postmortem (and its comment), only bob the payroll calendar.")
+
+	for _, u := range []fakeconfluence.User{wiki.Alice, wiki.Bob} {
+		step("confluence-operator search --datasource %s --user %s --passages --size 2 %q", dsFile, u.Email, question)
+		out, _, err := c.Search(ctx, dsFile, u.Email, "--passages", "--size", "2", question)
+		if err != nil {
+			return err
+		}
+		fmt.Print(indent(out))
+	}
+	fmt.Println("\n   Same question, different passages (the retrieval step of an assistant): alice gets the postmortem's root cause section;")
+	fmt.Println("   bob may not read the postmortem, so none of its passages reach him, or an assistant answering him.")
 	fmt.Printf("\ndemo finished in %s\n", time.Since(start).Round(time.Second))
 
 	if !keep {
