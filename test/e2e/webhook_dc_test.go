@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -303,22 +302,7 @@ func percentiles(ds []time.Duration) (p50, p95 time.Duration) {
 	return rank(0.5), rank(0.95)
 }
 
-// crawlerHasTargeted says whether the crawler takes --mode Targeted
-// (changes15's crawler side of the contract).
-func crawlerHasTargeted(t *testing.T) bool {
-	out, _ := exec.Command(c.Binary, "crawl", "--cleanup", "--mode", "Targeted", "-f", "/nonexistent").CombinedOutput()
-	return !strings.Contains(string(out), "want ForcedFullCrawl, FullCrawl or Incremental")
-}
-
-// TestDCWebhookEditAndDeletionSearchableWithinBound edits pages in the fake
-// Data Center, which sends its webhooks to the manager, and measures until
-// the search CLI shows the change to a user who may see the page, while a
-// user who may not never sees it; then the same for a page moved to the
-// trash and one purged. It logs p50 and p95 of edit -> searchable.
 func TestDCWebhookEditAndDeletionSearchableWithinBound(t *testing.T) {
-	if !crawlerHasTargeted(t) {
-		t.Skip("the crawler does not take --mode Targeted yet (changes15's targeted sync); the receiver side is covered by TestDCWebhookForgedAndUnsignedRejectedAndCounted and the controller tests")
-	}
 	s, url := webhookSource(t)
 	s.Confluence.RegisterWebhook(url, []byte(hookSecret))
 
