@@ -172,6 +172,10 @@ func (s *Sink) index(ctx context.Context, doc Document, failClosed bool) error {
 	if doc.ID == "" {
 		return errors.New("opensearch: document without ID")
 	}
+	if doc.IndexedAt == nil {
+		now := time.Now().UTC()
+		doc.IndexedAt = &now
+	}
 	body, err := doc.encode()
 	if err != nil {
 		it := pendingItem{action: "index", id: doc.ID, failClosed: failClosed}
