@@ -316,6 +316,13 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 		if err := r.OpenSearch.Refresh(ctx, r.alias); err != nil {
 			return err
 		}
+		// Passages are not refreshed while they are written (stale ones
+		// are deleted by _id): make them visible too.
+		if r.passages != nil {
+			if err := r.OpenSearch.Refresh(ctx, opensearch.PassageAlias(r.alias)); err != nil {
+				return err
+			}
+		}
 	}
 	// Held-back deletions leave the index behind Confluence: not complete.
 	sum.Complete = len(incomplete) == 0 && len(r.heldBack) == 0
