@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -66,12 +67,12 @@ func (r *DataSourceReconciler) reconcileDelete(ctx context.Context, sc *scope) (
 	return r.runCleanup(ctx, sc, image)
 }
 
-// stopSyncJobs deletes running sync Jobs (foreground, so the Job stays until
-// its pods are gone) and reports whether any is still there; the cleanup must
-// not race a crawler still writing documents.
+// stopSyncJobs deletes running sync, poll and targeted Jobs (foreground, so
+// the Job stays until its pods are gone) and reports whether any is still
+// there; the cleanup must not race a crawler still writing documents.
 func (r *DataSourceReconciler) stopSyncJobs(ctx context.Context, sc *scope) (bool, error) {
 	stopping := false
-	for _, j := range sc.syncJobs {
+	for _, j := range slices.Concat(sc.syncJobs, sc.pollJobs, sc.targetedJobs) {
 		if finished, _ := jobFinished(j); finished {
 			continue
 		}

@@ -146,6 +146,7 @@ func (r *DataSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			r.validate,
 			r.ensureRBAC,
 			r.scheduleSync,
+			r.schedulePoll,
 		})
 	} else {
 		requeue, err = r.reconcileDelete(ctx, sc)
@@ -221,15 +222,20 @@ func (r *DataSourceReconciler) listJobs(ctx context.Context, sc *scope) error {
 		client.MatchingLabels{v1alpha1.DataSourceLabel: labelValue(sc.obj.Name)}); err != nil {
 		return fmt.Errorf("listing Jobs: %w", err)
 	}
-	sc.syncJobs, sc.cleanupJobs = nil, nil
+	sc.syncJobs, sc.cleanupJobs, sc.pollJobs, sc.targetedJobs = nil, nil, nil, nil
 	for i := range list.Items {
 		j := &list.Items[i]
 		if !metav1.IsControlledBy(j, sc.obj) {
 			continue
 		}
-		if j.Labels[JobTypeLabel] == JobTypeCleanup {
+		switch j.Labels[JobTypeLabel] {
+		case JobTypeCleanup:
 			sc.cleanupJobs = append(sc.cleanupJobs, j)
-		} else {
+		case JobTypePoll:
+			sc.pollJobs = append(sc.pollJobs, j)
+		case JobTypeTargeted:
+			sc.targetedJobs = append(sc.targetedJobs, j)
+		default:
 			sc.syncJobs = append(sc.syncJobs, j)
 		}
 	}

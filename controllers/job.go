@@ -66,9 +66,14 @@ func childLabels(obj *v1alpha1.ConfluenceDataSource, component string) map[strin
 	}
 }
 
-// syncArgs are the crawler arguments of a sync Job.
-func syncArgs(obj *v1alpha1.ConfluenceDataSource, job string, mode v1alpha1.SyncMode) []string {
-	return []string{"crawl", "--in-cluster", "--namespace", obj.Namespace, "--name", obj.Name, "--job", job, "--mode", string(mode)}
+// syncArgs are the crawler arguments of a sync Job. targets ("<kind>:<id>",
+// at most v1alpha1.MaxTargets) are for mode Targeted only.
+func syncArgs(obj *v1alpha1.ConfluenceDataSource, job string, mode v1alpha1.SyncMode, targets ...string) []string {
+	args := []string{"crawl", "--in-cluster", "--namespace", obj.Namespace, "--name", obj.Name, "--job", job, "--mode", string(mode)}
+	for _, t := range targets {
+		args = append(args, "--target", t)
+	}
+	return args
 }
 
 // cleanupArgs are the crawler arguments of a cleanup Job.

@@ -63,4 +63,5 @@ func forgetMetrics(namespace, name string) {
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{syncsTotal, syncDuration, documents, lastSuccess} {
 		v.DeletePartialMatch(labels)
 	}
+	forgetPollMetrics(labels)
 }

@@ -37,6 +37,9 @@ type scope struct {
 	secretVersions map[string]string
 	// syncJobs and cleanupJobs are the Jobs this data source controls.
 	syncJobs, cleanupJobs []*batchv1.Job
+	// pollJobs and targetedJobs run ChangePoll and Targeted syncs; they are
+	// never the active sync (see poll.go).
+	pollJobs, targetedJobs []*batchv1.Job
 
 	// stall is set when progress needs a human.
 	stall *stallError

@@ -181,6 +181,12 @@ func TestAdmission_RejectsInvalidSpecsNamingTheField(t *testing.T) {
 			},
 			"spec.sync.changePollInterval",
 		},
+		"ACL re-check below 1m": {
+			func(ds *v1.ConfluenceDataSource) {
+				ds.Spec.Sync.ACLRecheckInterval = &metav1.Duration{Duration: 30 * time.Second}
+			},
+			"spec.sync.aclRecheckInterval",
+		},
 		"Targeted as the scheduled mode": {
 			func(ds *v1.ConfluenceDataSource) { ds.Spec.Sync.Mode = v1.SyncTargeted },
 			"spec.sync.mode",

@@ -328,6 +328,18 @@ type SyncSpec struct {
 	// +optional
 	ChangePollInterval *metav1.Duration `json:"changePollInterval,omitempty"`
 
+	// ACLRecheckInterval is how often a change poll re-checks every
+	// restriction, space permission and group membership (an Incremental
+	// pass: about one call per 200 pages): these changes bump no
+	// modification date, so the change search cannot see them. It bounds
+	// how long such a change can take to reach search (plus one poll
+	// interval and the pass itself). Default 1h; at least 1m.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="must be at least 1m: each re-check reads every listing of the site"
+	// +optional
+	ACLRecheckInterval *metav1.Duration `json:"aclRecheckInterval,omitempty"`
+
 	// Schedule in cron syntax; empty syncs only on creation and on demand.
 	// +optional
 	Schedule CronSchedule `json:"schedule,omitempty"`
@@ -650,6 +662,35 @@ type SyncProgress struct {
 	UpdateTime *metav1.Time `json:"updateTime,omitempty"`
 }
 
+// ChangesStatus reports the runs that sync only what changed.
+type ChangesStatus struct {
+	// LastPoll reports the last finished ChangePoll run. Crawler (field
+	// manager crawler-poll).
+	// +optional
+	LastPoll *SyncReport `json:"lastPoll,omitempty"`
+	// LastPollChanges is how many changed items the last poll's search found.
+	// Crawler (crawler-poll).
+	// +optional
+	LastPollChanges int64 `json:"lastPollChanges,omitempty"`
+	// Watermark: every change made in Confluence before this time was
+	// searchable after the last successful poll (content edits; restriction,
+	// space permission and group changes within the re-check interval, see
+	// the README). Its age is the freshness lag. Crawler (crawler-poll).
+	// +optional
+	Watermark *metav1.Time `json:"watermark,omitempty"`
+	// ActivePollJob is the running ChangePoll Job. Controller.
+	// +optional
+	ActivePollJob *JobReference `json:"activePollJob,omitempty"`
+	// LastPollStartTime is when the controller started the last poll Job.
+	// Controller.
+	// +optional
+	LastPollStartTime *metav1.Time `json:"lastPollStartTime,omitempty"`
+	// LastTargeted reports the last finished Targeted run. Crawler (field
+	// manager crawler-targeted).
+	// +optional
+	LastTargeted *SyncReport `json:"lastTargeted,omitempty"`
+}
+
 // SpecRevision names a generation of the spec by what it indexes.
 type SpecRevision struct {
 	// Generation is the spec's metadata.generation.
@@ -739,6 +780,12 @@ type ConfluenceDataSourceStatus struct {
 	// Progress of the running sync. Crawler.
 	// +optional
 	Progress *SyncProgress `json:"progress,omitempty"`
+
+	// Changes reports the change polls and targeted syncs: runs that read
+	// only what changed. They leave lastSync, lastSyncTime and Ready alone,
+	// which describe the full and incremental syncs of the spec.
+	// +optional
+	Changes *ChangesStatus `json:"changes,omitempty"`
 
 	// CleanupMessage reports the removal of documents after deletion. Controller.
 	// +optional

@@ -47,6 +47,12 @@ type Options struct {
 	// delete beyond spec.sync.maxDeletionPercent (the annotation
 	// v1alpha1.AllowDeletionsAnnotation).
 	AllowDeletions int64
+	// Targets are what a Targeted run syncs (at most v1alpha1.MaxTargets).
+	Targets []Target
+	// ACLSweepInterval is how often a ChangePoll run re-checks every
+	// restriction, space permission and group membership instead of only
+	// what CQL reports changed (default DefaultACLSweepInterval).
+	ACLSweepInterval time.Duration
 }
 
 // Summary is the outcome of a run, printed as JSON by the CLI and written to
@@ -65,9 +71,17 @@ type Summary struct {
 	PassagesDeleted int64 `json:"passagesDeleted,omitempty"`
 	// DocumentCount is what the index holds for the data source after the
 	// run (-1 if it could not be counted).
-	DocumentCount int64    `json:"documentCount"`
-	Identities    int64    `json:"identities"`
-	SpacesSkipped []string `json:"spacesSkipped,omitempty"`
+	DocumentCount int64 `json:"documentCount"`
+	Identities    int64 `json:"identities"`
+	// ChangesFound is how many changed items a ChangePoll's search returned.
+	ChangesFound int64 `json:"changesFound,omitempty"`
+	// Swept says a ChangePoll run re-checked everything (an Incremental
+	// pass) instead of only what changed.
+	Swept bool `json:"swept,omitempty"`
+	// Watermark is the time up to which every change is known to be in the
+	// index after this run (set by successful ChangePoll and complete runs).
+	Watermark     *time.Time `json:"watermark,omitempty"`
+	SpacesSkipped []string   `json:"spacesSkipped,omitempty"`
 	// DeletionsHeldBack counts documents the deletion guard kept.
 	DeletionsHeldBack int64 `json:"deletionsHeldBack,omitempty"`
 	// GroupsSkipped are groups whose members could not be listed; their
@@ -108,6 +122,15 @@ func tolerableWriteFailures(writes int64) int64 { return writes / 100 }
 // state is the checkpoint this package keeps with the index.
 type state struct {
 	IdentityHash string `json:"identityHash,omitempty"`
+	// PollWatermark: every change made before it is in the index (the start
+	// of the last successful ChangePoll or complete sync).
+	PollWatermark time.Time `json:"pollWatermark,omitzero"`
+	// LastACLSweep is the start of the last run that re-checked every ACL
+	// (a complete sync).
+	LastACLSweep time.Time `json:"lastACLSweep,omitzero"`
+	// LastACLSweepTry is when a poll last started such a re-check: a failed
+	// one is retried after another interval, not by every poll.
+	LastACLSweepTry time.Time `json:"lastACLSweepTry,omitzero"`
 }
 
 // run holds the shared state of one sync.
@@ -120,6 +143,8 @@ type run struct {
 	sink   *opensearch.Sink
 	log    logr.Logger
 
+	// start is when the run started (see writtenSince).
+	start time.Time
 	// incremental lists pages and blog posts without bodies and fetches only
 	// the bodies of what changed; it needs an earlier complete sync.
 	incremental bool
@@ -160,6 +185,9 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	}
 	if o.Mode == "" {
 		o.Mode = o.Spec.Sync.Mode
+	}
+	if i := o.Spec.Sync.ACLRecheckInterval; o.ACLSweepInterval == 0 && i != nil {
+		o.ACLSweepInterval = i.Duration
 	}
 	start := o.Now()
 	sum := Summary{Mode: o.Mode, DocumentCount: -1}
@@ -218,12 +246,30 @@ func newRun(o Options) (*run, error) {
 }
 
 func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err error) {
+	r.start = start
+	if err := checkTargets(r.Mode, r.Targets); err != nil {
+		return err
+	}
 	extra := map[string]string{}
 	for _, m := range r.Spec.FieldMappings {
 		extra[m.To] = "keyword"
 	}
-	if _, err := r.OpenSearch.EnsureIndex(ctx, opensearch.IndexConfig{Alias: r.alias, Language: r.Spec.Language, ExtraFields: extra, Datasource: r.DataSource}); err != nil {
-		return fmt.Errorf("preparing index %q: %w", r.alias, err)
+	ic := opensearch.IndexConfig{Alias: r.alias, Language: r.Spec.Language, ExtraFields: extra, Datasource: r.DataSource}
+	// Polls and targeted syncs run every minute or so: one read when the
+	// index is in place, instead of template and mapping writes.
+	ready := false
+	if r.Mode == v1.SyncTargeted || r.Mode == v1.SyncChangePoll {
+		switch err := r.OpenSearch.CheckIndex(ctx, ic); {
+		case err == nil:
+			ready = true
+		case !errors.Is(err, opensearch.ErrIndexNotReady):
+			return fmt.Errorf("checking index %q: %w", r.alias, err)
+		}
+	}
+	if !ready {
+		if _, err := r.OpenSearch.EnsureIndex(ctx, ic); err != nil {
+			return fmt.Errorf("preparing index %q: %w", r.alias, err)
+		}
 	}
 	if err := r.preparePassages(ctx); err != nil {
 		return err
@@ -236,7 +282,7 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 	if cp != nil && len(cp.State) > 0 {
 		_ = json.Unmarshal(cp.State, &st) // an unreadable state only costs a rewrite
 	}
-	if r.Mode == v1.SyncIncremental {
+	if r.Mode == v1.SyncIncremental || r.Mode == v1.SyncChangePoll {
 		r.incremental = cp != nil && !cp.LastSuccessfulCrawl.IsZero()
 		if !r.incremental {
 			r.log.Info("no completed sync yet: running the incremental sync as a full crawl")
@@ -262,7 +308,16 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 	stop := r.reportProgress(ctx)
 	defer stop()
 
-	if enabled(r.Spec.IdentityCrawler.Enabled, true) {
+	if r.Mode == v1.SyncTargeted || r.Mode == v1.SyncChangePoll {
+		if done, err := r.partialSync(ctx, start, cp, st, sum); done || err != nil {
+			return err
+		}
+		// A ChangePoll that re-checks everything goes on as an Incremental sync.
+		sum.Swept = true
+	}
+
+	identities := enabled(r.Spec.IdentityCrawler.Enabled, true)
+	if identities {
 		r.phase.Store(v1.PhaseIdentities)
 		n, hash, err := r.crawlIdentities(ctx, st.IdentityHash, start)
 		if err != nil {
@@ -326,16 +381,13 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 	}
 	// Held-back deletions leave the index behind Confluence: not complete.
 	sum.Complete = len(incomplete) == 0 && len(r.heldBack) == 0
-	raw, _ := json.Marshal(st)
-	next := opensearch.Checkpoint{Datasource: r.DataSource, Mode: string(r.Mode), State: raw, UpdatedAt: r.Now()}
-	if cp != nil {
-		next.LastSuccessfulCrawl = cp.LastSuccessfulCrawl
-	}
 	if sum.Complete {
-		next.LastSuccessfulCrawl = start
+		// A complete sync read everything as of its start, ACLs included.
+		st.PollWatermark, st.LastACLSweep = start, start
+		sum.Watermark = &start
 	}
-	if err := r.OpenSearch.WriteCheckpoint(ctx, r.alias, next); err != nil {
-		return fmt.Errorf("writing checkpoint: %w", err)
+	if err := r.saveCheckpoint(ctx, st, identities, sum.Complete, start); err != nil {
+		return err
 	}
 	if err := r.heldBackError(); err != nil && len(incomplete) == 0 {
 		return err
@@ -533,6 +585,11 @@ func (r *run) deleteVanished(ctx context.Context, incomplete map[string]error) e
 	var asked []string // filtered out by the spec
 	err := r.OpenSearch.StreamDocRefs(ctx, r.alias, opensearch.IDFilter{Datasource: r.DataSource}, func(d opensearch.DocRef) error {
 		if _, keep := incomplete[d.SpaceKey]; keep {
+			return nil
+		}
+		if r.writtenSince(d) {
+			// Written after this crawl started, by a concurrent targeted or
+			// poll sync: the listings may predate it.
 			return nil
 		}
 		key := d.SpaceKey + "/" + d.Type

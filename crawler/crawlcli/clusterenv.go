@@ -19,11 +19,20 @@ import (
 
 	v1 "github.com/confluence-operator/confluence-operator/api/v1alpha1"
 	"github.com/confluence-operator/confluence-operator/crawler/confluence"
+	"github.com/confluence-operator/confluence-operator/crawler/crawl"
 	"github.com/confluence-operator/confluence-operator/crawler/manifest"
 )
 
 // FieldManager owns the status fields the crawler writes.
 const FieldManager = "crawler"
+
+// Change polls and targeted syncs may run while a full sync runs: each
+// writes only its part of status.changes, under its own field manager, so
+// that one's apply never removes what another wrote.
+const (
+	PollFieldManager     = "crawler-poll"
+	TargetedFieldManager = "crawler-targeted"
+)
 
 // progressInterval is how often progress is written to the status.
 const progressInterval = 5 * time.Second
@@ -143,16 +152,23 @@ func (e *clusterEnv) persistTokens(ds *v1.ConfluenceDataSource) confluence.Token
 // applyStatus server-side-applies the crawler's status fields. Fields the
 // crawler owned before and leaves out (progress, at the end) are removed.
 func (e *clusterEnv) applyStatus(ctx context.Context, status map[string]any) error {
+	return e.applyStatusAs(ctx, FieldManager, status)
+}
+
+func (e *clusterEnv) applyStatusAs(ctx context.Context, manager string, status map[string]any) error {
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": v1.GroupVersion.String(),
 		"kind":       "ConfluenceDataSource",
 		"metadata":   map[string]any{"name": e.o.name, "namespace": e.o.namespace},
 		"status":     status,
 	}}
-	return e.c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldManager), client.ForceOwnership)
+	return e.c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(manager), client.ForceOwnership)
 }
 
 func (e *clusterEnv) progress(ctx context.Context, p v1.SyncProgress) {
+	if e.partial() {
+		return // status.progress is the full sync's
+	}
 	e.mu.Lock()
 	due := time.Since(e.lastProgress) >= progressInterval || p.Phase == v1.PhaseStarting
 	if due {
@@ -173,7 +189,14 @@ func (e *clusterEnv) progress(ctx context.Context, p v1.SyncProgress) {
 	}
 }
 
-func (e *clusterEnv) report(ctx context.Context, r v1.SyncReport, documentCount int64) error {
+// partial reports whether this run syncs only what changed.
+func (e *clusterEnv) partial() bool {
+	m := v1.SyncMode(e.o.mode)
+	return m == v1.SyncChangePoll || m == v1.SyncTargeted
+}
+
+func (e *clusterEnv) report(ctx context.Context, r v1.SyncReport, sum crawl.Summary) error {
+	documentCount := sum.DocumentCount
 	now := metav1.Now()
 	r.CompletionTime = &now
 	e.mu.Lock()
@@ -182,6 +205,9 @@ func (e *clusterEnv) report(ctx context.Context, r v1.SyncReport, documentCount 
 	report, err := toMap(&r)
 	if err != nil {
 		return err
+	}
+	if e.partial() {
+		return e.reportChanges(ctx, report, sum)
 	}
 	status := map[string]any{"lastSync": report, "lastSyncTime": now.UTC().Format(time.RFC3339)}
 	if r.Result == v1.SyncSucceeded {
@@ -197,6 +223,26 @@ func (e *clusterEnv) report(ctx context.Context, r v1.SyncReport, documentCount 
 		status["documentCount"] = documentCount
 	}
 	return e.applyStatus(ctx, status)
+}
+
+// reportChanges writes a ChangePoll's or Targeted run's report into
+// status.changes. A failed poll keeps the watermark of the last successful one.
+func (e *clusterEnv) reportChanges(ctx context.Context, report map[string]any, sum crawl.Summary) error {
+	if v1.SyncMode(e.o.mode) == v1.SyncTargeted {
+		return e.applyStatusAs(ctx, TargetedFieldManager, map[string]any{"changes": map[string]any{"lastTargeted": report}})
+	}
+	changes := map[string]any{"lastPoll": report, "lastPollChanges": sum.ChangesFound}
+	watermark := sum.Watermark
+	if watermark == nil {
+		ds := &v1.ConfluenceDataSource{}
+		if err := e.c.Get(ctx, client.ObjectKey{Namespace: e.o.namespace, Name: e.o.name}, ds); err == nil && ds.Status.Changes != nil && ds.Status.Changes.Watermark != nil {
+			watermark = &ds.Status.Changes.Watermark.Time
+		}
+	}
+	if watermark != nil {
+		changes["watermark"] = watermark.UTC().Format(time.RFC3339)
+	}
+	return e.applyStatusAs(ctx, PollFieldManager, map[string]any{"changes": changes})
 }
 
 // ownedSuccess returns the success fields currently on the status, so a

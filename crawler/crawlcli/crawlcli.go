@@ -39,7 +39,7 @@ const (
 
 const usage = `usage:
   confluence-operator crawl -f datasource.yaml --credentials <secret.yaml|dir> [flags]
-  confluence-operator crawl --in-cluster --namespace NS --name NAME [--job JOB] [--mode MODE] [--cleanup]
+  confluence-operator crawl --in-cluster --namespace NS --name NAME [--job JOB] [--mode MODE] [--target KIND:ID ...] [--cleanup]
 
 Runs one sync of a ConfluenceDataSource. Progress goes to stderr; one JSON
 summary goes to stdout. Exit status: 0 success, 1 failed sync, 3 interrupted
@@ -54,6 +54,21 @@ type options struct {
 	inCluster, cleanup                bool
 	namespace, name, job              string
 	verbosity                         int
+	targets                           targetList
+}
+
+// targetList is the repeatable --target flag.
+type targetList []crawl.Target
+
+func (l *targetList) String() string { return fmt.Sprint([]crawl.Target(*l)) }
+
+func (l *targetList) Set(s string) error {
+	t, err := crawl.ParseTarget(s)
+	if err != nil {
+		return err
+	}
+	*l = append(*l, t)
+	return nil
 }
 
 func parseArgs(args []string, stderr io.Writer) (options, error) {
@@ -66,7 +81,8 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.creds, "credentials", "", "Confluence credentials: a Secret manifest or a directory of key files (standalone); may also hold ca.crt")
 	fs.StringVar(&o.osCreds, "opensearch-credentials", "", "OpenSearch credentials: a Secret manifest or directory with username/password or apiKey (standalone); may also hold ca.crt")
 	fs.StringVar(&o.osURL, "opensearch-url", "", "OpenSearch endpoint(s), comma separated, overriding spec.opensearch.endpoints")
-	fs.StringVar(&o.mode, "mode", "", "sync mode: ForcedFullCrawl, FullCrawl or Incremental (default spec.sync.mode)")
+	fs.StringVar(&o.mode, "mode", "", "sync mode: ForcedFullCrawl, FullCrawl, Incremental, ChangePoll or Targeted (default spec.sync.mode)")
+	fs.Var(&o.targets, "target", fmt.Sprintf("with --mode Targeted: an item to sync, <kind>:<id> with kind page, blogpost, comment, attachment or space (a space key); repeatable, at most %d", v1.MaxTargets))
 	fs.BoolVar(&o.inCluster, "in-cluster", false, "read the resource and Secrets from the API and write status (as in a Job)")
 	fs.StringVar(&o.namespace, "namespace", "", "namespace of the resource (--in-cluster)")
 	fs.StringVar(&o.name, "name", "", "name of the resource (--in-cluster)")
@@ -89,10 +105,18 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.mode != "" {
 		switch v1.SyncMode(o.mode) {
-		case v1.SyncForcedFullCrawl, v1.SyncFullCrawl, v1.SyncIncremental:
+		case v1.SyncForcedFullCrawl, v1.SyncFullCrawl, v1.SyncIncremental, v1.SyncChangePoll, v1.SyncTargeted:
 		default:
-			return o, fmt.Errorf("--mode %q: want ForcedFullCrawl, FullCrawl or Incremental", o.mode)
+			return o, fmt.Errorf("--mode %q: want ForcedFullCrawl, FullCrawl, Incremental, ChangePoll or Targeted", o.mode)
 		}
+	}
+	switch {
+	case v1.SyncMode(o.mode) == v1.SyncTargeted && len(o.targets) == 0:
+		return o, errors.New("--mode Targeted needs at least one --target")
+	case v1.SyncMode(o.mode) != v1.SyncTargeted && len(o.targets) > 0:
+		return o, errors.New("--target is for --mode Targeted")
+	case len(o.targets) > v1.MaxTargets:
+		return o, fmt.Errorf("%d targets: at most %d per run (run an Incremental sync instead)", len(o.targets), v1.MaxTargets)
 	}
 	return o, nil
 }
@@ -104,7 +128,7 @@ type env interface {
 	secrets(ctx context.Context, ds *v1.ConfluenceDataSource) (manifest.Secrets, error)
 	persistTokens(ds *v1.ConfluenceDataSource) confluence.TokenPersister
 	progress(ctx context.Context, p v1.SyncProgress)
-	report(ctx context.Context, r v1.SyncReport, documentCount int64) error
+	report(ctx context.Context, r v1.SyncReport, sum crawl.Summary) error
 }
 
 // Run executes the crawl subcommand and returns its exit code.
@@ -187,6 +211,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		DataSource:     manifest.Key(ds),
 		Spec:           ds.Spec,
 		Mode:           mode,
+		Targets:        o.targets,
 		Confluence:     cf,
 		OpenSearch:     osClient,
 		Logger:         log.WithName("crawl"),
@@ -202,7 +227,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(runErr, crawl.ErrInterrupted):
 		code = exitInterrupted
 		fmt.Fprintln(stderr, "crawl: sync interrupted:", runErr)
-	case errors.Is(runErr, crawl.ErrInvalidFilter):
+	case errors.Is(runErr, crawl.ErrInvalidFilter), errors.Is(runErr, crawl.ErrBadTargets):
 		code = exitBadInput
 		fmt.Fprintln(stderr, "crawl: bad input:", runErr)
 	default:
@@ -211,7 +236,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	report := toReport(o.job, start, sum, runErr)
 	report.StartTime = &metav1.Time{Time: start}
-	if err := e.report(context.WithoutCancel(ctx), report, sum.DocumentCount); err != nil {
+	if err := e.report(context.WithoutCancel(ctx), report, sum); err != nil {
 		fmt.Fprintln(stderr, "crawl: writing status:", err)
 		if code == exitOK {
 			code = exitFailed
@@ -239,8 +264,8 @@ func allowedDeletions(ds *v1.ConfluenceDataSource) (int64, error) {
 func fail(ctx context.Context, e env, o options, stdout, stderr io.Writer, code int, err error) int {
 	fmt.Fprintln(stderr, "crawl:", err)
 	mode := v1.SyncMode(o.mode)
-	sum := crawl.Summary{Mode: mode, Message: err.Error()}
-	if rerr := e.report(context.WithoutCancel(ctx), toReport(o.job, time.Now(), sum, err), -1); rerr != nil {
+	sum := crawl.Summary{Mode: mode, Message: err.Error(), DocumentCount: -1}
+	if rerr := e.report(context.WithoutCancel(ctx), toReport(o.job, time.Now(), sum, err), sum); rerr != nil {
 		fmt.Fprintln(stderr, "crawl: writing status:", rerr)
 	}
 	writeJSON(stdout, sum)

@@ -109,6 +109,12 @@ func TestCrawl_ExitCodes(t *testing.T) {
 		"unknown mode":         {[]string{"-f", ds, "--credentials", good, "--mode", "Sometimes"}, 64, "--mode"},
 		"missing file":         {[]string{"-f", filepath.Join(f.dir, "nope.yaml"), "--credentials", good}, 64, "nope.yaml"},
 		"invalid regex":        {[]string{"-f", badRegex, "--credentials", good}, 64, "filters.spaces.include[0]"},
+		"targeted sync":        {[]string{"-f", ds, "--credentials", good, "--mode", "Targeted", "--target", "page:1", "--target", "space:S1"}, 0, ""},
+		"change poll":          {[]string{"-f", ds, "--credentials", good, "--mode", "ChangePoll"}, 0, ""},
+		"targeted, no target":  {[]string{"-f", ds, "--credentials", good, "--mode", "Targeted"}, 64, "needs at least one --target"},
+		"malformed target":     {[]string{"-f", ds, "--credentials", good, "--mode", "Targeted", "--target", "folder:1"}, 64, "kind must be"},
+		"target without mode":  {[]string{"-f", ds, "--credentials", good, "--target", "page:1"}, 64, "--target is for --mode Targeted"},
+		"too many targets":     {append([]string{"-f", ds, "--credentials", good, "--mode", "Targeted"}, manyTargets(201)...), 64, "at most 200"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -121,6 +127,14 @@ func TestCrawl_ExitCodes(t *testing.T) {
 			}
 		})
 	}
+}
+
+func manyTargets(n int) []string {
+	var out []string
+	for i := range n {
+		out = append(out, "--target", fmt.Sprintf("page:%d", i+1))
+	}
+	return out
 }
 
 func TestCrawl_OAuthRotationIsWrittenBackToTheCredentialsFile(t *testing.T) {

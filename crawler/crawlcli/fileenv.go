@@ -10,6 +10,7 @@ import (
 
 	v1 "github.com/confluence-operator/confluence-operator/api/v1alpha1"
 	"github.com/confluence-operator/confluence-operator/crawler/confluence"
+	"github.com/confluence-operator/confluence-operator/crawler/crawl"
 	"github.com/confluence-operator/confluence-operator/crawler/credentials"
 	"github.com/confluence-operator/confluence-operator/crawler/manifest"
 )
@@ -118,4 +119,4 @@ func writeFileAtomic(path string, data []byte) error {
 
 func (e *fileEnv) progress(context.Context, v1.SyncProgress) {}
 
-func (e *fileEnv) report(context.Context, v1.SyncReport, int64) error { return nil }
+func (e *fileEnv) report(context.Context, v1.SyncReport, crawl.Summary) error { return nil }

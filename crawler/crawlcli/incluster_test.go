@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/confluence-operator/confluence-operator/api/v1alpha1"
+	"github.com/confluence-operator/confluence-operator/test/fakeconfluence"
 	"github.com/confluence-operator/confluence-operator/test/testenv"
 )
 
@@ -101,5 +102,43 @@ func TestCrawl_InClusterWritesTheReportToStatus(t *testing.T) {
 	}
 	if len(managers) != 1 || managers[0] != "crawler" {
 		t.Fatalf("status field managers %v, want only crawler", managers)
+	}
+
+	// A change poll and a targeted sync report into status.changes and
+	// leave the full sync's report (and Ready's inputs) alone.
+	lastSync := st.LastSync.DeepCopy()
+	page := f.cf.ContentIDs(f.cf.Spaces()[0].Key, "page", "current")[0]
+	f.cf.EditContent(page, "", func(c *fakeconfluence.Content) { c.Body = "<p>polled</p>" })
+	if code, _, stderr := run("--in-cluster", "--namespace", "docs", "--name", "wiki", "--job", "wiki-poll-1", "--mode", "ChangePoll"); code != 0 {
+		t.Fatalf("poll: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr := run("--in-cluster", "--namespace", "docs", "--name", "wiki", "--job", "wiki-t-1", "--mode", "Targeted", "--target", "page:"+page); code != 0 {
+		t.Fatalf("targeted: exit %d\n%s", code, stderr)
+	}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(ds), got); err != nil {
+		t.Fatal(err)
+	}
+	ch := got.Status.Changes
+	if ch == nil || ch.LastPoll == nil || ch.LastPoll.Result != v1.SyncSucceeded || ch.LastPoll.Job != "wiki-poll-1" || ch.LastPollChanges != 1 ||
+		ch.Watermark == nil || ch.LastTargeted == nil || ch.LastTargeted.Job != "wiki-t-1" || ch.LastTargeted.Result != v1.SyncSucceeded {
+		t.Fatalf("status.changes after a poll and a targeted sync: %+v", ch)
+	}
+	if got.Status.LastSync.Job != lastSync.Job || !got.Status.LastSync.CompletionTime.Equal(lastSync.CompletionTime) || got.Status.Progress != nil {
+		t.Fatalf("a poll or targeted run touched lastSync/progress: %+v", got.Status)
+	}
+	watermark := ch.Watermark.DeepCopy()
+	// A failed poll reports the failure and keeps the last good watermark.
+	if err := env.Client.Update(ctx, secret("wrong-again")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := run("--in-cluster", "--namespace", "docs", "--name", "wiki", "--job", "wiki-poll-2", "--mode", "ChangePoll"); code != 1 {
+		t.Fatalf("poll with a wrong password: exit %d, want 1", code)
+	}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(ds), got); err != nil {
+		t.Fatal(err)
+	}
+	ch = got.Status.Changes
+	if ch.LastPoll.Result != v1.SyncFailed || ch.LastPoll.Job != "wiki-poll-2" || ch.Watermark == nil || !ch.Watermark.Equal(watermark) || ch.LastTargeted == nil {
+		t.Fatalf("status.changes after a failed poll: %+v (watermark was %v)", ch, watermark)
 	}
 }

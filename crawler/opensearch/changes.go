@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"time"
 )
 
 // Stored is what change detection needs of an indexed document.
@@ -93,6 +94,8 @@ type DocRef struct {
 	ID       string
 	SpaceKey string
 	Type     string
+	// IndexedAt is when the document was last written (zero if unknown).
+	IndexedAt time.Time
 }
 
 // StreamDocRefs is StreamIDs with each document's space key and type.
@@ -111,7 +114,7 @@ func (c *Client) stream(ctx context.Context, alias string, f IDFilter, withSourc
 			"track_total_hits": false,
 		}
 		if withSource {
-			body["_source"] = []string{"space_key", "type"}
+			body["_source"] = []string{"space_key", "type", "indexed_at"}
 		}
 		if after != nil {
 			body["search_after"] = after
@@ -122,8 +125,9 @@ func (c *Client) stream(ctx context.Context, alias string, f IDFilter, withSourc
 					ID     string `json:"_id"`
 					Sort   []any  `json:"sort"`
 					Source struct {
-						SpaceKey string `json:"space_key"`
-						Type     string `json:"type"`
+						SpaceKey  string    `json:"space_key"`
+						Type      string    `json:"type"`
+						IndexedAt time.Time `json:"indexed_at"`
 					} `json:"_source"`
 				} `json:"hits"`
 			} `json:"hits"`
@@ -135,7 +139,7 @@ func (c *Client) stream(ctx context.Context, alias string, f IDFilter, withSourc
 			return fmt.Errorf("opensearch: list ids: %w", err)
 		}
 		for _, h := range res.Hits.Hits {
-			if err := fn(DocRef{ID: h.ID, SpaceKey: h.Source.SpaceKey, Type: h.Source.Type}); err != nil {
+			if err := fn(DocRef{ID: h.ID, SpaceKey: h.Source.SpaceKey, Type: h.Source.Type, IndexedAt: h.Source.IndexedAt}); err != nil {
 				return err
 			}
 		}

@@ -58,6 +58,9 @@ type Document struct {
 	// ACLHash is filled from ACL when empty.
 	ACLHash string  `json:"acl_hash"`
 	ACL     acl.ACL `json:"acl"`
+	// IndexedAt is when the document was written; the sink sets it. A full
+	// crawl keeps documents written after it started (see DocRef.IndexedAt).
+	IndexedAt *time.Time `json:"indexed_at,omitempty"`
 	// Fields are extra top-level fields; their names must not clash with the
 	// fields above.
 	Fields map[string]any `json:"-"`
@@ -357,6 +360,26 @@ type IndexStatus struct {
 // EnsureIndex creates it, copies the documents with _reindex, moves the alias
 // atomically and deletes the old index. Data sources sharing an alias must
 // therefore agree on the language, or they will migrate back and forth.
+// ErrIndexNotReady: the alias does not point at the index this spec writes
+// to yet (no sync ran, or a language change awaits its migration).
+var ErrIndexNotReady = errors.New("index not ready")
+
+// CheckIndex verifies, with one read, that the alias already points at the
+// backing index cfg writes to. Runs that sync only what changed (change
+// polls, targeted syncs) use it instead of EnsureIndex: they run every
+// minute, and template and mapping updates are cluster-state writes that
+// the next full or incremental sync makes anyway.
+func (c *Client) CheckIndex(ctx context.Context, cfg IndexConfig) error {
+	current, err := c.aliasTargets(ctx, cfg.Alias)
+	if err != nil {
+		return err
+	}
+	if want := BackingIndex(cfg); !slices.Contains(current, want) {
+		return fmt.Errorf("%w: alias %q points at %v, not %s; a full or incremental sync creates or migrates it", ErrIndexNotReady, cfg.Alias, current, want)
+	}
+	return nil
+}
+
 func (c *Client) EnsureIndex(ctx context.Context, cfg IndexConfig) (IndexStatus, error) {
 	cfg.passages = false
 	return c.ensureIndex(ctx, cfg)

@@ -180,6 +180,10 @@ func (s *Sink) index(ctx context.Context, doc Document, failClosed bool) error {
 	if doc.ID == "" {
 		return errors.New("opensearch: document without ID")
 	}
+	if doc.IndexedAt == nil {
+		now := time.Now().UTC()
+		doc.IndexedAt = &now
+	}
 	var body []byte
 	var err error
 	if s.cfg.PassageAlias == "" {

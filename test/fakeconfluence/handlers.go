@@ -637,7 +637,7 @@ func (s *Server) hContentList(w http.ResponseWriter, rq req) {
 // start/limit paging, capped per the Atlassian KB in bodyCap.
 func (s *Server) hContentSearch(w http.ResponseWriter, rq req) {
 	exp := parseExpand(rq.q.Get("expand"))
-	cq, err := parseCQL(rq.q.Get("cql"), s.opts.CQLLocation)
+	cq, err := parseCQL(rq.q.Get("cql"), s.opts.CQLLocation, s.now())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "Could not parse cql : "+err.Error())
 		return
@@ -647,7 +647,8 @@ func (s *Server) hContentSearch(w http.ResponseWriter, rq req) {
 	cached, ok := s.st.cache[key]
 	s.cacheMu.Unlock()
 	var ids []string // "<type>:<id>"
-	if ok && cached.gen == s.st.gen {
+	// now() makes the answer depend on the clock: never served from cache.
+	if ok && cached.gen == s.st.gen && !strings.Contains(strings.ToLower(rq.q.Get("cql")), "now(") {
 		ids = cached.ids
 	} else {
 		ids = s.search(rq, cq)
@@ -682,18 +683,24 @@ func (s *Server) search(rq req, cq *cqlQuery) []string {
 			continue
 		}
 		cur := c.Status == "current"
-		hits = append(hits, hit{typ: c.Type, id: id, spaceKey: c.SpaceKey, current: cur, modified: c.Modified})
+		var anc []string
+		if len(cq.ancestors) > 0 {
+			for _, a := range s.ancestors(c) {
+				anc = append(anc, a.ID)
+			}
+		}
+		hits = append(hits, hit{typ: c.Type, id: id, spaceKey: c.SpaceKey, current: cur, modified: c.Modified, ancestors: anc})
 		if cq.wants("comment") {
 			for _, cid := range s.st.commentsOf[id] {
 				if cm, ok := s.st.comments[cid]; ok {
-					hits = append(hits, hit{typ: "comment", id: cid, spaceKey: c.SpaceKey, current: cur && cm.Status == "current", modified: cm.Modified})
+					hits = append(hits, hit{typ: "comment", id: cid, spaceKey: c.SpaceKey, current: cur && cm.Status == "current", modified: cm.Modified, container: id})
 				}
 			}
 		}
 		if cq.wants("attachment") {
 			for _, aid := range s.st.attachOf[id] {
 				if a, ok := s.st.attachments[aid]; ok {
-					hits = append(hits, hit{typ: "attachment", id: aid, spaceKey: c.SpaceKey, current: cur && a.Status == "current", modified: a.Modified})
+					hits = append(hits, hit{typ: "attachment", id: aid, spaceKey: c.SpaceKey, current: cur && a.Status == "current", modified: a.Modified, container: id})
 				}
 			}
 		}
@@ -716,8 +723,32 @@ func (s *Server) search(rq req, cq *cqlQuery) []string {
 
 // hContentGet: Cloud v1 OpenAPI getContentById (Content).
 // Data Center: DC REST reference "Content Resource › Get content by id".
+// Comments and attachments are content too, with the same resource (Cloud
+// v1 OpenAPI getContentById: "Returns a single piece of content, like a
+// page or a blog post"; Content.type includes comment and attachment);
+// their container is expandable (Content.container). A trashed item is
+// answered with its status (unverified: the product takes a 404 and a
+// trashed status alike as "gone").
 func (s *Server) hContentGet(w http.ResponseWriter, rq req) {
-	c, ok := s.st.content[rq.q.Get(":id")]
+	id := rq.q.Get(":id")
+	exp := parseExpand(rq.q.Get("expand"))
+	if cm, ok := s.st.comments[id]; ok {
+		if ct, ok := s.st.content[cm.ContainerID]; ok && s.spaceVisible(rq, ct.SpaceKey) {
+			writeJSON(w, http.StatusOK, s.renderComment(cm, exp, rq.base))
+			return
+		}
+	}
+	aid := id
+	if s.cloud() {
+		aid = strings.TrimPrefix(id, "att")
+	}
+	if a, ok := s.st.attachments[aid]; ok && (!s.cloud() || strings.HasPrefix(id, "att")) {
+		if ct, ok := s.st.content[a.ContainerID]; ok && s.spaceVisible(rq, ct.SpaceKey) {
+			writeJSON(w, http.StatusOK, s.renderAttachmentV1(a, exp, rq.base))
+			return
+		}
+	}
+	c, ok := s.st.content[id]
 	if !ok || !s.spaceVisible(rq, c.SpaceKey) {
 		writeError(w, http.StatusNotFound, "No content found with id : "+rq.q.Get(":id"))
 		return

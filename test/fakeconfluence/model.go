@@ -419,6 +419,11 @@ func (s *Server) ReplaceAttachment(id string, data []byte) {
 	})
 }
 
+// DeleteComment deletes a comment for good (later reads 404).
+func (s *Server) DeleteComment(id string) {
+	s.mutate(func(st *store) { delete(st.comments, id) })
+}
+
 // DeleteAttachment removes an attachment.
 func (s *Server) DeleteAttachment(id string) {
 	s.mutate(func(st *store) { delete(st.attachments, id) })

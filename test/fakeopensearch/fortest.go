@@ -2,11 +2,15 @@ package fakeopensearch
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
+	"io"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Target is an OpenSearch endpoint for a test: the real cluster named by
@@ -58,7 +62,9 @@ func Double(t testing.TB) Target {
 var unsafeName = regexp.MustCompile(`[^a-z0-9-]+`)
 
 // IndexName returns a lowercase index or alias name unique to this test run,
-// derived from the test name.
+// derived from the test name. On a real cluster the indices whose names
+// start with it (the versioned index, the state index) are deleted when the
+// test ends: a shared node would otherwise run out of shards.
 func IndexName(t testing.TB) string {
 	base := strings.Trim(unsafeName.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
 	if len(base) > 40 {
@@ -66,5 +72,46 @@ func IndexName(t testing.TB) string {
 	}
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	return "test-" + base + "-" + hex.EncodeToString(b)
+	name := "test-" + base + "-" + hex.EncodeToString(b)
+	if os.Getenv("OPENSEARCH_URL") != "" {
+		t.Cleanup(func() { deleteIndices(ForTest(t), name) })
+	}
+	return name
+}
+
+// deleteIndices deletes the indices named prefix or prefix-*, one by name
+// (clusters may refuse wildcard deletions). Errors are ignored: cleanup is
+// best effort.
+func deleteIndices(target Target, prefix string) {
+	hc := &http.Client{Timeout: 30 * time.Second}
+	if target.Insecure {
+		hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // test clusters with self-signed certificates
+	}
+	do := func(method, path string) (*http.Response, error) {
+		req, err := http.NewRequest(method, strings.TrimRight(target.URL, "/")+path, nil)
+		if err != nil {
+			return nil, err
+		}
+		if target.Username != "" {
+			req.SetBasicAuth(target.Username, target.Password)
+		}
+		return hc.Do(req)
+	}
+	resp, err := do(http.MethodGet, "/_cat/indices/"+prefix+"*?h=index&expand_wildcards=all")
+	if err != nil {
+		return
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return
+	}
+	for _, index := range strings.Fields(string(body)) {
+		if index != prefix && !strings.HasPrefix(index, prefix+"-") {
+			continue
+		}
+		if resp, err := do(http.MethodDelete, "/"+index); err == nil {
+			_ = resp.Body.Close()
+		}
+	}
 }

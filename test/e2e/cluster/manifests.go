@@ -34,6 +34,9 @@ type Source struct {
 	// BackoffLimit of the crawler Jobs; nil keeps the default (2). Tests that
 	// expect failures set 0, so a failed sync is not retried for a minute.
 	BackoffLimit *int32
+	// ChangePollInterval and ACLRecheckInterval set spec.sync's fields of
+	// the same names when not empty (e.g. "30s").
+	ChangePollInterval, ACLRecheckInterval string
 	// PassageBytes, if set, turns spec.passages on with this target size.
 	PassageBytes int
 }
@@ -111,6 +114,15 @@ spec:
 	}
 	if s.BackoffLimit != nil {
 		fmt.Fprintf(&b, "  crawler:\n    backoffLimit: %d\n", *s.BackoffLimit)
+	}
+	if s.ChangePollInterval != "" || s.ACLRecheckInterval != "" {
+		b.WriteString("  sync:\n")
+		if s.ChangePollInterval != "" {
+			fmt.Fprintf(&b, "    changePollInterval: %s\n", s.ChangePollInterval)
+		}
+		if s.ACLRecheckInterval != "" {
+			fmt.Fprintf(&b, "    aclRecheckInterval: %s\n", s.ACLRecheckInterval)
+		}
 	}
 	if s.PassageBytes > 0 {
 		fmt.Fprintf(&b, "  passages: {enabled: true, targetBytes: %d, overlapBytes: %d}\n", s.PassageBytes, s.PassageBytes/10)
