@@ -26,8 +26,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/confluence-operator/confluence-operator/api/v1alpha1"
+	"github.com/confluence-operator/confluence-operator/internal/webhook"
 )
 
 // secretIndex indexes data sources by the names of the Secrets they reference.
@@ -53,6 +55,12 @@ type DataSourceReconciler struct {
 	AllowedCrawlerImages []string
 	// Limiter caps running syncs across data sources; nil means no cap.
 	Limiter *SyncLimiter
+	// Webhooks receives Data Center webhooks; nil when the manager serves none.
+	Webhooks *webhook.Receiver
+	// WebhookBaseURL is the receiver's external address, for status.webhook.url.
+	WebhookBaseURL string
+	// webhookEvents brings a data source back when its webhook batch is due.
+	webhookEvents chan event.TypedGenericEvent[client.Object]
 	// MaxConcurrentReconciles defaults to 4.
 	MaxConcurrentReconciles int
 }
@@ -76,7 +84,11 @@ func (r *DataSourceReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Ma
 	if workers <= 0 {
 		workers = 4
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.webhookEvents != nil {
+		b = b.WatchesRawSource(source.Channel(r.webhookEvents, &handler.EnqueueRequestForObject{}))
+	}
+	return b.
 		Named("confluencedatasource").
 		For(&v1alpha1.ConfluenceDataSource{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{},
@@ -131,6 +143,9 @@ func (r *DataSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetMetrics(req.Namespace, req.Name)
+			if r.Webhooks != nil {
+				r.Webhooks.Unregister(req.NamespacedName)
+			}
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -144,16 +159,24 @@ func (r *DataSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			r.observeJobs,
 			r.observeSpec,
 			r.validate,
+			r.observeWebhook,
 			r.ensureRBAC,
 			r.scheduleSync,
 			r.schedulePoll,
 		})
 	} else {
+		if r.Webhooks != nil {
+			r.Webhooks.Unregister(req.NamespacedName)
+		}
+		sc.obj.Status.Webhook = nil
 		requeue, err = r.reconcileDelete(ctx, sc)
 		errors.As(err, &sc.stall)
 	}
 	if sc.released {
 		return resultFor(sc.log, 0, err)
+	}
+	if sc.stall != nil {
+		r.stopWebhook(sc)
 	}
 
 	summarize(sc, err)
@@ -342,6 +365,9 @@ func (r *DataSourceReconciler) checkActiveJob(ctx context.Context, sc *scope) er
 		return nil // already handled by an earlier reconcile
 	}
 	out := outcomeOf(name, job, st.LastSync)
+	if webhookJob(job) {
+		out = webhookOutcome(name, job, st.LastSync)
+	}
 	var blamed map[string]string
 	if !out.Succeeded && blamesSecrets(out.Reason) {
 		if blamed, err = r.blamedSecretVersions(ctx, sc.obj, job); err != nil {
@@ -349,7 +375,11 @@ func (r *DataSourceReconciler) checkActiveJob(ctx context.Context, sc *scope) er
 		}
 	}
 	st.FailedSecretVersions = blamed
-	if rev := crawledRevision(out.Generation, st.LastStartedSpec, sc.obj, sc.now); rev != nil {
+	// A sync started for webhook events reads a few documents: it says
+	// nothing about which spec the index reflects, and its success does not
+	// undo the failure of an earlier full run.
+	partial := webhookJob(job)
+	if rev := crawledRevision(out.Generation, st.LastStartedSpec, sc.obj, sc.now); rev != nil && !partial {
 		if out.Generation != 0 {
 			// The crawler read the spec when it started, maybe a newer one.
 			st.LastStartedSpec = rev
@@ -359,13 +389,18 @@ func (r *DataSourceReconciler) checkActiveJob(ctx context.Context, sc *scope) er
 		}
 	}
 	if out.Succeeded {
-		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionSyncFailed)
+		if !partial {
+			meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionSyncFailed)
+		}
 		r.event(sc.obj, corev1.EventTypeNormal, "SyncSucceeded", "Sync", syncedMessage(st))
 	} else {
 		setCondition(sc, v1alpha1.ConditionSyncFailed, metav1.ConditionTrue, out.Reason, out.Message)
 		r.event(sc.obj, corev1.EventTypeWarning, out.Reason, "Sync", out.Message)
 	}
 	recordSyncFinished(sc.obj, out)
+	if out.Succeeded && partial {
+		recordWebhookLatency(sc.obj, job, st.LastSync)
+	}
 	sc.log.Info("sync finished", "job", name, "succeeded", out.Succeeded, "generation", out.Generation,
 		"duration", out.Duration.Round(time.Second).String())
 	st.ActiveJob = nil
@@ -434,6 +469,10 @@ func (r *DataSourceReconciler) validate(ctx context.Context, sc *scope) (time.Du
 		// Objects admitted before the CEL rule existed.
 		return 0, stalled(v1alpha1.ReasonInvalidSpec, "spec.confluence.auth.type OAuth2 cannot work with deployment DataCenter (OAuth 2.0 apps may not read space permissions or groups there): use PersonalAccessToken or Basic")
 	}
+	if spec.Webhook != nil && spec.Confluence.Deployment != v1alpha1.DeploymentDataCenter {
+		// Objects admitted before the CEL rule existed.
+		return 0, stalled(v1alpha1.ReasonInvalidSpec, "spec.webhook needs spec.confluence.deployment DataCenter: Confluence Cloud sends webhooks only to Connect or Forge apps")
+	}
 	sc.secretVersions = map[string]string{}
 	for _, req := range secretRequirements(sc.obj) {
 		secret := &corev1.Secret{}
@@ -448,6 +487,9 @@ func (r *DataSourceReconciler) validate(ctx context.Context, sc *scope) (time.Du
 			return 0, stalled(v1alpha1.ReasonSecretKeyMissing, "%s", secretKeyMissingMessage(req, missing))
 		}
 		sc.secretVersions[req.Name] = secret.ResourceVersion
+		if req.Field == webhookField {
+			sc.webhookSecret = append([]byte(nil), secret.Data[webhookSecretKey(sc.obj)]...)
+		}
 	}
 	return 0, nil
 }
@@ -494,6 +536,10 @@ func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (tim
 	if st.PendingSpec != nil && st.PendingSpec.Time != nil {
 		in.SpecChangedAt = &st.PendingSpec.Time.Time
 	}
+	webhookDue, webhookAt := r.webhookDue(sc)
+	if webhookDue {
+		in.WebhookDue, in.WebhookKey = true, webhookKey(sc.webhookBatch)
+	}
 	d := decideSync(in)
 	st.NextSyncTime = metaTime(d.Next)
 	var requeue time.Duration
@@ -503,12 +549,22 @@ func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (tim
 	if d.SpecChangeAt != nil {
 		requeue = minRequeue(requeue, requeueAt(sc.now, *d.SpecChangeAt))
 	}
+	if !webhookAt.IsZero() && !webhookDue {
+		requeue = minRequeue(requeue, requeueAt(sc.now, webhookAt))
+	}
 	if !d.Start {
 		setIdleSyncing(sc, d)
 		return requeue, nil
 	}
 
-	job := newSyncJob(obj, r.crawlerImage(obj), d, effectiveMode(obj, d.HandlesRequest), sc.secretVersions)
+	mode, targets := effectiveMode(obj, d.HandlesRequest), []string(nil)
+	if d.Trigger == triggerWebhook {
+		mode, targets = webhookSync(sc.webhookBatch.Targets, sc.webhookBatch.Incremental)
+	}
+	job := newSyncJob(obj, r.crawlerImage(obj), d, mode, targets, sc.secretVersions)
+	if d.Trigger == triggerWebhook {
+		job.Annotations[WebhookReceivedAnnotation] = webhookReceivedValue(sc.webhookBatch.FirstReceived)
+	}
 	if err := controllerutil.SetControllerReference(obj, job, r.Scheme); err != nil {
 		return 0, err
 	}
@@ -546,6 +602,9 @@ func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (tim
 			// recording what it answered was lost. Running it again would
 			// serve the event twice.
 			recordStarted(sc, d, request)
+			if d.Trigger == triggerWebhook {
+				r.ackWebhook(sc)
+			}
 			setIdleSyncing(sc, d)
 			sc.log.Info("sync already ran", "job", job.Name, "trigger", d.Trigger)
 			return requeue, nil
@@ -563,16 +622,18 @@ func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (tim
 
 	st.ActiveJob = &v1alpha1.JobReference{Name: job.Name}
 	recordStarted(sc, d, request)
+	if d.Trigger == triggerWebhook {
+		r.ackWebhook(sc)
+	}
 	setCondition(sc, v1alpha1.ConditionSyncing, metav1.ConditionTrue, v1alpha1.ReasonSyncInProgress,
 		fmt.Sprintf("sync job %s is running", job.Name))
 	if adopted {
 		sc.log.Info("adopted existing sync Job", "job", job.Name)
 		return requeue, nil
 	}
-	mode := effectiveMode(obj, d.HandlesRequest)
 	r.event(obj, corev1.EventTypeNormal, "SyncStarted", "Sync",
 		fmt.Sprintf("started sync job %s (mode %s, trigger %s, generation %d)", job.Name, mode, d.Trigger, obj.Generation))
-	sc.log.Info("sync started", "job", job.Name, "mode", mode, "trigger", d.Trigger, "generation", obj.Generation)
+	sc.log.Info("sync started", "job", job.Name, "mode", mode, "trigger", d.Trigger, "generation", obj.Generation, "targets", len(targets))
 	return requeue, nil
 }
 
@@ -614,9 +675,15 @@ func setIdleSyncing(sc *scope, d scheduleDecision) {
 
 // recordStarted records in the status what a started sync Job answers: the
 // slot, the request, a Secret change (its outcome decides anew whether a
-// Secret is blamed) and the spec it was started for.
+// Secret is blamed) and the spec it was started for; nothing for a Job
+// started for webhook events.
 func recordStarted(sc *scope, d scheduleDecision, request string) {
 	st := &sc.obj.Status
+	if d.Trigger == triggerWebhook {
+		// A targeted sync answers its events only: a pending spec change
+		// or a Secret change still gets its own sync.
+		return
+	}
 	if d.RecordSlot != nil {
 		st.LastScheduleTime = metaTime(d.RecordSlot)
 	}

@@ -32,6 +32,10 @@ const (
 	// SecretVersionsAnnotation records the resourceVersions, by name, of the
 	// referenced Secrets when the sync Job was created, as JSON; never data.
 	SecretVersionsAnnotation = "sources.confluence-operator.dev/secret-versions"
+	// WebhookReceivedAnnotation records, on a sync Job started for webhook
+	// events, when the oldest of them was received (RFC 3339 with
+	// nanoseconds), for the receipt-to-indexed latency metric.
+	WebhookReceivedAnnotation = "sources.confluence-operator.dev/webhook-received"
 	// ManagedBy is the app.kubernetes.io/managed-by value of created objects.
 	ManagedBy = "confluence-operator"
 
@@ -76,6 +80,16 @@ func syncArgs(obj *v1alpha1.ConfluenceDataSource, job string, mode v1alpha1.Sync
 	return args
 }
 
+// webhookSync is the sync a batch of webhook targets gets: Targeted with
+// the targets, or Incremental (no targets) when an event asked for it or
+// there are more than v1alpha1.MaxTargets.
+func webhookSync(targets []string, incremental bool) (v1alpha1.SyncMode, []string) {
+	if incremental || len(targets) > v1alpha1.MaxTargets || len(targets) == 0 {
+		return v1alpha1.SyncIncremental, nil
+	}
+	return v1alpha1.SyncTargeted, targets
+}
+
 // cleanupArgs are the crawler arguments of a cleanup Job.
 func cleanupArgs(obj *v1alpha1.ConfluenceDataSource) []string {
 	return []string{"crawl", "--in-cluster", "--namespace", obj.Namespace, "--name", obj.Name, "--cleanup"}
@@ -98,12 +112,12 @@ func effectiveMode(obj *v1alpha1.ConfluenceDataSource, requested bool) v1alpha1.
 
 // newSyncJob builds the sync Job of a decision, recording the versions of the
 // Secrets it starts with. The caller sets the owner reference.
-func newSyncJob(obj *v1alpha1.ConfluenceDataSource, image string, d scheduleDecision, mode v1alpha1.SyncMode, secretVersions map[string]string) *batchv1.Job {
+func newSyncJob(obj *v1alpha1.ConfluenceDataSource, image string, d scheduleDecision, mode v1alpha1.SyncMode, targets []string, secretVersions map[string]string) *batchv1.Job {
 	name := syncJobName(obj.Name, d.Slot)
 	if d.Key != "" {
 		name = keyedSyncJobName(obj.Name, d.Key)
 	}
-	job := crawlerJob(obj, name, JobTypeSync, image, syncArgs(obj, name, mode))
+	job := crawlerJob(obj, name, JobTypeSync, image, syncArgs(obj, name, mode, targets...))
 	job.Annotations = map[string]string{
 		TriggerAnnotation:        string(d.Trigger),
 		GenerationAnnotation:     strconv.FormatInt(obj.Generation, 10),

@@ -6,14 +6,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -23,11 +26,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	sourcesv1alpha1 "github.com/confluence-operator/confluence-operator/api/v1alpha1"
+	"github.com/confluence-operator/confluence-operator/internal/webhook"
 )
 
 // Scheme knows the built-in types and the ConfluenceDataSource API.
@@ -56,6 +61,17 @@ type Options struct {
 	MaxConcurrentSyncs int
 	// Clock defaults to the real clock; tests inject a fake one.
 	Clock clock.PassiveClock
+	// WebhookBindAddress serves the Data Center webhook receiver; "" or "0"
+	// disables it.
+	WebhookBindAddress string
+	// WebhookBaseURL is the receiver's external address (scheme, host and
+	// any path prefix), shown in status.webhook.url; optional.
+	WebhookBaseURL string
+	// WebhookBatchWindow is how long webhook targets gather before their
+	// sync starts; 0 means webhook.DefaultBatchWindow.
+	WebhookBatchWindow time.Duration
+	// WebhookListening, when set, receives the receiver's bound address.
+	WebhookListening func(net.Addr)
 	// SkipControllerNameValidation lets tests run a second manager in one process.
 	SkipControllerNameValidation bool
 }
@@ -86,6 +102,11 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager,
 		AllowedCrawlerImages: o.AllowedCrawlerImages,
 		Limiter:              NewSyncLimiter(o.MaxConcurrentSyncs),
 	}
+	if o.WebhookBindAddress != "" && o.WebhookBindAddress != "0" {
+		if err := addWebhookReceiver(mgr, r, o); err != nil {
+			return nil, err
+		}
+	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("setting up the controller: %w", err)
 	}
@@ -98,6 +119,24 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager,
 		}
 	}
 	return mgr, nil
+}
+
+// addWebhookReceiver serves the webhook receiver on the leader and brings a
+// data source back to the controller when its batch window has passed.
+func addWebhookReceiver(mgr ctrl.Manager, r *DataSourceReconciler, o Options) error {
+	r.webhookEvents = make(chan event.TypedGenericEvent[client.Object], 1024)
+	r.Webhooks = webhook.NewReceiver(webhook.Options{
+		BatchWindow: o.WebhookBatchWindow,
+		// Called from a timer goroutine: blocking until the controller
+		// takes it delays nothing else.
+		Notify: func(key types.NamespacedName) {
+			obj := &sourcesv1alpha1.ConfluenceDataSource{}
+			obj.Namespace, obj.Name = key.Namespace, key.Name
+			r.webhookEvents <- event.TypedGenericEvent[client.Object]{Object: obj}
+		},
+	})
+	r.WebhookBaseURL = o.WebhookBaseURL
+	return mgr.Add(&webhook.Server{Addr: o.WebhookBindAddress, Receiver: r.Webhooks, Listening: o.WebhookListening})
 }
 
 // cacheOptions caches only what the controller creates (by label) among
@@ -131,6 +170,9 @@ func RunManager(ctx context.Context, args []string, stderr io.Writer) int {
 		crawlerImage    = fs.String("crawler-image", os.Getenv("CRAWLER_IMAGE"), "default image of crawler Jobs (default $CRAWLER_IMAGE)")
 		allowedImages   = fs.String("allowed-crawler-images", "", "comma-separated images spec.crawler.image may name besides --crawler-image: exact references, <repository>:* (any tag or digest) or <repository>@* (any digest); empty allows none")
 		maxSyncs        = fs.Int("max-concurrent-syncs", 0, "most sync Jobs running at once across all data sources; 0 means no limit")
+		webhookAddr     = fs.String("webhook-bind-address", ":9292", "address the Data Center webhook receiver binds to; 0 disables it")
+		webhookBaseURL  = fs.String("webhook-base-url", "", "external URL of the webhook receiver (e.g. https://confluence-hooks.example.com), shown in status.webhook.url")
+		webhookWindow   = fs.Duration("webhook-batch-window", webhook.DefaultBatchWindow, "the longest webhook events gather (from the first of a batch) before one targeted sync starts for them; a batch starts earlier once no event came for 1s")
 	)
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
@@ -142,6 +184,10 @@ func RunManager(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	if *maxSyncs < 0 {
 		fmt.Fprintln(stderr, "manager: --max-concurrent-syncs must not be negative")
+		return 2
+	}
+	if *webhookWindow < 0 || *webhookWindow > time.Minute {
+		fmt.Fprintln(stderr, "manager: --webhook-batch-window must be between 0 and 1m")
 		return 2
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
@@ -160,6 +206,9 @@ func RunManager(ctx context.Context, args []string, stderr io.Writer) int {
 		CrawlerImage:           *crawlerImage,
 		AllowedCrawlerImages:   splitList(*allowedImages),
 		MaxConcurrentSyncs:     *maxSyncs,
+		WebhookBindAddress:     *webhookAddr,
+		WebhookBaseURL:         *webhookBaseURL,
+		WebhookBatchWindow:     *webhookWindow,
 	})
 	if err != nil {
 		log.Error(err, "unable to create manager")

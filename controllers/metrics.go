@@ -25,6 +25,12 @@ var (
 		Name: "confluence_operator_documents",
 		Help: "Documents of the data source in the index after its last successful sync.",
 	}, []string{"namespace", "name"})
+	webhookLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "confluence_operator_webhook_to_indexed_seconds",
+		Help: "From receiving a webhook event to the successful end of the sync Job it started (the document is searchable by then).",
+		// 0.5 s to about 17 min.
+		Buckets: prometheus.ExponentialBuckets(0.5, 2, 12),
+	}, []string{"namespace", "name"})
 	lastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "confluence_operator_last_success_timestamp_seconds",
 		Help: "Unix time of the data source's last successful sync.",
@@ -32,7 +38,7 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(syncsTotal, syncDuration, documents, lastSuccess)
+	metrics.Registry.MustRegister(syncsTotal, syncDuration, documents, lastSuccess, webhookLatency)
 }
 
 // recordSyncFinished counts a finished sync run.
@@ -60,7 +66,7 @@ func recordStatusGauges(obj *v1alpha1.ConfluenceDataSource) {
 // forgetMetrics drops the series of a deleted data source.
 func forgetMetrics(namespace, name string) {
 	labels := prometheus.Labels{"namespace": namespace, "name": name}
-	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{syncsTotal, syncDuration, documents, lastSuccess} {
+	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{syncsTotal, syncDuration, documents, lastSuccess, webhookLatency} {
 		v.DeletePartialMatch(labels)
 	}
 	forgetPollMetrics(labels)

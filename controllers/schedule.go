@@ -27,6 +27,9 @@ const (
 	// triggerSpecChanged: the spec changed what is indexed since the last
 	// sync started, and stayed so for specChangeDelay.
 	triggerSpecChanged trigger = "SpecChanged"
+	// triggerWebhook: verified Data Center webhook events queued targets
+	// and their batch window passed.
+	triggerWebhook trigger = "Webhook"
 )
 
 // parseSchedule parses a standard cron expression evaluated in the IANA time
@@ -144,6 +147,10 @@ type scheduleInput struct {
 	// answering that change.
 	SpecChangedAt *time.Time
 	SpecChangeKey string
+	// WebhookDue is true when queued webhook targets' batch window has
+	// passed; WebhookKey names the Job answering that batch.
+	WebhookDue bool
+	WebhookKey string
 }
 
 // scheduleDecision is what to do now.
@@ -172,8 +179,10 @@ type scheduleDecision struct {
 }
 
 // decideSync decides whether a sync starts now. A new request, the first
-// sync, a due schedule slot, a Secret changed since a credentials failure and
-// a settled change to what the spec indexes are all served by one Job; missed slots after downtime collapse into the
+// sync, a due schedule slot, a Secret changed since a credentials failure,
+// a settled change to what the spec indexes and a due batch of webhook
+// targets are each served by one Job (webhook targets last: they stay
+// queued while another trigger's Job runs, and start the next one); missed slots after downtime collapse into the
 // most recent one; nothing starts while a Job runs or while suspended, and
 // what was due stays due (the slot is recorded only when a Job starts for it).
 func decideSync(in scheduleInput) scheduleDecision {
@@ -203,7 +212,7 @@ func decideSync(in scheduleInput) scheduleDecision {
 			d.SpecChangeAt = &due
 		}
 	}
-	if slot == nil && !requested && !in.NeverSynced && !secretChanged && !specChanged {
+	if slot == nil && !requested && !in.NeverSynced && !secretChanged && !specChanged && !in.WebhookDue {
 		return d
 	}
 	if in.Running {
@@ -223,6 +232,11 @@ func decideSync(in scheduleInput) scheduleDecision {
 		d.Key = "s" + shortHash(encodeSecretVersions(in.SecretVersions))
 	case specChanged && !in.NeverSynced:
 		d.Trigger, d.Key = triggerSpecChanged, in.SpecChangeKey
+	case in.WebhookDue && !in.NeverSynced:
+		// Webhook targets wait for every other trigger: a targeted sync
+		// before the first full one would index a few documents of an
+		// otherwise empty source, and the others run first anyway.
+		d.Trigger, d.Key = triggerWebhook, in.WebhookKey
 	default:
 		d.Trigger = triggerFirstSync
 	}

@@ -26,6 +26,11 @@ func secretRequirements(obj *v1alpha1.ConfluenceDataSource) []secretRequirement 
 		Field:   "spec.confluence.auth.secretRef",
 		KeySets: [][]string{v1alpha1.RequiredSecretKeys(spec.Confluence.Auth.Type)},
 	}}
+	if spec.Webhook != nil {
+		// Only this key of the auth Secret is read by the manager.
+		reqs = append(reqs, secretRequirement{Name: spec.Confluence.Auth.SecretRef.Name, Field: webhookField,
+			KeySets: [][]string{{webhookSecretKey(obj)}}})
+	}
 	if p := spec.Confluence.Proxy; p != nil && p.SecretRef != nil {
 		reqs = append(reqs, secretRequirement{Name: p.SecretRef.Name, Field: "spec.confluence.proxy.secretRef",
 			KeySets: [][]string{{v1alpha1.SecretKeyUsername, v1alpha1.SecretKeyPassword}}})

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/confluence-operator/confluence-operator/api/v1alpha1"
+	"github.com/confluence-operator/confluence-operator/internal/webhook"
 )
 
 // scope is one reconcile of one data source: the object, the snapshot the
@@ -35,6 +36,11 @@ type scope struct {
 	// secretVersions are the referenced Secrets' resourceVersions by name,
 	// read live by validate.
 	secretVersions map[string]string
+	// webhookSecret is the value of spec.webhook.secretKey, read by
+	// validate and dropped once observeWebhook registered it.
+	webhookSecret []byte
+	// webhookBatch is what the receiver queued, as observeWebhook saw it.
+	webhookBatch webhook.Batch
 	// syncJobs and cleanupJobs are the Jobs this data source controls.
 	syncJobs, cleanupJobs []*batchv1.Job
 	// pollJobs and targetedJobs run ChangePoll and Targeted syncs; they are

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A real single-node OpenSearch on 127.0.0.1, without Docker: the server and
-# module jars of a pinned release are fetched from Maven Central with the
-# machine's Maven, cached under ~/.cache/confluence-operator/opensearch, and
-# started in one JVM by hack/opensearch/OpenSearchLauncher.java.
+# module jars of a pinned release (MODULES, and OPTIONAL_MODULES where
+# published) are fetched from Maven Central with the machine's Maven, cached
+# under ~/.cache/confluence-operator/opensearch, and started in one JVM by
+# hack/opensearch/OpenSearchLauncher.java.
 #
 #   hack/opensearch.sh run -- CMD...   start a node, run CMD with OPENSEARCH_URL
 #                                      set, stop the node (also when CMD fails);
@@ -28,9 +29,22 @@
 set -euo pipefail
 
 # Pinned releases. Both are published on Maven Central with every module
-# the launcher loads; 3.x needs Java 21 or newer.
+# in MODULES; 3.x needs Java 21 or newer.
 PIN_3=3.9.0
 PIN_2=2.19.6
+
+# Module jars of the distribution, as published under org.opensearch.plugin,
+# that the launcher loads as classpath plugins. A fetch fails without any of
+# them.
+MODULES="transport-netty4-client analysis-common reindex-client lang-painless mapper-extras-client"
+# Modules fetched only where Maven Central publishes them for the version,
+# and loaded by the launcher when they are on the classpath. ingest-common
+# (the set, script, grok, ... ingest processors) is published for 2.19.6 but
+# not for 3.9.0 (the newest 3.x there is 3.8.0), so only the 2.19.6 node runs
+# ingest pipelines with processors. Never mix in another release's jar (e.g.
+# ingest-common 3.8.0 into 3.9.0): a module is built against its server's
+# exact version and the node refuses or breaks on anything else.
+OPTIONAL_MODULES="ingest-common"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/confluence-operator/opensearch
@@ -87,59 +101,117 @@ select_version() {
 }
 
 # fetch resolves the server and modules of $version into $cache/$version and
-# compiles the launcher; prints nothing, sets classpath.
+# compiles the launcher; prints nothing, sets classpath and cds_archive.
+#
+# A version counts as fetched for one set of inputs (module lists and the code
+# that resolves them): $cache/$version/classpath-<key>. Changing them makes a
+# new key, so the next fetch resolves again into a fresh file, moved into
+# place in one rename; a running node keeps its jars (all under $cache/m2,
+# never deleted) and its launcher directory, which is keyed by the launcher's
+# source and the classpath.
 fetch() {
-  local dir=$cache/$version
-  local sum
-  sum=$(sha256sum "$launcher_src" | cut -c1-12)
-  local classes=$dir/launcher-$sum
-  if [ ! -f "$dir/classpath" ]; then
+  local dir=$cache/$version key
+  key=$({ echo "$MODULES" "$OPTIONAL_MODULES"; declare -f resolve mvn_classpath write_pom; } | sha256sum | cut -c1-12)
+  local cpfile=$dir/classpath-$key
+  if [ ! -f "$cpfile" ]; then
     command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch OpenSearch $version from Maven Central"
-    say "fetching OpenSearch $version from Maven Central into $dir"
     mkdir -p "$dir"
-    write_pom "$dir/pom.xml" ""
-    mvn_classpath "$dir" "$dir/classpath.tmp"
-    # The server logs through the log4j API and needs log4j-core at the
-    # API's version (the distribution ships it in lib/).
-    local log4j
-    log4j=$(tr ':' '\n' <"$dir/classpath.tmp" | sed -n 's|.*/log4j-api-\([0-9][^/]*\)\.jar$|\1|p' | head -1)
-    [ -n "$log4j" ] || die "OpenSearch $version: no log4j-api among its dependencies"
-    write_pom "$dir/pom.xml" "$log4j"
-    mvn_classpath "$dir" "$dir/classpath.tmp"
-    mv "$dir/classpath.tmp" "$dir/classpath"
+    # One fetch at a time: Maven does not share a local repository safely.
+    exec 9>"$cache/fetch.lock"
+    command -v flock >/dev/null && flock 9
+    [ -f "$cpfile" ] || resolve "$dir" "$cpfile"
+    exec 9>&-
   fi
+  local deps missing="" m
+  deps=$(cat "$cpfile")
+  for m in $OPTIONAL_MODULES; do
+    case ":$deps:" in *"/$m-$version.jar:"*) ;; *) missing="$missing $m" ;; esac
+  done
+  if [ -n "$missing" ]; then
+    say "OpenSearch $version runs without${missing}: not published on Maven Central for $version"
+    case " $missing " in *" ingest-common "*) say "so the node has no ingest processors (set, script, ...); OPENSEARCH_VERSION=$PIN_2 has them" ;; esac
+  fi
+  local sum
+  sum=$({ cat "$launcher_src"; echo "$deps"; } | sha256sum | cut -c1-12)
+  local classes=$dir/launcher-$sum
   # A jar, not a directory: class data sharing archives only jars.
   if [ ! -f "$classes/launcher.jar" ]; then
-    rm -rf "$classes.tmp" && mkdir -p "$classes.tmp/classes"
-    "$java_home/bin/javac" -nowarn -d "$classes.tmp/classes" -cp "$(cat "$dir/classpath")" "$launcher_src"
-    "$java_home/bin/jar" cf "$classes.tmp/launcher.jar" -C "$classes.tmp/classes" .
-    rm -rf "$classes" && mv "$classes.tmp" "$classes"
+    local tmp
+    tmp=$(mktemp -d "$dir/launcher.XXXXXX") && chmod 755 "$tmp"
+    mkdir "$tmp/classes"
+    "$java_home/bin/javac" -nowarn -d "$tmp/classes" -cp "$deps" "$launcher_src"
+    "$java_home/bin/jar" cf "$tmp/launcher.jar" -C "$tmp/classes" .
+    # Another fetch may have finished first: keep its directory, a node may
+    # be using it.
+    mv -T "$tmp" "$classes" 2>/dev/null || rm -rf "$tmp"
+    [ -f "$classes/launcher.jar" ] || die "could not compile the launcher into $classes (remove it and retry)"
   fi
-  classpath=$classes/launcher.jar:$(cat "$dir/classpath")
+  classpath=$classes/launcher.jar:$deps
   # The classes a node loads, archived at the end of its first run and
   # mapped by later ones (class data sharing): warm starts load and verify
   # none of them again, which saves about 40% of the start-up CPU.
   cds_archive=$classes/classes-java$(java_major "$java_home/bin/java").jsa
 }
 
+# resolve writes the classpath of the server and modules of $version to $2,
+# resolving them with Maven in a scratch directory under $1.
+resolve() {
+  local dir=$1 out=$2 work optional=$OPTIONAL_MODULES absent m
+  work=$(mktemp -d "$dir/fetch.XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+  say "fetching OpenSearch $version from Maven Central into $dir"
+  # An optional module Maven Central does not have for $version is left out;
+  # any other failure (network, a required module) stops the fetch. Maven
+  # says "Could not find artifact G:A:jar:V", and once that is cached in the
+  # local repository "G:A:jar:V was not found in ... during a previous
+  # attempt" (3.8.7) or "Failure to find G:A:jar:V" (older releases).
+  while :; do
+    write_pom "$work/pom.xml" "" "$optional"
+    mvn_classpath "$work" "$work/classpath" try && break
+    absent=
+    for m in $optional; do
+      local coord="org.opensearch.plugin:$m:jar:$version"
+      if grep -qE "(Could not find artifact|Failure to find) $coord|$coord was not found" "$work/mvn.log"; then absent="$absent $m"; fi
+    done
+    [ -n "$absent" ] || { cat "$work/mvn.log" >&2; die "Maven could not fetch OpenSearch $version (log above)"; }
+    for m in $absent; do
+      optional=$(echo " $optional " | sed "s/ $m / /; s/^ *//; s/ *$//")
+    done
+  done
+  # The server logs through the log4j API and needs log4j-core at the
+  # API's version (the distribution ships it in lib/).
+  local log4j
+  log4j=$(tr ':' '\n' <"$work/classpath" | sed -n 's|.*/log4j-api-\([0-9][^/]*\)\.jar$|\1|p' | head -1)
+  [ -n "$log4j" ] || die "OpenSearch $version: no log4j-api among its dependencies"
+  write_pom "$work/pom.xml" "$log4j" "$optional"
+  mvn_classpath "$work" "$work/classpath"
+  mv "$work/classpath" "$out"
+  rm -rf "$work"
+  trap - EXIT
+}
+
+# mvn_classpath resolves $1/pom.xml into the classpath file $2; with a third
+# argument it returns 1 on failure instead of stopping (log in $1/mvn.log).
 mvn_classpath() {
   # Everything Maven downloads stays in the cache, not in ~/.m2.
   mvn -B -q -f "$1/pom.xml" -Dmaven.repo.local="$cache/m2" \
-    dependency:build-classpath -Dmdep.outputFile="$2" >"$1/mvn.log" 2>&1 ||
-    { cat "$1/mvn.log" >&2; die "Maven could not fetch OpenSearch $version (log above)"; }
+    dependency:build-classpath -Dmdep.outputFile="$2" >"$1/mvn.log" 2>&1 && return 0
+  [ -n "${3:-}" ] && return 1
+  cat "$1/mvn.log" >&2
+  die "Maven could not fetch OpenSearch $version (log above)"
 }
 
+# write_pom writes a pom depending on the server, MODULES and the modules in
+# $3, and on log4j-core $2 when given.
 write_pom() {
-  local v=$version log4j=$2 modules m
-  # Module jars of the distribution, as published under org.opensearch.plugin.
-  modules="transport-netty4-client analysis-common reindex-client lang-painless mapper-extras-client"
+  local v=$version log4j=$2 m
   {
     echo '<project xmlns="http://maven.apache.org/POM/4.0.0">'
     echo '  <modelVersion>4.0.0</modelVersion>'
     echo "  <groupId>local.confluence-operator</groupId><artifactId>opensearch-runtime</artifactId><version>$v</version><packaging>pom</packaging>"
     echo '  <dependencies>'
     echo "    <dependency><groupId>org.opensearch</groupId><artifactId>opensearch</artifactId><version>$v</version></dependency>"
-    for m in $modules; do
+    for m in $MODULES $3; do
       echo "    <dependency><groupId>org.opensearch.plugin</groupId><artifactId>$m</artifactId><version>$v</version></dependency>"
     done
     if [ -n "$log4j" ]; then
@@ -279,7 +351,8 @@ case "$cmd" in
     exit $rc
     ;;
   *)
-    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+    # The comment at the top of this file, up to its first command.
+    sed -n '2,/^[^#]/p' "$0" | sed '$d; s/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -510,7 +510,27 @@ type CrawlerSpec struct {
 	BackoffLimit *int32 `json:"backoffLimit,omitempty"`
 }
 
+// WebhookSpec turns on the Data Center webhook receiver for a data source.
+type WebhookSpec struct {
+	// SecretKey is the key, in the Secret named by
+	// spec.confluence.auth.secretRef, that holds the webhook secret entered
+	// in Confluence (Administration > General Configuration > Webhooks). The
+	// manager reads only this key of that Secret; it must not be one of the
+	// Confluence or OpenSearch credential keys.
+	// +kubebuilder:default=webhookSecret
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +kubebuilder:validation:XValidation:rule="!(self in ['username', 'password', 'confluenceAppKey', 'confluenceAppSecret', 'confluenceAccessToken', 'confluenceRefreshToken', 'patToken', 'apiKey', 'ca.crt'])",message="must not be a credential key: the manager never reads a Confluence or OpenSearch credential"
+	// +optional
+	SecretKey string `json:"secretKey,omitempty"`
+}
+
+// DefaultWebhookSecretKey is the default of spec.webhook.secretKey.
+const DefaultWebhookSecretKey = "webhookSecret"
+
 // ConfluenceDataSourceSpec is the desired sync of one Confluence site into OpenSearch.
+// +kubebuilder:validation:XValidation:rule="!has(self.webhook) || self.confluence.deployment == 'DataCenter'",message="webhooks are a Data Center feature: Confluence Cloud sends webhooks only to Connect or Forge apps; use spec.sync.changePollInterval",fieldPath=".webhook",reason=FieldValueForbidden
 type ConfluenceDataSourceSpec struct {
 	// Confluence connection.
 	Confluence ConfluenceSpec `json:"confluence"`
@@ -576,6 +596,13 @@ type ConfluenceDataSourceSpec struct {
 	// +kubebuilder:default=Delete
 	// +optional
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// Webhook, when set, gives this data source a receiver URL for
+	// Confluence Data Center webhooks (shown in status.webhook): each signed
+	// event starts a targeted sync of the content it names, batched over a
+	// few seconds. Data Center only.
+	// +optional
+	Webhook *WebhookSpec `json:"webhook,omitempty"`
 }
 
 // JobReference names a Job in the data source's namespace.
@@ -793,10 +820,41 @@ type ConfluenceDataSourceStatus struct {
 	// CleanupAttempts counts the cleanup Jobs started after deletion. Controller.
 	// +optional
 	CleanupAttempts int32 `json:"cleanupAttempts,omitempty"`
+	// Webhook reports the Data Center webhook receiver of this data source
+	// while spec.webhook is set. Controller.
+	// +optional
+	Webhook *WebhookStatus `json:"webhook,omitempty"`
+
 	// LastCleanupFailureTime is when the current cleanup attempt was seen
 	// failing; the next attempt starts after a backoff from it. Controller.
 	// +optional
 	LastCleanupFailureTime *metav1.Time `json:"lastCleanupFailureTime,omitempty"`
+}
+
+// WebhookStatus is what the receiver saw for one data source. The counts of
+// accepted and rejected requests are metrics
+// (confluence_operator_webhook_requests_total), not status.
+type WebhookStatus struct {
+	// Path of this data source's receiver: paste the manager's receiver
+	// address followed by this path into Confluence as the webhook URL. It
+	// is derived from the webhook secret, so it changes when the secret does.
+	// +optional
+	Path string `json:"path,omitempty"`
+	// URL is the full receiver URL when the manager knows its external
+	// address (--webhook-base-url).
+	// +optional
+	URL string `json:"url,omitempty"`
+	// LastEventTime is when the last verified event was received.
+	// +optional
+	LastEventTime *metav1.Time `json:"lastEventTime,omitempty"`
+	// LastEventType is the Confluence event name of the last verified event, e.g. page_updated.
+	// +optional
+	LastEventType string `json:"lastEventType,omitempty"`
+	// PendingTargets is the number of received targets not yet handed to a
+	// sync Job. They are held in the manager's memory: a manager restart
+	// loses them (the change poll or the next scheduled sync repairs that).
+	// +optional
+	PendingTargets int32 `json:"pendingTargets,omitempty"`
 }
 
 // ConfluenceDataSource keeps an OpenSearch index in sync with a Confluence site,

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	v1 "github.com/confluence-operator/confluence-operator/api/v1alpha1"
-	"github.com/confluence-operator/confluence-operator/crawler/acl"
 	"github.com/confluence-operator/confluence-operator/crawler/confluence"
 	"github.com/confluence-operator/confluence-operator/crawler/opensearch"
 )
@@ -168,22 +167,6 @@ func (r *run) saveCheckpoint(ctx context.Context, st state, identities, complete
 // between its write and this crawl's start is not protected.
 func (r *run) writtenSince(d opensearch.DocRef) bool {
 	return !d.IndexedAt.IsZero() && !d.IndexedAt.Before(r.start)
-}
-
-// newSpaceCrawl prepares the crawl of one space for a targeted sync; its
-// batch's writer runs until finish.
-func (r *run) newSpaceCrawl(ctx context.Context, s confluence.Space, clause acl.Clause) *spaceCrawl {
-	sc := &spaceCrawl{
-		run:         r,
-		ctx:         ctx,
-		space:       s,
-		clause:      clause,
-		rs:          newRestrictions(r.source, r.Confluence.ReadRestriction),
-		containers:  map[string]*container{},
-		filteredOut: map[string]bool{},
-	}
-	sc.batch = newBatch(ctx, r)
-	return sc
 }
 
 func later(a, b time.Time) time.Time {

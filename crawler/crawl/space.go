@@ -43,16 +43,7 @@ func (r *run) crawlSpace(ctx context.Context, s confluence.Space) (err error) {
 	if err != nil {
 		return err
 	}
-	sc := &spaceCrawl{
-		run:         r,
-		ctx:         ctx,
-		space:       s,
-		clause:      clause,
-		rs:          newRestrictions(r.source, r.Confluence.ReadRestriction),
-		containers:  map[string]*container{},
-		filteredOut: map[string]bool{},
-	}
-	sc.batch = newBatch(ctx, r)
+	sc := r.newSpaceCrawl(ctx, s, clause)
 	listed := false
 	defer func() {
 		// Only listings that completed write their last group; either way
@@ -66,6 +57,22 @@ func (r *run) crawlSpace(ctx context.Context, s confluence.Space) (err error) {
 	}
 	listed = true
 	return nil
+}
+
+// newSpaceCrawl prepares the crawl of one space (whole, or the targets of a
+// targeted sync); its batch's writer runs until finish.
+func (r *run) newSpaceCrawl(ctx context.Context, s confluence.Space, clause acl.Clause) *spaceCrawl {
+	sc := &spaceCrawl{
+		run:         r,
+		ctx:         ctx,
+		space:       s,
+		clause:      clause,
+		rs:          newRestrictions(r.source, r.Confluence.ReadRestriction),
+		containers:  map[string]*container{},
+		filteredOut: map[string]bool{},
+	}
+	sc.batch = newBatch(ctx, r)
+	return sc
 }
 
 // list runs the space's listings, handing what they find to the batch.

@@ -83,25 +83,7 @@ func passageDoc(id string, a acl.ACL, texts ...string) Document {
 
 func storedPassages(t *testing.T, c *Client, alias string) map[string]map[string]any {
 	t.Helper()
-	if err := c.do(t.Context(), http.MethodPost, "/"+PassageAlias(alias)+"/_refresh", nil, nil, nil); err != nil {
-		t.Fatal(err)
-	}
-	var res struct {
-		Hits struct {
-			Hits []struct {
-				ID     string         `json:"_id"`
-				Source map[string]any `json:"_source"`
-			} `json:"hits"`
-		} `json:"hits"`
-	}
-	if err := c.do(t.Context(), http.MethodPost, "/"+PassageAlias(alias)+"/_search", nil, map[string]any{"size": 100}, &res); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]map[string]any{}
-	for _, h := range res.Hits.Hits {
-		out[h.ID] = h.Source
-	}
-	return out
+	return storedSources(t, c, PassageAlias(alias))
 }
 
 func TestSink_PassagesAreWrittenReplacedAndDeletedWithTheirDocument(t *testing.T) {

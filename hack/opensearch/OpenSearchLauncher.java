@@ -48,6 +48,14 @@ public final class OpenSearchLauncher {
         {"org.opensearch.index.mapper.MapperExtrasModulePlugin", "org.opensearch.index.mapper.MapperExtrasPlugin"},
     };
 
+    // Modules loaded when on the classpath: hack/opensearch.sh fetches them
+    // only where Maven Central publishes them for the pinned version.
+    private static final String[][] OPTIONAL_MODULES = {
+        // ingest processors: set, script, grok, ... (ingest-common; on
+        // Maven Central for 2.19.6, not for 3.9.0)
+        {"org.opensearch.ingest.common.IngestCommonModulePlugin", "org.opensearch.ingest.common.IngestCommonPlugin"},
+    };
+
     public static void main(String[] args) throws Exception {
         Path home = null;
         String port = "0";
@@ -84,6 +92,13 @@ public final class OpenSearchLauncher {
         List<Class<? extends Plugin>> plugins = new ArrayList<>();
         for (String[] names : MODULES) {
             plugins.add(loadFirst(names));
+        }
+        for (String[] names : OPTIONAL_MODULES) {
+            try {
+                plugins.add(loadFirst(names));
+            } catch (ClassNotFoundException e) {
+                System.out.println("optional module not loaded: " + e.getMessage());
+            }
         }
         Node node = newNode(env, plugins);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

@@ -237,6 +237,10 @@ func (s *Server) SetSpacePermissions(key string, users, groups []string, anonymo
 			sp.ViewUsers, sp.ViewGroups, sp.Anonymous = slices.Clone(users), slices.Clone(groups), anonymous
 		}
 	})
+	// space_permissions_updated is in Data Center's event list (as
+	// content_permissions_updated, see SetRestriction); its payload is not
+	// known: the envelope alone (unverified).
+	s.emit("space_permissions_updated", "", nil)
 }
 
 // AddContent adds a page or blog post (version 1); ID, Status and times get defaults.
@@ -267,6 +271,7 @@ func (s *Server) AddContent(c Content) Content {
 		st.content[c.ID] = &cp
 		st.contentSeq = append(st.contentSeq, c.ID)
 	})
+	s.emitContent(c, "created")
 	return c
 }
 
@@ -274,6 +279,7 @@ func (s *Server) AddContent(c Content) Content {
 // its version and modification time, like an edit in Confluence.
 func (s *Server) EditContent(id, editor string, f func(*Content)) bool {
 	ok := false
+	var edited Content
 	s.mutate(func(st *store) {
 		c, found := st.content[id]
 		if !found {
@@ -286,16 +292,22 @@ func (s *Server) EditContent(id, editor string, f func(*Content)) bool {
 			c.Editor = editor
 		}
 		ok = true
+		edited = *c
 	})
+	if ok {
+		s.emitContent(edited, "updated")
+	}
 	return ok
 }
 
 // MoveContent moves a page under another parent and/or space; like
 // Confluence it bumps neither the version nor the modification time.
 func (s *Server) MoveContent(id, newParentID, newSpaceKey string) {
+	var moved Content
+	var ok bool
 	s.mutate(func(st *store) {
-		c, ok := st.content[id]
-		if !ok {
+		c, found := st.content[id]
+		if !found {
 			return
 		}
 		c.ParentID = newParentID
@@ -308,7 +320,11 @@ func (s *Server) MoveContent(id, newParentID, newSpaceKey string) {
 			}
 			c.SpaceKey = newSpaceKey
 		}
+		moved, ok = *c, true
 	})
+	if ok {
+		s.emitContent(moved, "moved")
+	}
 }
 
 func isDescendant(st *store, c *Content, ancestorID string) bool {
@@ -328,20 +344,44 @@ func isDescendant(st *store, c *Content, ancestorID string) bool {
 // SetRestriction replaces the read restriction of a page or blog post
 // (empty = none). It does not bump the version, like Confluence.
 func (s *Server) SetRestriction(id string, users, groups []string) {
+	var found bool
 	s.mutate(func(st *store) {
 		if c, ok := st.content[id]; ok {
 			c.ReadUsers, c.ReadGroups = slices.Clone(users), slices.Clone(groups)
+			found = true
 		}
 	})
+	if found {
+		// content_permissions_updated is in Data Center's event list
+		// (Pipedream's confluence_data_center events.mjs and other DC
+		// webhook clients), but no payload of it was found: the fake sends
+		// the envelope alone (unverified), and the receiver, finding no id,
+		// falls back to an Incremental sync.
+		s.emit("content_permissions_updated", "", nil)
+	}
 }
 
 // SetContentStatus sets status (current, archived, trashed) without a version bump.
 func (s *Server) SetContentStatus(id, status string) {
+	var changed Content
+	var found bool
 	s.mutate(func(st *store) {
 		if c, ok := st.content[id]; ok {
+			from := c.Status
 			c.Status = status
+			changed, found = *c, from != status
+			changed.Status = from
 		}
 	})
+	if !found {
+		return
+	}
+	switch {
+	case status == "trashed":
+		s.emitContent(changed, "trashed")
+	case changed.Status == "trashed" && status == "current":
+		s.emitContent(changed, "restored")
+	}
 }
 
 // TrashContent moves a page or blog post to the space trash.
@@ -349,7 +389,17 @@ func (s *Server) TrashContent(id string) { s.SetContentStatus(id, "trashed") }
 
 // PurgeContent deletes a page or blog post for good (later reads 404).
 func (s *Server) PurgeContent(id string) {
-	s.mutate(func(st *store) { delete(st.content, id) })
+	var gone Content
+	var found bool
+	s.mutate(func(st *store) {
+		if c, ok := st.content[id]; ok {
+			gone, found = *c, true
+		}
+		delete(st.content, id)
+	})
+	if found {
+		s.emitContent(gone, "removed")
+	}
 }
 
 // AddComment adds a comment; ID, Location, Status, Version and times get defaults.
@@ -377,6 +427,8 @@ func (s *Server) AddComment(c Comment) Comment {
 		st.comments[c.ID] = &cp
 		st.commentsOf[c.ContainerID] = append(st.commentsOf[c.ContainerID], c.ID)
 	})
+	// {"comment":{"id"}}: assumed from the page and blog shapes; unverified.
+	s.emit("comment_created", c.Author, map[string]any{"comment": idObject(c.ID)})
 	return c
 }
 
@@ -405,6 +457,8 @@ func (s *Server) AddAttachment(a Attachment) Attachment {
 		st.attachments[a.ID] = &cp
 		st.attachOf[a.ContainerID] = append(st.attachOf[a.ContainerID], a.ID)
 	})
+	// {"attachment":{"id"}}: assumed from the page and blog shapes; unverified.
+	s.emit("attachment_created", a.Author, map[string]any{"attachment": idObject(a.ID)})
 	return a
 }
 
@@ -427,6 +481,8 @@ func (s *Server) DeleteComment(id string) {
 // DeleteAttachment removes an attachment.
 func (s *Server) DeleteAttachment(id string) {
 	s.mutate(func(st *store) { delete(st.attachments, id) })
+	// Unverified shape, as attachment_created.
+	s.emit("attachment_removed", "", map[string]any{"attachment": idObject(id)})
 }
 
 // Content returns a copy of a page or blog post.

@@ -94,6 +94,8 @@ type Server struct {
 
 	main  *httptest.Server
 	media *httptest.Server
+
+	wh webhookState
 }
 
 type accessToken struct {
@@ -168,6 +170,7 @@ func NewUnstarted(opts Options) *Server {
 
 // Close stops the server.
 func (s *Server) Close() {
+	s.stopWebhooks()
 	if s.main != nil {
 		s.main.Close()
 	}

@@ -83,6 +83,10 @@ type Cluster struct {
 	OpenSearch *fakeopensearch.Server
 	// MetricsURL is the manager's Prometheus endpoint.
 	MetricsURL string
+	// WebhookBaseURL is where the manager's webhook receiver listens
+	// (--webhook-base-url); data sources with spec.webhook show their full
+	// URL under it in status.webhook.url.
+	WebhookBaseURL string
 	// Agent runs the crawler Pods.
 	Agent *nodeagent.Agent
 
@@ -290,14 +294,17 @@ func (c *Cluster) startManager(ctx context.Context, extra []string) error {
 	if err := nodeagent.WriteKubeconfig(kubeconfig, c.env.Config, OperatorNamespace, token); err != nil {
 		return err
 	}
-	metrics, probes := freePort(), freePort()
-	if metrics == "" || probes == "" {
+	metrics, probes, hooks := freePort(), freePort(), freePort()
+	if metrics == "" || probes == "" || hooks == "" {
 		return errors.New("no free loopback port")
 	}
 	c.MetricsURL = "http://" + metrics + "/metrics"
+	c.WebhookBaseURL = "http://" + hooks
 	args := append([]string{"manager",
 		"--metrics-bind-address=" + metrics,
 		"--health-probe-bind-address=" + probes,
+		"--webhook-bind-address=" + hooks,
+		"--webhook-base-url=" + c.WebhookBaseURL,
 		"--crawler-image=" + CrawlerImage,
 		"--leader-elect=false",
 		"--zap-encoder=console",

@@ -37,6 +37,9 @@ type Source struct {
 	// ChangePollInterval and ACLRecheckInterval set spec.sync's fields of
 	// the same names when not empty (e.g. "30s").
 	ChangePollInterval, ACLRecheckInterval string
+	// Webhook sets spec.webhook (Data Center); the webhook secret is the
+	// Credentials key webhookSecret.
+	Webhook bool
 	// PassageBytes, if set, turns spec.passages on with this target size.
 	PassageBytes int
 }
@@ -128,6 +131,9 @@ spec:
 		fmt.Fprintf(&b, "  passages: {enabled: true, targetBytes: %d, overlapBytes: %d}\n", s.PassageBytes, s.PassageBytes/10)
 	}
 	fmt.Fprintf(&b, "  deletionPolicy: %s\n", policy)
+	if s.Webhook {
+		b.WriteString("  webhook: {}\n")
+	}
 	return b.String()
 }
 
