@@ -368,7 +368,7 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 	}
 	r.phase.Store(v1.PhaseFinishing)
 	if r.Refresh {
-		if err := r.OpenSearch.Refresh(ctx, r.alias); err != nil {
+		if err := r.refreshForSearch(ctx); err != nil {
 			return err
 		}
 	}
@@ -767,4 +767,17 @@ func keys(m map[string]error) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// refreshForSearch makes what the run wrote searchable (Options.Refresh):
+// the documents and, since the sink writes passages without refreshing
+// them (stale ones are deleted by _id), the passages.
+func (r *run) refreshForSearch(ctx context.Context) error {
+	if err := r.OpenSearch.Refresh(ctx, r.alias); err != nil {
+		return err
+	}
+	if r.passages == nil {
+		return nil
+	}
+	return r.OpenSearch.Refresh(ctx, opensearch.PassageAlias(r.alias))
 }

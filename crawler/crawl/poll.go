@@ -64,7 +64,7 @@ func (r *run) partialSync(ctx context.Context, start time.Time, cp *opensearch.C
 	}
 	r.phase.Store(v1.PhaseFinishing)
 	if r.Refresh {
-		if err := r.OpenSearch.Refresh(ctx, r.alias); err != nil {
+		if err := r.refreshForSearch(ctx); err != nil {
 			return true, err
 		}
 	}

@@ -24,6 +24,20 @@ import (
 type bulkRecorder struct {
 	mu      sync.Mutex
 	actions []map[string]map[string]string
+	// paths are the paths of every request.
+	paths []string
+}
+
+// sent returns the recorded requests whose path ends with suffix.
+func (r *bulkRecorder) sent(suffix string) (n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.paths {
+		if strings.HasSuffix(p, suffix) {
+			n++
+		}
+	}
+	return n
 }
 
 func recordBulk(t *testing.T, target string) (*bulkRecorder, string) {
@@ -35,6 +49,9 @@ func recordBulk(t *testing.T, target string) (*bulkRecorder, string) {
 	rec := &bulkRecorder{}
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec.mu.Lock()
+		rec.paths = append(rec.paths, r.URL.Path)
+		rec.mu.Unlock()
 		if strings.HasSuffix(r.URL.Path, "/_bulk") {
 			body, _ := io.ReadAll(r.Body)
 			r.Body = io.NopCloser(bytes.NewReader(body))
@@ -231,5 +248,148 @@ func TestPassageIndex_VectorFieldNeedsAKNNIndex(t *testing.T) {
 	}
 	if docs := Mappings(IndexConfig{Alias: "wiki"})["properties"].(map[string]any); docs["heading_path"] != nil {
 		t.Error("the documents mapping has passage fields")
+	}
+}
+
+// passageSinkEnv is a documents index and its passages index on the real
+// node, a client writing through a recording proxy, and a writer.
+type passageSinkEnv struct {
+	c0, c *Client
+	alias string
+	rec   *bulkRecorder
+	cfg   SinkConfig
+}
+
+func newPassageSinkEnv(t *testing.T) *passageSinkEnv {
+	t.Helper()
+	c0, tg, alias := newTestClient(t)
+	if tg.Fake != nil {
+		t.Skip("passage purges: real OpenSearch (OPENSEARCH_URL)")
+	}
+	t.Cleanup(func() {
+		_ = c0.do(t.Context(), http.MethodDelete, "/_index_template/"+TemplateName(PassageAlias(alias)), nil, nil, nil)
+	})
+	ensure(t, c0, IndexConfig{Alias: alias, Language: "en"})
+	if _, err := c0.EnsurePassageIndex(t.Context(), IndexConfig{Alias: alias, Language: "en"}); err != nil {
+		t.Fatal(err)
+	}
+	rec, proxyURL := recordBulk(t, tg.URL)
+	c, err := NewClient(Config{Endpoints: []string{proxyURL}, Username: tg.Username, Password: tg.Password, RetryBackoff: fastBackoff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &passageSinkEnv{c0: c0, c: c, alias: alias, rec: rec,
+		cfg: SinkConfig{Alias: alias, PassageAlias: PassageAlias(alias), FlushInterval: time.Hour, MaxItemRetries: 1}}
+}
+
+// write runs f on a new sink and returns its stats and item errors.
+func (e *passageSinkEnv) write(t *testing.T, f func(s *Sink)) (Stats, []ItemError) {
+	t.Helper()
+	s, err := e.c.NewSink(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f(s)
+	if err := s.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return s.Stats(), s.Errors()
+}
+
+func passageIDs(m map[string]map[string]any) []string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func TestSink_StalePassagesAreDeletedByIDWithoutRefreshOrDeleteByQuery(t *testing.T) {
+	e := newPassageSinkEnv(t)
+	open := acl.ACL{{Level: "space", Principals: []string{"ns/a:group:staff"}}}
+	// No refresh anywhere: the stored counts are read in real time.
+	for _, step := range []struct {
+		name  string
+		write func(s *Sink)
+		want  []string
+	}{
+		{"written", func(s *Sink) {
+			_ = s.Index(t.Context(), passageDoc("d1", open, "one", "two", "three"))
+			_ = s.Index(t.Context(), passageDoc("d2", open, "other", "more"))
+		}, []string{"d1:p0", "d1:p1", "d1:p2", "d2:p0", "d2:p1"}},
+		{"d1 shrinks", func(s *Sink) { _ = s.Index(t.Context(), passageDoc("d1", open, "ONE")) }, []string{"d1:p0", "d2:p0", "d2:p1"}},
+		{"d1 grows", func(s *Sink) { _ = s.Index(t.Context(), passageDoc("d1", open, "1", "2")) }, []string{"d1:p0", "d1:p1", "d2:p0", "d2:p1"}},
+		{"d1 twice in a round", func(s *Sink) {
+			_ = s.Index(t.Context(), passageDoc("d1", open, "a", "b", "c", "d"))
+			_ = s.Index(t.Context(), passageDoc("d1", open, "a"))
+		}, []string{"d1:p0", "d2:p0", "d2:p1"}},
+		{"d2 deleted", func(s *Sink) { _ = s.Delete(t.Context(), "d2") }, []string{"d1:p0"}},
+	} {
+		st, errs := e.write(t, step.write)
+		if len(errs) > 0 || st.Failed != 0 {
+			t.Fatalf("%s: stats %+v, errors %v", step.name, st, errs)
+		}
+		if got := passageIDs(storedPassages(t, e.c0, e.alias)); !slices.Equal(got, step.want) {
+			t.Fatalf("%s: passages %v, want %v", step.name, got, step.want)
+		}
+	}
+	if n := e.rec.sent("/_refresh") + e.rec.sent("/_delete_by_query"); n != 0 {
+		t.Errorf("%d refreshes or deletes by query sent; stale passages should go by _id", n)
+	}
+}
+
+func TestSink_PassagesOfADocumentStoredWithoutACountArePurgedByQuery(t *testing.T) {
+	e := newPassageSinkEnv(t)
+	open := acl.ACL{{Level: "space", Principals: []string{"ns/a:group:staff"}}}
+	// As written before documents stored their passage count.
+	old, err := e.c0.NewSink(SinkConfig{Alias: e.alias, FlushInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = old.Index(t.Context(), passageDoc("d1", open, "one", "two", "three"))
+	for n := range 3 {
+		pb, err := passageDoc("d1", open, "one", "two", "three").encodePassage(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.c0.do(t.Context(), http.MethodPut, "/"+PassageAlias(e.alias)+"/_doc/"+PassageID("d1", n), nil, pb, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := old.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	st, errs := e.write(t, func(s *Sink) { _ = s.Index(t.Context(), passageDoc("d1", open, "ONE")) })
+	if len(errs) > 0 || st.PassagesDeleted != 2 {
+		t.Fatalf("stats %+v, errors %v", st, errs)
+	}
+	if got := passageIDs(storedPassages(t, e.c0, e.alias)); !slices.Equal(got, []string{"d1:p0"}) {
+		t.Fatalf("passages %v, want d1:p0 alone", got)
+	}
+	if e.rec.sent("/_delete_by_query") != 1 {
+		t.Errorf("%d deletes by query, want 1 for the document without a count", e.rec.sent("/_delete_by_query"))
+	}
+}
+
+func TestSink_PassagesOfADocumentWhoseWriteFailedAreRemoved(t *testing.T) {
+	e := newPassageSinkEnv(t)
+	// The documents index maps "n" as a number, the passages index does
+	// not: a document with a text "n" is refused, its passages written.
+	ensure(t, e.c0, IndexConfig{Alias: e.alias, Language: "en", ExtraFields: map[string]string{"n": "long"}})
+	open := acl.ACL{{Level: "space", Principals: []string{"ns/a:group:staff"}}}
+	if st, errs := e.write(t, func(s *Sink) { _ = s.Index(t.Context(), passageDoc("d1", open, "one")) }); len(errs) > 0 {
+		t.Fatalf("stats %+v, errors %v", st, errs)
+	}
+	refused := passageDoc("d1", open, "1", "2", "3")
+	refused.Fields = map[string]any{"n": "not a number"}
+	st, errs := e.write(t, func(s *Sink) { _ = s.Index(t.Context(), refused) })
+	if st.Failed != 1 || st.Indexed != 0 || st.PassagesIndexed != 3 || len(errs) != 1 {
+		t.Fatalf("stats %+v, errors %v: want the document failed", st, errs)
+	}
+	// The stored document still counts one passage: passages written
+	// beyond it would never be found again.
+	if got := storedPassages(t, e.c0, e.alias); len(got) != 0 {
+		t.Fatalf("passages %v, want none", passageIDs(got))
 	}
 }

@@ -75,7 +75,7 @@ var reserved = map[string]bool{
 	"url": true, "title": true, "body": true, "author": true, "author_name": true, "labels": true,
 	"version": true, "parent_id": true, "container_id": true, "ancestors": true, "media_type": true,
 	"size": true, "created": true, "updated": true, "content_hash": true, "acl_hash": true, "acl": true,
-	"indexed_at": true,
+	"indexed_at": true, "passage_count": true,
 	// Passage fields (see Passage).
 	"document_id": true, "document_url": true, "heading_path": true, "passage": true,
 }
@@ -257,6 +257,11 @@ func Mappings(cfg IndexConfig) map[string]any {
 		"acl": map[string]any{"type": "nested", "properties": map[string]any{
 			"level": keyword(), "principals": keyword(),
 		}},
+	}
+	if !cfg.passages {
+		// How many passages the document has (see Sink): the sink
+		// removes stale passages by _id from it.
+		props["passage_count"] = map[string]any{"type": "integer"}
 	}
 	if cfg.passages {
 		headings := text()

@@ -38,6 +38,13 @@ type SinkConfig struct {
 	// a document's passages with it and removes its passages that are no
 	// longer among them; Delete removes all its passages. Empty: passages
 	// are neither written nor deleted.
+	//
+	// Each document stores its passage count (passage_count). Before a
+	// bulk round the sink reads the stored counts (_mget, realtime) and
+	// deletes the passages beyond the new count by _id in the same bulk
+	// request. Only a document stored without a count (written before
+	// counts existed), a failed count lookup, or a write that failed for
+	// good falls back to a refresh and a _delete_by_query of its passages.
 	PassageAlias string
 	// Pipeline and PassagePipeline are the ingest pipelines documents and
 	// passages are written through ("" for none).
@@ -110,24 +117,25 @@ type Sink struct {
 
 type pendingItem struct {
 	// action is index, delete, or purge: remove the passages of document
-	// id other than keep (all of them when keep is empty).
+	// id from ordinal count on (all of them when count is 0).
 	action, id string
 	body       []byte
 	// failClosed deletes the document if the index action fails for good.
 	failClosed bool
 	// passage: the item is a passage, written to SinkConfig.PassageAlias.
 	passage bool
-	keep    []string
+	// count is, for a purge or a stale passage's deletion, how many
+	// passages document id (doc for a stale passage) keeps.
+	count int
+	// byQuery: a purge done with _delete_by_query (the stored count is
+	// unknown or cannot be trusted).
+	byQuery bool
+	// doc is, for the deletion of a stale passage, its document's _id.
+	doc     string
 	attempt int
 }
 
-func (it pendingItem) size() int {
-	n := len(it.body) + len(it.id) + 32
-	for _, k := range it.keep {
-		n += len(k) + 3
-	}
-	return n
-}
+func (it pendingItem) size() int { return len(it.body) + len(it.id) + 32 }
 
 // NewSink returns a sink writing to cfg.Alias.
 func (c *Client) NewSink(cfg SinkConfig) (*Sink, error) {
@@ -176,48 +184,38 @@ func (s *Sink) index(ctx context.Context, doc Document, failClosed bool) error {
 		now := time.Now().UTC()
 		doc.IndexedAt = &now
 	}
-	body, err := doc.encode()
+	var body []byte
+	var err error
+	if s.cfg.PassageAlias == "" {
+		body, err = doc.encode()
+	} else {
+		body, err = doc.encodeWith(map[string]any{"passage_count": len(doc.Passages)})
+	}
 	if err != nil {
+		// failed1 also queues the removal of its passages: the stored
+		// ones may be wider.
 		it := pendingItem{action: "index", id: doc.ID, failClosed: failClosed}
-		if next, ok := s.failed1(it, ItemError{ID: doc.ID, Action: "index", Type: "encode_error", Reason: err.Error()}); ok {
-			if err := s.add(ctx, next); err != nil {
-				return err
-			}
-		}
-		// Its passages go with it: the stored ones may be wider.
-		return s.purge(ctx, doc.ID, nil)
+		return s.add(ctx, s.failed1(it, ItemError{ID: doc.ID, Action: "index", Type: "encode_error", Reason: err.Error()})...)
 	}
 	items := []pendingItem{{action: "index", id: doc.ID, body: body, failClosed: failClosed}}
 	if s.cfg.PassageAlias == "" {
 		return s.add(ctx, items...)
 	}
-	keep := make([]string, 0, len(doc.Passages))
 	for n := range doc.Passages {
 		id := PassageID(doc.ID, n)
-		keep = append(keep, id)
 		pb, err := doc.encodePassage(n)
-		if err != nil {
-			// Not written; if the stored one may be wider, the purge
-			// below removes it.
-			if failClosed {
-				keep = keep[:len(keep)-1]
-			}
-			continue
+		switch {
+		case err == nil:
+			items = append(items, pendingItem{action: "index", id: id, body: pb, failClosed: failClosed, passage: true})
+		case failClosed:
+			// Not written, and the stored one may be wider.
+			items = append(items, pendingItem{action: "delete", id: id, passage: true, doc: doc.ID, count: len(doc.Passages)})
 		}
-		items = append(items, pendingItem{action: "index", id: id, body: pb, failClosed: failClosed, passage: true})
 	}
-	// The purge follows the writes in the same bulk round: passages the
-	// document no longer has go with this write.
-	items = append(items, pendingItem{action: "purge", id: doc.ID, keep: keep})
+	// The purge travels with the writes: passages the document no longer
+	// has are deleted in the same bulk round.
+	items = append(items, pendingItem{action: "purge", id: doc.ID, count: len(doc.Passages)})
 	return s.add(ctx, items...)
-}
-
-// purge queues the removal of a document's passages other than keep.
-func (s *Sink) purge(ctx context.Context, docID string, keep []string) error {
-	if s.cfg.PassageAlias == "" {
-		return nil
-	}
-	return s.add(ctx, pendingItem{action: "purge", id: docID, keep: keep})
 }
 
 // Delete queues the deletion of a document by _id. Deleting a document that
@@ -316,13 +314,24 @@ type bulkItemResult struct {
 // bulk sends one round, the writes and then the passage purges, and
 // returns the items to try again.
 func (s *Sink) bulk(ctx context.Context, items []pendingItem) []pendingItem {
-	var writes, purges []pendingItem
+	var writes, purges, exact []pendingItem
 	for _, it := range items {
-		if it.action == "purge" {
+		switch {
+		case it.action == "purge" && it.byQuery:
 			purges = append(purges, it)
-		} else {
+		case it.action == "purge":
+			exact = append(exact, it)
+		default:
 			writes = append(writes, it)
 		}
+	}
+	if len(exact) > 0 {
+		stale, unknown, err := s.stalePassages(ctx, exact)
+		if err != nil && ctx.Err() != nil {
+			return items
+		}
+		writes = append(writes, stale...)
+		purges = append(purges, unknown...)
 	}
 	var retry []pendingItem
 	if len(writes) > 0 {
@@ -336,6 +345,36 @@ func (s *Sink) bulk(ctx context.Context, items []pendingItem) []pendingItem {
 	return retry
 }
 
+// stalePassages turns the purges of a round into deletions of the passages
+// beyond each document's new count up to its stored count, read before this
+// round's writes. A document stored without a count, or all of them if the
+// counts cannot be read, get a purge by query instead (unknown).
+func (s *Sink) stalePassages(ctx context.Context, purges []pendingItem) (stale, unknown []pendingItem, err error) {
+	// A document queued twice in one round keeps the last count and loses
+	// every ordinal any version may have had.
+	final, upper := map[string]int{}, map[string]int{}
+	var ids []string
+	for _, it := range purges {
+		if _, ok := final[it.id]; !ok {
+			ids = append(ids, it.id)
+		}
+		final[it.id] = it.count
+		upper[it.id] = max(upper[it.id], it.count)
+	}
+	stored, err := s.client.storedPassageCounts(ctx, s.cfg.Alias, ids)
+	for _, id := range ids {
+		n, known := stored[id]
+		if err != nil || (known && n < 0) {
+			unknown = append(unknown, pendingItem{action: "purge", id: id, count: final[id], byQuery: true})
+			continue
+		}
+		for k := final[id]; k < max(upper[id], n); k++ {
+			stale = append(stale, pendingItem{action: "delete", id: PassageID(id, k), passage: true, doc: id, count: final[id]})
+		}
+	}
+	return stale, unknown, err
+}
+
 // purgePassages removes, with one _delete_by_query, the passages the purges
 // name, after a refresh so that passages written by earlier runs are seen
 // whatever the index's refresh interval. It returns the purges to retry.
@@ -343,10 +382,12 @@ func (s *Sink) purgePassages(ctx context.Context, purges []pendingItem) (retry [
 	keep := map[string][]string{}
 	var gone []string
 	for _, it := range purges {
-		if len(it.keep) == 0 {
+		if it.count == 0 {
 			gone = append(gone, it.id)
-		} else {
-			keep[it.id] = it.keep
+			continue
+		}
+		for k := range it.count {
+			keep[it.id] = append(keep[it.id], PassageID(it.id, k))
 		}
 	}
 	err := s.client.do(ctx, http.MethodPost, "/"+esc(s.cfg.PassageAlias)+"/_refresh", nil, nil, nil)
@@ -428,6 +469,8 @@ func (s *Sink) bulkWrite(ctx context.Context, items []pendingItem) (retry []pend
 		switch {
 		case r.Error == nil && r.Status < 300:
 			s.succeeded(it)
+		case it.action == "delete" && r.Status == http.StatusNotFound && r.Error == nil && it.passage:
+			// A passage already gone: nothing deleted, nothing to count.
 		case it.action == "delete" && r.Status == http.StatusNotFound && r.Error == nil:
 			s.succeeded(it) // already gone
 		default:
@@ -468,25 +511,32 @@ func (s *Sink) retryOrFail(retry []pendingItem, it pendingItem, retryable bool, 
 		it.attempt++
 		return append(retry, it)
 	}
-	if next, ok := s.failed1(it, ie); ok {
-		return append(retry, next)
-	}
-	return retry
+	return append(retry, s.failed1(it, ie)...)
 }
 
-// failed1 records an item that failed for good. For a fail-closed index it
-// returns the deletion to send instead.
-func (s *Sink) failed1(it pendingItem, ie ItemError) (pendingItem, bool) {
+// failed1 records an item that failed for good and returns what to send
+// instead: the deletion of a fail-closed index; for a document, the
+// removal by query of its passages (some may have been written, beyond
+// the count it has stored); for a stale passage, the purge by query of
+// its document's passages beyond the new count.
+func (s *Sink) failed1(it pendingItem, ie ItemError) []pendingItem {
+	if it.passage && it.action == "delete" && it.doc != "" {
+		return []pendingItem{{action: "purge", id: it.doc, count: it.count, byQuery: true}}
+	}
+	var next []pendingItem
+	if !it.passage && it.action == "index" && s.cfg.PassageAlias != "" {
+		next = append(next, pendingItem{action: "purge", id: it.id, byQuery: true})
+	}
 	if it.action == "index" && it.failClosed {
 		s.keepError(ie)
-		return pendingItem{action: "delete", id: it.id, failClosed: true, passage: it.passage}, true
+		return append(next, pendingItem{action: "delete", id: it.id, failClosed: true, passage: it.passage})
 	}
 	s.failed.Add(1)
 	if it.action != "index" {
 		s.failedDeletes.Add(1)
 	}
 	s.keepError(ie)
-	return pendingItem{}, false
+	return next
 }
 
 // abandon counts items left unwritten because ctx ended.
