@@ -23,8 +23,16 @@ const mgetBatch = 1000
 // content hash, ACL hash and Confluence version. Missing ids are absent from
 // the map. Memory is bounded by len(ids); requests are batched.
 func (c *Client) StoredHashes(ctx context.Context, alias string, ids []string) (map[string]Stored, error) {
-	out := make(map[string]Stored, len(ids))
-	q := url.Values{"_source_includes": {"content_hash,acl_hash,version"}, "realtime": {"true"}}
+	return mgetSources(ctx, c, alias, ids, "content_hash,acl_hash,version", func(s Stored) Stored { return s })
+}
+
+// mgetSources reads the fields (comma-separated _source_includes) of those
+// of ids that are indexed under alias, realtime, in batches of mgetBatch,
+// and maps each found source through conv. Missing documents are absent
+// from the map; so are all of them if there is no index.
+func mgetSources[S, V any](ctx context.Context, c *Client, alias string, ids []string, fields string, conv func(S) V) (map[string]V, error) {
+	out := make(map[string]V, len(ids))
+	q := url.Values{"_source_includes": {fields}, "realtime": {"true"}}
 	for start := 0; start < len(ids); start += mgetBatch {
 		batch := ids[start:min(len(ids), start+mgetBatch)]
 		var res struct {
@@ -39,7 +47,7 @@ func (c *Client) StoredHashes(ctx context.Context, alias string, ids []string) (
 			if IsNotFound(err) {
 				return out, nil
 			}
-			return nil, fmt.Errorf("opensearch: mget: %w", err)
+			return nil, fmt.Errorf("opensearch: mget %s: %w", fields, err)
 		}
 		for _, d := range res.Docs {
 			if len(d.Error) > 0 {
@@ -48,11 +56,11 @@ func (c *Client) StoredHashes(ctx context.Context, alias string, ids []string) (
 			if !d.Found {
 				continue
 			}
-			var s Stored
+			var s S
 			if err := json.Unmarshal(d.Source, &s); err != nil {
 				return nil, fmt.Errorf("opensearch: mget %s: %w", d.ID, err)
 			}
-			out[d.ID] = s
+			out[d.ID] = conv(s)
 		}
 	}
 	return out, nil

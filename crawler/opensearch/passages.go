@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 )
@@ -194,42 +193,12 @@ func (c *Client) IngestPipelineExists(ctx context.Context, name string) (bool, e
 // Missing documents are absent from the map; so are all of them if there
 // is no index.
 func (c *Client) storedPassageCounts(ctx context.Context, alias string, ids []string) (map[string]int, error) {
-	out := make(map[string]int, len(ids))
-	q := url.Values{"_source_includes": {"passage_count"}, "realtime": {"true"}}
-	for start := 0; start < len(ids); start += mgetBatch {
-		batch := ids[start:min(len(ids), start+mgetBatch)]
-		var res struct {
-			Docs []struct {
-				ID     string          `json:"_id"`
-				Found  bool            `json:"found"`
-				Source json.RawMessage `json:"_source"`
-				Error  json.RawMessage `json:"error"`
-			} `json:"docs"`
+	return mgetSources(ctx, c, alias, ids, "passage_count", func(src struct {
+		Count *int `json:"passage_count"`
+	}) int {
+		if src.Count != nil && *src.Count >= 0 {
+			return *src.Count
 		}
-		if err := c.do(ctx, http.MethodPost, "/"+esc(alias)+"/_mget", q, map[string]any{"ids": batch}, &res); err != nil {
-			if IsNotFound(err) {
-				return out, nil
-			}
-			return nil, fmt.Errorf("opensearch: mget passage counts: %w", err)
-		}
-		for _, d := range res.Docs {
-			if len(d.Error) > 0 {
-				return nil, fmt.Errorf("opensearch: mget %s: %s", d.ID, d.Error)
-			}
-			if !d.Found {
-				continue
-			}
-			var src struct {
-				Count *int `json:"passage_count"`
-			}
-			if err := json.Unmarshal(d.Source, &src); err != nil {
-				return nil, fmt.Errorf("opensearch: mget %s: %w", d.ID, err)
-			}
-			out[d.ID] = -1
-			if src.Count != nil && *src.Count >= 0 {
-				out[d.ID] = *src.Count
-			}
-		}
-	}
-	return out, nil
+		return -1
+	})
 }
