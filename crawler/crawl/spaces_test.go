@@ -1,8 +1,6 @@
 package crawl_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -37,18 +35,8 @@ func (h *harness) downgradeToCopiedSpacePrincipals() {
 	if len(copied) == 0 {
 		h.t.Fatal("no space records to copy from")
 	}
-	var docs struct {
-		Hits struct {
-			Hits []struct {
-				Index  string         `json:"_index"`
-				ID     string         `json:"_id"`
-				Source map[string]any `json:"_source"`
-			} `json:"hits"`
-		} `json:"hits"`
-	}
-	h.raw(http.MethodPost, "/"+alias+"/_search", map[string]any{"size": 10000, "query": map[string]any{"term": map[string]any{"datasource": h.ds}}}, &docs)
-	var bulk bytes.Buffer
-	for _, hit := range docs.Hits.Hits {
+	docs := h.storedOf(alias)
+	for _, hit := range docs {
 		var a acl.ACL
 		for _, c := range asSlice(hit.Source["acl"]) {
 			cl := c.(map[string]any)
@@ -66,20 +54,8 @@ func (h *harness) downgradeToCopiedSpacePrincipals() {
 			a = append(a, acl.Clause{Level: acl.Level(cl["level"].(string)), Principals: ps})
 		}
 		hit.Source["acl_hash"] = a.Hash()
-		meta, _ := json.Marshal(map[string]any{"index": map[string]any{"_index": hit.Index, "_id": hit.ID}})
-		doc, _ := json.Marshal(hit.Source)
-		bulk.Write(meta)
-		bulk.WriteByte('\n')
-		bulk.Write(doc)
-		bulk.WriteByte('\n')
 	}
-	var res struct {
-		Errors bool `json:"errors"`
-	}
-	h.raw(http.MethodPost, "/_bulk?refresh=true", bulk.Bytes(), &res)
-	if res.Errors {
-		h.t.Fatal("downgrade: bulk errors")
-	}
+	h.reindex(docs, true)
 	h.raw(http.MethodPost, "/"+opensearch.SpaceIndex(alias)+"/_delete_by_query?refresh=true", map[string]any{"query": map[string]any{"term": map[string]any{"datasource": h.ds}}}, nil)
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -151,22 +152,13 @@ func (h *harness) downgradeToUnscoped() {
 	h.t.Helper()
 	alias := h.spec.OpenSearch.Index
 	strip := func(v any) string { return strings.TrimPrefix(v.(string), h.ds+":") }
-	var bulk bytes.Buffer
+	var rewritten []storedDoc
 	for _, index := range []string{alias, opensearch.IdentityIndex(alias)} {
-		var res struct {
-			Hits struct {
-				Hits []struct {
-					Index  string         `json:"_index"`
-					ID     string         `json:"_id"`
-					Source map[string]any `json:"_source"`
-				} `json:"hits"`
-			} `json:"hits"`
-		}
-		h.raw(http.MethodPost, "/"+index+"/_search", map[string]any{"size": 10000, "query": map[string]any{"term": map[string]any{"datasource": h.ds}}}, &res)
-		if len(res.Hits.Hits) == 0 {
+		stored := h.storedOf(index)
+		if len(stored) == 0 {
 			h.t.Fatalf("nothing to downgrade in %s", index)
 		}
-		for _, hit := range res.Hits.Hits {
+		for _, hit := range stored {
 			src := hit.Source
 			if clauses, ok := src["acl"].([]any); ok {
 				var a acl.ACL
@@ -189,21 +181,10 @@ func (h *harness) downgradeToUnscoped() {
 				src["groups"] = groups
 				delete(src, "user_id")
 			}
-			meta, _ := json.Marshal(map[string]any{"index": map[string]any{"_index": hit.Index, "_id": hit.ID}})
-			doc, _ := json.Marshal(src)
-			bulk.Write(meta)
-			bulk.WriteByte('\n')
-			bulk.Write(doc)
-			bulk.WriteByte('\n')
+			rewritten = append(rewritten, hit)
 		}
 	}
-	var res struct {
-		Errors bool `json:"errors"`
-	}
-	h.raw(http.MethodPost, "/_bulk", bulk.Bytes(), &res)
-	if res.Errors {
-		h.t.Fatal("downgrade: bulk errors")
-	}
+	h.reindex(rewritten, false)
 	ctx := context.Background()
 	cp, err := h.os.ReadCheckpoint(ctx, alias, h.ds)
 	if err != nil || cp == nil {
@@ -221,6 +202,47 @@ func (h *harness) downgradeToUnscoped() {
 func asSlice(v any) []any {
 	s, _ := v.([]any)
 	return s
+}
+
+// storedDoc is one of the data source's documents as stored in an index.
+type storedDoc struct {
+	Index  string         `json:"_index"`
+	ID     string         `json:"_id"`
+	Source map[string]any `json:"_source"`
+}
+
+// storedOf returns the data source's documents in index (at most 10,000).
+func (h *harness) storedOf(index string) []storedDoc {
+	h.t.Helper()
+	var res struct {
+		Hits struct {
+			Hits []storedDoc `json:"hits"`
+		} `json:"hits"`
+	}
+	h.raw(http.MethodPost, "/"+index+"/_search", map[string]any{"size": 10000, "query": map[string]any{"term": map[string]any{"datasource": h.ds}}}, &res)
+	return res.Hits.Hits
+}
+
+// reindex writes docs back as they are now, bypassing the crawler (to stage
+// documents an older release wrote).
+func (h *harness) reindex(docs []storedDoc, refresh bool) {
+	h.t.Helper()
+	var bulk bytes.Buffer
+	for _, d := range docs {
+		meta, _ := json.Marshal(map[string]any{"index": map[string]any{"_index": d.Index, "_id": d.ID}})
+		src, _ := json.Marshal(d.Source)
+		bulk.Write(meta)
+		bulk.WriteByte('\n')
+		bulk.Write(src)
+		bulk.WriteByte('\n')
+	}
+	var res struct {
+		Errors bool `json:"errors"`
+	}
+	h.raw(http.MethodPost, "/_bulk?refresh="+strconv.FormatBool(refresh), bulk.Bytes(), &res)
+	if res.Errors {
+		h.t.Fatal("reindex: bulk errors")
+	}
 }
 
 // raw sends one request to the harness's OpenSearch, bypassing the client.

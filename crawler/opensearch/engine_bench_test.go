@@ -226,6 +226,30 @@ var aclSearchIndex = struct {
 	alias map[string]string // per target URL, filled once per process
 }{alias: map[string]string{}}
 
+// writeBenchCorpus writes the first n documents of the benchmark corpus
+// (1,500-byte bodies) to alias through a sink and returns the corpus.
+func writeBenchCorpus(b *testing.B, c *Client, alias string, n int) *benchCorpus {
+	b.Helper()
+	ctx := context.Background()
+	s, err := c.NewSink(SinkConfig{Alias: alias})
+	if err != nil {
+		b.Fatal(err)
+	}
+	corpus := newBenchCorpus(1500)
+	for i := range n {
+		if err := s.Index(ctx, corpus.doc(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Close(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if st := s.Stats(); st.Indexed != int64(n) {
+		b.Fatalf("indexed %d of %d", st.Indexed, n)
+	}
+	return corpus
+}
+
 // populateACLSearch writes the 100k-document corpus once per target.
 func populateACLSearch(b *testing.B, c *Client, tg fakeopensearch.Target) string {
 	aclSearchIndex.Lock()
@@ -238,25 +262,10 @@ func populateACLSearch(b *testing.B, c *Client, tg fakeopensearch.Target) string
 	if _, err := c.EnsureIndex(ctx, IndexConfig{Alias: alias, Language: "en"}); err != nil {
 		b.Fatal(err)
 	}
-	s, err := c.NewSink(SinkConfig{Alias: alias})
-	if err != nil {
-		b.Fatal(err)
-	}
-	corpus := newBenchCorpus(1500)
 	start := time.Now()
-	for i := range aclSearchDocs {
-		if err := s.Index(ctx, corpus.doc(i)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := s.Close(ctx); err != nil {
-		b.Fatal(err)
-	}
+	writeBenchCorpus(b, c, alias, aclSearchDocs)
 	if err := c.Refresh(ctx, alias); err != nil {
 		b.Fatal(err)
-	}
-	if st := s.Stats(); st.Indexed != aclSearchDocs {
-		b.Fatalf("indexed %d of %d", st.Indexed, aclSearchDocs)
 	}
 	b.Logf("%s: wrote %d documents in %s", tg.URL, aclSearchDocs, time.Since(start).Round(time.Millisecond))
 	if tg.Fake == nil {

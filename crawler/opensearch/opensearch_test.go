@@ -302,6 +302,30 @@ func visible(t *testing.T, c *Client, alias string, principals []string) []strin
 	return ids
 }
 
+// dlsVisible runs the DLS role query dls, with its user attribute filled
+// from principals, as a plain search (as OpenSearch Security would apply it)
+// and returns the ids it matches, sorted.
+func dlsVisible(t *testing.T, c *Client, alias, dls string, principals []string) []string {
+	t.Helper()
+	q := strings.ReplaceAll(dls, "${"+DefaultDLSAttribute+"}", DLSAttributeValue(principals))
+	var res struct {
+		Hits struct {
+			Hits []struct {
+				ID string `json:"_id"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := c.do(t.Context(), http.MethodPost, "/"+alias+"/_search", nil, map[string]any{"size": 1000, "_source": false, "query": json.RawMessage(q)}, &res); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, 0, len(res.Hits.Hits))
+	for _, h := range res.Hits.Hits {
+		ids = append(ids, h.ID)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
 func allowed(docs []Document, principals []string) []string {
 	var ids []string
 	for _, d := range docs {
@@ -695,22 +719,7 @@ func TestACLFilterAndDLSRole_EachSourceOnlyItsOwnPrincipals(t *testing.T) {
 		if got := visible(t, c, alias, r.Principals); !slices.Equal(got, want) {
 			t.Errorf("filter: %s sees %d documents, their own sites allow %d\n extra %v", who, len(got), len(want), minusIDs(got, want))
 		}
-		q := strings.ReplaceAll(dls, "${"+DefaultDLSAttribute+"}", DLSAttributeValue(r.Principals))
-		var res struct {
-			Hits struct {
-				Hits []struct {
-					ID string `json:"_id"`
-				} `json:"hits"`
-			} `json:"hits"`
-		}
-		if err := c.do(t.Context(), http.MethodPost, "/"+alias+"/_search", nil, map[string]any{"size": 1000, "_source": false, "query": json.RawMessage(q)}, &res); err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, h := range res.Hits.Hits {
-			got = append(got, h.ID)
-		}
-		sort.Strings(got)
+		got := dlsVisible(t, c, alias, dls, r.Principals)
 		if !slices.Equal(got, want) {
 			t.Errorf("DLS role: %s sees %d documents, their own sites allow %d\n extra %v", who, len(got), len(want), minusIDs(got, want))
 		}

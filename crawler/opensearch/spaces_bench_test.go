@@ -40,20 +40,8 @@ func BenchmarkEngineSpaceRecordsSearch(b *testing.B) {
 	if _, err := c.EnsureIndex(ctx, IndexConfig{Alias: alias, Language: "en"}); err != nil {
 		b.Fatal(err)
 	}
-	s, err := c.NewSink(SinkConfig{Alias: alias})
-	if err != nil {
-		b.Fatal(err)
-	}
-	corpus := newBenchCorpus(1500)
 	start := time.Now()
-	for i := range docs {
-		if err := s.Index(ctx, corpus.doc(i)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := s.Close(ctx); err != nil {
-		b.Fatal(err)
-	}
+	corpus := writeBenchCorpus(b, c, alias, docs)
 	b.Logf("wrote %d documents (copied layout) in %s", docs, time.Since(start).Round(time.Millisecond))
 	merge := func() {
 		if err := c.Refresh(ctx, alias); err != nil {

@@ -107,22 +107,7 @@ func TestSpaceRecords_ReadersExpandToReadableSpaces(t *testing.T) {
 			if got := visible(t, c, alias, r.Principals); !slices.Equal(got, want) {
 				t.Errorf("%s: filter: %q (%v) sees %v, want %v", phase, who, r.Principals, got, want)
 			}
-			q := strings.ReplaceAll(dls, "${"+DefaultDLSAttribute+"}", DLSAttributeValue(r.Principals))
-			var res struct {
-				Hits struct {
-					Hits []struct {
-						ID string `json:"_id"`
-					} `json:"hits"`
-				} `json:"hits"`
-			}
-			if err := c.do(t.Context(), http.MethodPost, "/"+alias+"/_search", nil, map[string]any{"size": 1000, "_source": false, "query": json.RawMessage(q)}, &res); err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, h := range res.Hits.Hits {
-				got = append(got, h.ID)
-			}
-			sort.Strings(got)
+			got := dlsVisible(t, c, alias, dls, r.Principals)
 			if !slices.Equal(got, want) {
 				t.Errorf("%s: DLS role: %q sees %v, want %v", phase, who, got, want)
 			}
