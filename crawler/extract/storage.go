@@ -68,7 +68,9 @@ func StorageToText(storage string, opts ...Option) (Text, error) {
 }
 
 func storageToText(storage string, o *options) (t Text, err error) {
-	w := newTextWriter(o.maxBytes)
+	// The text is rarely longer than its markup: size the buffer for it
+	// (never above the bound) rather than grow it from 4 KB.
+	w := &textWriter{max: o.maxBytes, buf: make([]byte, 0, min(o.maxBytes, len(storage)+64))}
 	if !debugNoRecover {
 		defer func() {
 			if recover() != nil {
