@@ -105,7 +105,9 @@ func (d Document) encodeWith(extra map[string]any) ([]byte, error) {
 	if aclHash == "" && len(d.ACL) > 0 {
 		aclHash = d.ACL.Hash()
 	}
-	b := make([]byte, 0, 512+len(d.Body)+len(d.Title))
+	// Room for the body with some escapes and the other fields: growing a
+	// body-sized buffer would copy it.
+	b := make([]byte, 0, 1024+len(d.Body)+len(d.Body)/8+len(d.Title))
 	b = append(b, `{"doc_id":`...)
 	b = appendJSONString(b, d.ID)
 	b = append(b, `,"id":`...)
