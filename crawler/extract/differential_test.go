@@ -344,7 +344,7 @@ func genStorage(rng *rand.Rand, n int) string {
 		case 7:
 			b.WriteString("<table><tbody><tr><th>" + genText(rng, 2) + "</th><td><p>" + genText(rng, 2) + "</p><ul><li>" + genText(rng, 2) + "</li></ul></td></tr></tbody></table>")
 		case 8:
-			b.WriteString(fmt.Sprintf("<h%d>%s</h%d>", 1+rng.IntN(6), genText(rng, rng.IntN(5)), 1+rng.IntN(6)))
+			fmt.Fprintf(&b, "<h%d>%s</h%d>", 1+rng.IntN(6), genText(rng, rng.IntN(5)), 1+rng.IntN(6))
 		case 9:
 			b.WriteString("<ac:link>" + []string{`<ri:user ri:account-id="a1"/>`, `<ri:user ri:username="u"/>`, `<ri:page ri:content-title="T"/>`,
 				`<ri:attachment ri:filename="f.pdf"/>`, `<ri:space ri:space-key="S"/>`}[rng.IntN(5)] +
