@@ -1,9 +1,12 @@
 package extract
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/net/html"
 )
@@ -65,7 +68,9 @@ func StorageToText(storage string, opts ...Option) (Text, error) {
 }
 
 func storageToText(storage string, o *options) (t Text, err error) {
-	w := newTextWriter(o.maxBytes)
+	// The text is rarely longer than its markup: size the buffer for it
+	// (never above the bound) rather than grow it from 4 KB.
+	w := &textWriter{max: o.maxBytes, buf: make([]byte, 0, min(o.maxBytes, len(storage)+64))}
 	if !debugNoRecover {
 		defer func() {
 			if recover() != nil {
@@ -182,6 +187,7 @@ type walker struct {
 	groups  []Range
 	grouped int
 	err     error
+	name    []byte // tagName's buffer
 }
 
 // groupElements hold lines that belong together: a passage boundary
@@ -253,22 +259,60 @@ func (wk *walker) run(z *html.Tokenizer) {
 				continue
 			}
 			if wk.raw > 0 {
-				wk.w.raw(string(z.Text()))
+				wk.w.rawBytes(z.Text())
 			} else {
-				wk.w.text(string(z.Text()))
+				wk.w.textBytes(z.Text())
 			}
 		case html.StartTagToken, html.SelfClosingTagToken:
-			name, hasAttr := z.TagName()
+			name := wk.tagName(z)
+			el := elements[string(name)]
 			var a attrs
-			if hasAttr && wk.skip == 0 {
+			if el.attrs && wk.skip == 0 {
 				a = readAttrs(z)
 			}
-			wk.start(name, a, tt == html.SelfClosingTagToken || voidElements[string(name)])
+			wk.start(name, el, a, tt == html.SelfClosingTagToken || el.void)
 		case html.EndTagToken:
-			name, _ := z.TagName()
-			wk.end(name)
+			wk.end(wk.tagName(z))
 		}
 	}
+}
+
+// tagName returns the lower-cased name of the current start or end tag, as
+// z.TagName does, without its copy: the name is read from the raw token
+// ("<name" or "</name", up to white space, '/' or '>'). The slice is valid
+// until the next call.
+func (wk *walker) tagName(z *html.Tokenizer) []byte {
+	raw := z.Raw()
+	i := 1
+	if len(raw) > 1 && raw[1] == '/' {
+		i = 2
+	}
+	j, plain := i, true
+	for ; j < len(raw); j++ {
+		c := raw[j]
+		if c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f' || c == '/' || c == '>' {
+			break
+		}
+		if c == 0 || 'A' <= c && c <= 'Z' {
+			plain = false
+		}
+	}
+	if plain {
+		return raw[i:j]
+	}
+	// Upper case or NUL (read as U+FFFD): the rare copy.
+	wk.name = wk.name[:0]
+	for _, c := range raw[i:j] {
+		switch {
+		case c == 0:
+			wk.name = append(wk.name, "\ufffd"...)
+		case 'A' <= c && c <= 'Z':
+			wk.name = append(wk.name, c+'a'-'A')
+		default:
+			wk.name = append(wk.name, c)
+		}
+	}
+	return wk.name
 }
 
 var voidElements = map[string]bool{
@@ -276,6 +320,54 @@ var voidElements = map[string]bool{
 	"img": true, "input": true, "link": true, "meta": true, "param": true,
 	"source": true, "track": true, "wbr": true,
 }
+
+// attrElements are the elements whose attributes start reads.
+var attrElements = []string{"img", "ac:parameter", "time", "ri:user", "ri:page", "ri:blog-post", "ri:attachment", "ri:space", "ri:url"}
+
+// element is what the walker knows of an element name, found with one
+// lookup in elements.
+type element struct {
+	name  string // the name, shared by the frames of this element
+	kind  kind
+	known bool // listed in elementKinds
+	void  bool // voidElements
+	group bool // groupElements
+	attrs bool // attrElements
+}
+
+// elements merges elementKinds, voidElements, groupElements and
+// attrElements; unlisted names are inline, unknown and without attributes.
+var elements = func() map[string]element {
+	m := make(map[string]element, len(elementKinds)+len(voidElements))
+	get := func(name string) element {
+		e, ok := m[name]
+		if !ok {
+			e.name = name
+		}
+		return e
+	}
+	for name, k := range elementKinds {
+		e := get(name)
+		e.kind, e.known = k, true
+		m[name] = e
+	}
+	for name := range voidElements {
+		e := get(name)
+		e.void = true
+		m[name] = e
+	}
+	for name := range groupElements {
+		e := get(name)
+		e.group = true
+		m[name] = e
+	}
+	for _, name := range attrElements {
+		e := get(name)
+		e.attrs = true
+		m[name] = e
+	}
+	return m
+}()
 
 // elementKinds classifies elements; unlisted ones are inline.
 var elementKinds = map[string]kind{
@@ -323,16 +415,15 @@ func (wk *walker) blockBreak() {
 	}
 }
 
-func (wk *walker) start(name []byte, a attrs, selfClosing bool) {
+func (wk *walker) start(name []byte, el element, a attrs, selfClosing bool) {
 	if wk.skip > 0 {
 		if !selfClosing {
-			wk.push(frame{name: string(name), kind: kInline})
+			wk.push(frame{name: el.nameOf(name), kind: kInline})
 		}
 		return
 	}
-	k, known := elementKinds[string(name)]
-	f := frame{kind: k}
-	switch string(name) {
+	f := frame{kind: el.kind, group: el.group}
+	switch el.name {
 	case "br", "hr":
 		wk.blockBreak()
 		return
@@ -373,31 +464,25 @@ func (wk *walker) start(name []byte, a attrs, selfClosing bool) {
 		}
 		return
 	}
-	if known {
-		f.name = internedNames[string(name)]
-	} else {
-		f.name = string(name)
-	}
+	f.name = el.nameOf(name)
 	wk.push(f)
 }
 
-// internedNames maps each known element name to itself, so a frame can
-// reference a shared string instead of allocating one per element.
-var internedNames = func() map[string]string {
-	m := make(map[string]string, len(elementKinds))
-	for k := range elementKinds {
-		m[k] = k
+// nameOf returns the element's name: the shared string of a listed element,
+// else a copy of name.
+func (e element) nameOf(name []byte) string {
+	if e.name != "" {
+		return e.name
 	}
-	return m
-}()
+	return string(name)
+}
 
 // push opens f, applying its start effects.
 func (wk *walker) push(f frame) {
 	if len(wk.stack) >= maxDepth {
 		return
 	}
-	if groupElements[f.name] && wk.skip == 0 {
-		f.group = true
+	if f.group { // only set outside skipped content
 		if wk.grouped == 0 {
 			wk.groups = append(wk.groups, Range{Start: len(wk.w.buf)})
 		}
@@ -491,10 +576,49 @@ func (wk *walker) closeTo(n int) {
 	}
 }
 
-// heading returns the single-line text of a heading.
+// heading returns the single-line text of a heading: its words
+// (strings.Fields) joined by single spaces, cell separators read as spaces.
 func heading(b []byte) string {
+	if !bytes.Contains(b, []byte(cellSep)) {
+		// Most headings already are one line of single-spaced words, maybe
+		// after a line break: take them as they are.
+		start, end := 0, len(b)
+		for start < end && b[start] == '\n' {
+			start++
+		}
+		if singleSpaced(b[start:end]) {
+			return string(b[start:end])
+		}
+	}
 	return strings.Join(strings.Fields(strings.ReplaceAll(string(b), cellSep, " ")), " ")
 }
+
+// singleSpaced reports whether strings.Fields would split b only at single
+// ASCII spaces, none leading or trailing: then joining the fields with " "
+// gives b back.
+func singleSpaced(b []byte) bool {
+	if len(b) == 0 || b[0] == ' ' || b[len(b)-1] == ' ' {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c >= utf8.RuneSelf {
+			r, n := utf8.DecodeRune(b[i:])
+			if unicode.IsSpace(r) {
+				return false
+			}
+			i += n - 1
+			continue
+		}
+		if c == ' ' && b[i+1] == ' ' || c != ' ' && asciiSpace[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// asciiSpace are the ASCII bytes unicode.IsSpace reports.
+var asciiSpace = [utf8.RuneSelf]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
 
 func (wk *walker) parentIs(name string) bool {
 	return len(wk.stack) > 0 && wk.stack[len(wk.stack)-1].name == name

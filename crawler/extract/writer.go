@@ -66,7 +66,10 @@ func (w *textWriter) flush() {
 }
 
 // append writes s verbatim, cutting it on a rune boundary at max.
-func (w *textWriter) append(s string) {
+func (w *textWriter) append(s string) { appendCut(w, s) }
+
+// appendCut is append for a string or a byte slice.
+func appendCut[S ~string | ~[]byte](w *textWriter, s S) {
 	if w.full {
 		return
 	}
@@ -94,39 +97,153 @@ func isSpace(r rune) bool {
 	return unicode.IsSpace(r) || unicode.IsControl(r)
 }
 
+// asciiClass classifies ASCII bytes for the scanners: 1 for a word byte, 0
+// for a separator (isSpace); bytes >= utf8.RuneSelf are 2 (decode a rune).
+var asciiClass = func() (c [256]uint8) {
+	for b := range c {
+		switch {
+		case b >= utf8.RuneSelf:
+			c[b] = 2
+		case !isSpace(rune(b)):
+			c[b] = 1
+		}
+	}
+	return c
+}()
+
+// decodeRune is utf8.DecodeRune for a string or a byte slice, without
+// converting (and copying) the rest of s.
+func decodeRune[S ~string | ~[]byte](s S) (rune, int) {
+	var b [utf8.UTFMax]byte
+	return utf8.DecodeRune(b[:copy(b[:], s)])
+}
+
+// spaceRun returns the length of the run of separators (isSpace) s starts with.
+func spaceRun[S ~string | ~[]byte](s S) int {
+	i := 0
+	for i < len(s) {
+		switch asciiClass[s[i]] {
+		case 0:
+			i++
+			continue
+		case 1:
+			return i
+		}
+		r, n := decodeRune(s[i:])
+		if !isSpace(r) {
+			return i
+		}
+		i += n
+	}
+	return i
+}
+
+// wordRun returns the length of the word (no separator) s starts with.
+func wordRun[S ~string | ~[]byte](s S) int {
+	i := 0
+	for i < len(s) {
+		switch asciiClass[s[i]] {
+		case 0:
+			return i
+		case 1:
+			i++
+			continue
+		}
+		r, n := decodeRune(s[i:])
+		if isSpace(r) {
+			return i
+		}
+		i += n
+	}
+	return i
+}
+
 // text writes s with runs of white space collapsed to one space. Invalid
 // UTF-8 counts as white space.
-func (w *textWriter) text(s string) {
-	for len(s) > 0 && !w.full {
-		i := 0
+func (w *textWriter) text(s string) { writeText(w, s) }
+
+// textBytes is text for a byte slice (a tokenizer's buffer), which it does
+// not keep.
+func (w *textWriter) textBytes(b []byte) { writeText(w, b) }
+
+func writeText[S ~string | ~[]byte](w *textWriter, s S) {
+	if w.full {
+		return
+	}
+	// Collapsing never lengthens s, and only the first separator written
+	// can be longer than the white space it stands for: when s and that
+	// separator fit, no write can reach max and the checks of append can
+	// go. The loops are spaceRun and wordRun, inlined.
+	if len(w.buf)+len(cellSep)+len(s) > w.max {
+		writeTextBounded(w, s)
+		return
+	}
+	buf := w.buf
+	for i := 0; i < len(s); {
+		start := i
 		for i < len(s) {
-			r, n := rune(s[i]), 1
-			if r >= utf8.RuneSelf {
-				r, n = utf8.DecodeRuneInString(s[i:])
+			switch asciiClass[s[i]] {
+			case 0:
+				i++
+				continue
+			case 2:
+				if r, n := decodeRune(s[i:]); isSpace(r) {
+					i += n
+					continue
+				}
 			}
-			if !isSpace(r) {
-				break
-			}
-			i += n
+			break
 		}
-		if i > 0 {
+		if i > start {
+			w.space()
+		}
+		start = i
+		for i < len(s) {
+			switch asciiClass[s[i]] {
+			case 1:
+				i++
+				continue
+			case 2:
+				if r, n := decodeRune(s[i:]); !isSpace(r) {
+					i += n
+					continue
+				}
+			}
+			break
+		}
+		if i == start {
+			continue
+		}
+		if p := w.pend; p != pendNone { // flush
+			w.pend = pendNone
+			if len(buf) > 0 && buf[len(buf)-1] != '\n' {
+				switch p {
+				case pendLine:
+					buf = append(buf, '\n')
+				case pendSep:
+					buf = append(buf, cellSep...)
+				case pendSpace:
+					buf = append(buf, ' ')
+				}
+			}
+		}
+		buf = append(buf, s[start:i]...)
+		w.writes++
+	}
+	w.buf = buf
+}
+
+// writeTextBounded is writeText for text that may reach max: every write is
+// cut at max.
+func writeTextBounded[S ~string | ~[]byte](w *textWriter, s S) {
+	for len(s) > 0 && !w.full {
+		if i := spaceRun(s); i > 0 {
 			w.space()
 			s = s[i:]
 		}
-		j := 0
-		for j < len(s) {
-			r, n := rune(s[j]), 1
-			if r >= utf8.RuneSelf {
-				r, n = utf8.DecodeRuneInString(s[j:])
-			}
-			if isSpace(r) {
-				break
-			}
-			j += n
-		}
-		if j > 0 {
+		if j := wordRun(s); j > 0 {
 			w.flush()
-			w.append(s[:j])
+			appendCut(w, s[:j])
 			w.writes++
 			s = s[j:]
 		}
@@ -161,12 +278,18 @@ func (w *textWriter) startRaw() int {
 // raw writes preformatted text: white space kept, CR LF normalised to LF,
 // other control characters and invalid UTF-8 dropped; leading blank lines of
 // the block are skipped.
-func (w *textWriter) raw(s string) {
+func (w *textWriter) raw(s string) { writeRaw(w, s) }
+
+// rawBytes is raw for a byte slice (a tokenizer's buffer), which it does not
+// keep.
+func (w *textWriter) rawBytes(b []byte) { writeRaw(w, b) }
+
+func writeRaw[S ~string | ~[]byte](w *textWriter, s S) {
 	if w.rawLead {
 		for len(s) > 0 && (s[0] == '\n' || s[0] == '\r') {
 			s = s[1:]
 		}
-		if s == "" {
+		if len(s) == 0 {
 			return
 		}
 		w.rawLead = false
@@ -181,7 +304,7 @@ func (w *textWriter) raw(s string) {
 				i++
 				continue
 			}
-			w.append(s[start:i])
+			appendCut(w, s[start:i])
 			if c == '\r' && (i+1 == len(s) || s[i+1] != '\n') {
 				w.append("\n")
 			}
@@ -189,14 +312,14 @@ func (w *textWriter) raw(s string) {
 			start = i
 			continue
 		}
-		r, n := utf8.DecodeRuneInString(s[i:])
+		r, n := decodeRune(s[i:])
 		if r == utf8.RuneError && n == 1 || unicode.IsControl(r) {
-			w.append(s[start:i])
+			appendCut(w, s[start:i])
 			start = i + n
 		}
 		i += n
 	}
-	w.append(s[start:])
+	appendCut(w, s[start:])
 }
 
 // endRaw ends a preformatted block begun at mark: trailing white space of the
