@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -179,6 +180,52 @@ func (c *Client) Verify(ctx context.Context) (User, error) {
 	u := raw.user()
 	c.verified = &u
 	return u, nil
+}
+
+// Identity is who the verified credentials act as, as the deployment's
+// identity header names them (see identityHeader): the account id on
+// Cloud, the username on Data Center; "" until Verify succeeded.
+func (c *Client) Identity() string {
+	c.verifyMu.Lock()
+	defer c.verifyMu.Unlock()
+	switch {
+	case c.verified == nil:
+		return ""
+	case c.cfg.Deployment == DataCenter:
+		return c.verified.Username
+	}
+	return c.verified.AccountID
+}
+
+func (c *Client) isVerified() bool {
+	c.verifyMu.Lock()
+	defer c.verifyMu.Unlock()
+	return c.verified != nil
+}
+
+// identityHeader names the response header that says who a request ran as.
+// Data Center: X-AUSERNAME, "the username of the authenticated user or
+// 'anonymous'" (Atlassian DC REST "Special headers", written for Service
+// Management, whose login layer Confluence shares; Confluence DC's default
+// access log records it as %{X-AUSERNAME}o, "Configure access logs").
+// Cloud: X-AACCOUNTID, the caller's account id: unverified for Confluence
+// Cloud (no Confluence reference documents it), so ranAs trusts it only
+// when it names the user that user/current returned on an earlier run.
+func (c *Client) identityHeader() string {
+	if c.cfg.Deployment == DataCenter {
+		return "X-AUSERNAME"
+	}
+	return "X-AACCOUNTID"
+}
+
+// ranAs reports whether an answer's headers prove that the request ran as
+// knownAs, an Identity verified on an earlier run. Only that exact value
+// proves it: no header (a server or proxy that does not send it),
+// "anonymous" (CONFSERVER-98199: a bad token runs as anonymous) or another
+// user proves nothing, and the caller verifies the credentials instead.
+func (c *Client) ranAs(h http.Header, knownAs string) bool {
+	v := h.Get(c.identityHeader())
+	return knownAs != "" && v == knownAs && !strings.EqualFold(v, "anonymous")
 }
 
 // ready makes sure the identity was verified before any listing.

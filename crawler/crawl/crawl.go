@@ -131,6 +131,10 @@ type state struct {
 	// LastACLSweepTry is when a poll last started such a re-check: a failed
 	// one is retried after another interval, not by every poll.
 	LastACLSweepTry time.Time `json:"lastACLSweepTry,omitzero"`
+	// Identity is who the credentials acted as when last verified
+	// (confluence.Client.Identity): a change poll whose answer names the
+	// same user needs no separate credential check.
+	Identity string `json:"identity,omitempty"`
 }
 
 // run holds the shared state of one sync.
@@ -288,8 +292,13 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 			r.log.Info("no completed sync yet: running the incremental sync as a full crawl")
 		}
 	}
-	if _, err := r.Confluence.Verify(ctx); err != nil {
-		return err
+	// A change poll checks the credentials with its search (see
+	// confluence.Client.ListModifiedSince); every other Confluence call
+	// verifies them first anyway.
+	if r.Mode != v1.SyncChangePoll || st.Identity == "" {
+		if _, err := r.Confluence.Verify(ctx); err != nil {
+			return err
+		}
 	}
 	sc := opensearch.SinkConfig{Alias: r.alias, Pipeline: r.Spec.OpenSearch.IngestPipeline}
 	if r.passages != nil {
