@@ -120,6 +120,28 @@ func (c *Client) ListDescendants(ctx context.Context, pageID string, fn func(Con
 	})
 }
 
+// ListDescendantSpaces streams the id and space key of each current page
+// below a page (CQL "ancestor = id", expand=space), without ancestors or
+// bodies: where a moved tree is now. The key is "" if the answer has no
+// space.
+func (c *Client) ListDescendantSpaces(ctx context.Context, pageID string, fn func(id, spaceKey string) error) error {
+	if err := c.ready(ctx); err != nil {
+		return err
+	}
+	v := url.Values{
+		"cql":    {fmt.Sprintf("ancestor = %s and type = page", cqlQuote(pageID))},
+		"expand": {"space"}, "limit": {c.pageSize(maxPlain)},
+	}
+	cl := call{endpoint: "content.search", path: "/rest/api/content/search?" + v.Encode()}
+	return list(ctx, c, cl, func(w wireContent, _ string) error {
+		key := ""
+		if w.Space != nil {
+			key = w.Space.Key
+		}
+		return fn(string(w.ID), key)
+	})
+}
+
 // ListContainerComments streams the comments (replies included) of the
 // given pages and blog posts with one CQL listing per 50 containers
 // ("type = comment and container in (...)"), as ListSpaceComments does for
