@@ -75,6 +75,13 @@ type Summary struct {
 	Identities    int64 `json:"identities"`
 	// ChangesFound is how many changed items a ChangePoll's search returned.
 	ChangesFound int64 `json:"changesFound,omitempty"`
+	// OldestChange and NewestChange are the earliest and latest
+	// modification times (version.when, Confluence's clock) of the changes a
+	// ChangePoll found. A successful poll made them searchable by its end:
+	// end minus these is the poll path's edit-to-searchable latency, worst
+	// and best case.
+	OldestChange *time.Time `json:"oldestChange,omitempty"`
+	NewestChange *time.Time `json:"newestChange,omitempty"`
 	// Swept says a ChangePoll run re-checked everything (an Incremental
 	// pass) instead of only what changed.
 	Swept bool `json:"swept,omitempty"`

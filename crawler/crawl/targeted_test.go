@@ -305,6 +305,11 @@ func TestChangePoll_FindsEditsAndCostsOneSearchWhenIdle(t *testing.T) {
 			if sum.ChangesFound != 1 || sum.DocumentsIndexed != 1 || sum.Watermark == nil || !sum.Watermark.Equal(clk.Now()) {
 				t.Fatalf("poll after an edit: %+v; want the page found and written, watermark now", sum)
 			}
+			// The edit's time, for the edit-to-searchable latency.
+			edited := mustContent(t, h, page).Modified
+			if sum.OldestChange == nil || sum.NewestChange == nil || !sum.OldestChange.Equal(edited) || !sum.NewestChange.Equal(edited) {
+				t.Fatalf("poll after an edit reports changes from %v to %v; want the edit's time %v", sum.OldestChange, sum.NewestChange, edited)
+			}
 			h.assertSearchable("giraffe", opensearch.DocumentID(h.ds, "page", page))
 			clk.Add(time.Minute)
 			sum, _, err = h.poll(clk, 0)
