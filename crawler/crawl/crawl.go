@@ -142,6 +142,9 @@ type state struct {
 	// (confluence.Client.Identity): a change poll whose answer names the
 	// same user needs no separate credential check.
 	Identity string `json:"identity,omitempty"`
+	// Gateway is the cloud id whose API gateway the credentials needed when
+	// last verified (a Cloud scoped API token; confluence.Client.Gateway).
+	Gateway string `json:"gateway,omitempty"`
 }
 
 // run holds the shared state of one sync.
@@ -299,6 +302,7 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 			r.log.Info("no completed sync yet: running the incremental sync as a full crawl")
 		}
 	}
+	r.Confluence.ResumeGateway(st.Gateway)
 	// A change poll checks the credentials with its search (see
 	// confluence.Client.ListModifiedSince); every other Confluence call
 	// verifies them first anyway.

@@ -163,9 +163,13 @@ func (r *run) saveCheckpoint(ctx context.Context, st state, identities, complete
 	if !identities {
 		st.IdentityHash = stored.IdentityHash
 	}
-	// Who the credentials act as, if this run verified them (a poll whose
-	// search proved it did not).
-	st.Identity = cmp.Or(r.Confluence.Identity(), stored.Identity, st.Identity)
+	// Who the credentials act as and where they work, if this run verified
+	// them (a poll whose search proved who it ran as did not).
+	if id := r.Confluence.Identity(); id != "" {
+		st.Identity, st.Gateway = id, r.Confluence.Gateway()
+	} else {
+		st.Identity, st.Gateway = cmp.Or(stored.Identity, st.Identity), cmp.Or(stored.Gateway, st.Gateway)
+	}
 	next.State, _ = json.Marshal(st)
 	if err := r.OpenSearch.WriteCheckpoint(ctx, r.alias, next); err != nil {
 		return fmt.Errorf("writing checkpoint: %w", err)

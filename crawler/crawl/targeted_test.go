@@ -35,6 +35,7 @@ func (h *harness) runAs(mode v1.SyncMode, secret map[string][]byte, f func(*craw
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	cfg.GatewayURL = h.cf.RootURL() // the fake serves the Cloud API gateway too
 	cfg.RetryBaseDelay = 1
 	cf, err := confluence.New(cfg)
 	if err != nil {
@@ -594,5 +595,41 @@ func TestChangePoll_IdlePollRejectsAnonymousAnswers(t *testing.T) {
 	sum, _, err = h.runAs(v1.SyncChangePoll, pat("revoked-token"), func(o *crawl.Options) { o.Now, o.ACLSweepInterval = clk.Now, time.Hour })
 	if !errors.Is(err, confluence.ErrAnonymous) || sum.Watermark != nil {
 		t.Fatalf("idle poll with a token Confluence ignores: %v (%+v); want ErrAnonymous", err, sum)
+	}
+}
+
+// A Cloud scoped API token works only through the API gateway (CLOUD-12617):
+// the run that found so records it, and later polls go there at once, so
+// an idle poll still costs one call. A token the gateway no longer takes
+// (a classic one) sends the run back to the site.
+func TestChangePoll_ScopedTokenIdlePollGoesToTheGatewayAtOnce(t *testing.T) {
+	h, clk := newPollHarness(t, fakeconfluence.Cloud)
+	scoped := h.cf.AddUser(fakeconfluence.User{Username: "scoped-bot", Email: "scoped-bot@example.com", Secret: "scoped-t0ken", ScopedToken: true})
+	for _, sp := range h.cf.Spaces() {
+		h.cf.SetSpacePermissions(sp.Key, []string{scoped.ID, h.data.Crawler.ID}, nil, false)
+	}
+	secret := func(u fakeconfluence.User) map[string][]byte {
+		return map[string][]byte{v1.SecretKeyUsername: []byte(u.Email), v1.SecretKeyPassword: []byte(u.Secret)}
+	}
+	run := func(mode v1.SyncMode, u fakeconfluence.User) crawl.Summary {
+		t.Helper()
+		clk.Add(time.Minute)
+		sum, cf, err := h.runAs(mode, secret(u), func(o *crawl.Options) { o.Now, o.ACLSweepInterval = clk.Now, time.Hour })
+		if err != nil {
+			t.Fatalf("%s as %s: %v (%v)", mode, u.Email, err, cf.APICallsByEndpoint())
+		}
+		return sum
+	}
+	run(v1.SyncFullCrawl, scoped)
+	if sum := run(v1.SyncChangePoll, scoped); sum.APICalls != 1 {
+		t.Fatalf("idle poll with a scoped token: %d calls, want 1", sum.APICalls)
+	}
+	// The Secret now holds a classic token: the gateway refuses it (unverified
+	// in the fake), the site takes it.
+	if sum := run(v1.SyncChangePoll, h.data.Crawler); sum.Watermark == nil {
+		t.Fatalf("poll with a classic token after a scoped one: %+v", sum)
+	}
+	if sum := run(v1.SyncChangePoll, h.data.Crawler); sum.APICalls != 1 {
+		t.Fatalf("the next idle poll: %d calls, want 1", sum.APICalls)
 	}
 }
