@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -156,6 +157,10 @@ func (c *Client) Verify(ctx context.Context) (User, error) {
 	}
 	var raw wireUser
 	err := c.doJSON(ctx, call{endpoint: "user.current", path: "/rest/api/user/current"}, &raw)
+	if errors.Is(err, ErrCredentialsRejected) && c.unresume() {
+		// The gateway an earlier run used refuses them: start from the site.
+		err = c.doJSON(ctx, call{endpoint: "user.current", path: "/rest/api/user/current"}, &raw)
+	}
 	if errors.Is(err, ErrCredentialsRejected) && c.cfg.Deployment == Cloud && c.cfg.AuthType == AuthBasic {
 		err = c.tryScopedToken(ctx, err, &raw)
 	}
@@ -178,7 +183,91 @@ func (c *Client) Verify(ctx context.Context) (User, error) {
 	}
 	u := raw.user()
 	c.verified = &u
+	c.apiBaseOnce.Lock()
+	if c.resumed != "" {
+		c.gateway, c.resumed = c.resumed, ""
+	}
+	c.apiBaseOnce.Unlock()
 	return u, nil
+}
+
+// Gateway is the cloud id whose API gateway the verified Basic credentials
+// need (a Cloud scoped API token, see tryScopedToken), "" if they work on
+// the site.
+func (c *Client) Gateway() string {
+	c.apiBaseOnce.Lock()
+	defer c.apiBaseOnce.Unlock()
+	return c.gateway
+}
+
+// ResumeGateway sends requests to the API gateway of cloudID from the
+// start, as an earlier run found the credentials need (Gateway), instead
+// of having the site refuse them first on every run. If the gateway
+// refuses them, Verify goes back to the site and decides again.
+func (c *Client) ResumeGateway(cloudID string) {
+	if cloudID == "" || c.cfg.Deployment != Cloud || c.cfg.AuthType != AuthBasic {
+		return
+	}
+	c.apiBaseOnce.Lock()
+	defer c.apiBaseOnce.Unlock()
+	c.apiBase, c.resumed = c.gatewayBase(cloudID), cloudID
+}
+
+// unresume undoes ResumeGateway; it reports whether there was anything to undo.
+func (c *Client) unresume() bool {
+	c.apiBaseOnce.Lock()
+	defer c.apiBaseOnce.Unlock()
+	if c.resumed == "" {
+		return false
+	}
+	c.apiBase, c.resumed = c.site, ""
+	return true
+}
+
+// Identity is who the verified credentials act as, as the deployment's
+// identity header names them (see identityHeader): the account id on
+// Cloud, the username on Data Center; "" until Verify succeeded.
+func (c *Client) Identity() string {
+	c.verifyMu.Lock()
+	defer c.verifyMu.Unlock()
+	switch {
+	case c.verified == nil:
+		return ""
+	case c.cfg.Deployment == DataCenter:
+		return c.verified.Username
+	}
+	return c.verified.AccountID
+}
+
+func (c *Client) isVerified() bool {
+	c.verifyMu.Lock()
+	defer c.verifyMu.Unlock()
+	return c.verified != nil
+}
+
+// identityHeader names the response header that says who a request ran as.
+// Data Center: X-AUSERNAME, "the username of the authenticated user or
+// 'anonymous'" (Atlassian DC REST "Special headers", written for Service
+// Management, whose login layer Confluence shares; Confluence DC's default
+// access log records it as %{X-AUSERNAME}o, "Configure access logs").
+// Cloud: X-AACCOUNTID, the caller's account id: unverified for Confluence
+// Cloud (no Confluence reference documents it), so ranAs trusts it only
+// when it names the user that user/current returned on an earlier run.
+func (c *Client) identityHeader() string {
+	if c.cfg.Deployment == DataCenter {
+		return "X-AUSERNAME"
+	}
+	return "X-AACCOUNTID"
+}
+
+// ranAs reports whether an answer's headers prove that the request ran as
+// knownAs, an Identity verified on an earlier run. Only that exact value
+// proves it: no header (a server or proxy that does not send it),
+// "anonymous" (CONFSERVER-98199: a bad token runs as anonymous) or another
+// user proves nothing, and the caller verifies the credentials instead.
+func (c *Client) ranAs(h http.Header, knownAs string) bool {
+	v := h.Get(c.identityHeader())
+	return knownAs != "" && v == knownAs && !strings.EqualFold(v, "anonymous")
 }
 
 // ready makes sure the identity was verified before any listing.
@@ -212,7 +301,7 @@ func (c *Client) tryScopedToken(ctx context.Context, siteErr error, raw *wireUse
 		return fmt.Errorf("%w; the API gateway for scoped tokens (%s) refused them too: %v", siteErr, gw.Host, err)
 	}
 	c.apiBaseOnce.Lock()
-	c.apiBase = gw
+	c.apiBase, c.gateway = gw, id
 	c.apiBaseOnce.Unlock()
 	c.log.V(1).Info("the site refused the API token and the gateway accepted it: a scoped API token; using the gateway", "gateway", gw.String())
 	return nil

@@ -36,6 +36,10 @@ type Client struct {
 
 	apiBaseOnce sync.Mutex
 	apiBase     *url.URL // where REST paths are joined: site, or the OAuth gateway
+	// gateway is the cloud id whose API gateway Basic credentials need (a
+	// scoped API token); resumed is set while that comes from an earlier
+	// run (ResumeGateway) and this one has not confirmed it.
+	gateway, resumed string
 
 	tokens *tokenSource // OAuth2 only
 

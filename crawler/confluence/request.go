@@ -39,6 +39,9 @@ type call struct {
 	maxBody int64
 	// prefetch fetches the next pages of a listing ahead (see prefetch.go).
 	prefetch bool
+	// answered, if set, sees the headers of the 2xx answer (see
+	// ListModifiedSince: who the request ran as).
+	answered func(http.Header)
 }
 
 const userAgent = "confluence-operator"
@@ -105,6 +108,9 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 			c.observeRateHeaders(resp)
 			act, w := classify(resp.StatusCode, resp.Header, c.cfg.Now())
 			if act == actDone {
+				if cl.answered != nil {
+					cl.answered(resp.Header)
+				}
 				resp.Body = newDeadlineBody(resp.Body, c.cfg.BodyReadTimeout, cancel)
 				return resp, nil
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -119,6 +120,28 @@ func (c *Client) ListDescendants(ctx context.Context, pageID string, fn func(Con
 	})
 }
 
+// ListDescendantSpaces streams the id and space key of each current page
+// below a page (CQL "ancestor = id", expand=space), without ancestors or
+// bodies: where a moved tree is now. The key is "" if the answer has no
+// space.
+func (c *Client) ListDescendantSpaces(ctx context.Context, pageID string, fn func(id, spaceKey string) error) error {
+	if err := c.ready(ctx); err != nil {
+		return err
+	}
+	v := url.Values{
+		"cql":    {fmt.Sprintf("ancestor = %s and type = page", cqlQuote(pageID))},
+		"expand": {"space"}, "limit": {c.pageSize(maxPlain)},
+	}
+	cl := call{endpoint: "content.search", path: "/rest/api/content/search?" + v.Encode()}
+	return list(ctx, c, cl, func(w wireContent, _ string) error {
+		key := ""
+		if w.Space != nil {
+			key = w.Space.Key
+		}
+		return fn(string(w.ID), key)
+	})
+}
+
 // ListContainerComments streams the comments (replies included) of the
 // given pages and blog posts with one CQL listing per 50 containers
 // ("type = comment and container in (...)"), as ListSpaceComments does for
@@ -177,20 +200,69 @@ type Change struct {
 
 // ListModifiedSince streams the pages, blog posts, comments and attachments
 // modified within the last `within` by the server's clock, oldest first,
-// with one CQL search ("lastmodified >= now("-Nm")", no expansions: one
-// call when nothing changed). A relative date is used because absolute
-// CQL dates are read in the calling user's configured time zone (CQL field
-// reference, Created/Last modified), which the crawler cannot know; the
-// window is rounded up to whole minutes (CQL precision).
-func (c *Client) ListModifiedSince(ctx context.Context, within time.Duration, fn func(Change) error) error {
-	if err := c.ready(ctx); err != nil {
+// with one CQL search ("lastmodified >= now("-Nm")", no expansions). A
+// relative date is used because absolute CQL dates are read in the calling
+// user's configured time zone (CQL field reference, Created/Last modified),
+// which the crawler cannot know; the window is rounded up to whole minutes
+// (CQL precision).
+//
+// knownAs is the Identity an earlier run verified ("" if none). The search
+// is then also the credential check: when its answer's identity header
+// names that user, nothing else is asked, so a poll that finds nothing
+// costs one call. Otherwise the credentials are verified (user/current)
+// before any item is handed on, and a search that failed is explained by
+// that check: bad credentials fail as they do on any other run.
+func (c *Client) ListModifiedSince(ctx context.Context, within time.Duration, knownAs string, fn func(Change) error) error {
+	if knownAs == "" || c.isVerified() {
+		if err := c.ready(ctx); err != nil {
+			return err
+		}
+		return c.searchChanges(ctx, within, nil, fn)
+	}
+	var proven, checked bool
+	confirm := func() error {
+		if checked {
+			return nil
+		}
+		checked = true
+		if proven {
+			return nil
+		}
+		_, err := c.Verify(ctx)
 		return err
 	}
+	err := c.searchChanges(ctx, within, func(h http.Header) { proven = proven || c.ranAs(h, knownAs) }, func(ch Change) error {
+		if err := confirm(); err != nil {
+			return err
+		}
+		return fn(ch)
+	})
+	switch {
+	case err == nil:
+		return confirm()
+	case checked || ctx.Err() != nil:
+		return err
+	}
+	// Nothing was handed on: the credential check says what is wrong (401,
+	// anonymous, no REST API there, a scoped token that needs the gateway).
+	if _, verr := c.Verify(ctx); verr != nil {
+		return verr
+	}
+	if errors.Is(err, ErrCredentialsRejected) {
+		// Verified now (through the gateway): search that way.
+		return c.searchChanges(ctx, within, nil, fn)
+	}
+	return err
+}
+
+// searchChanges runs the change search of ListModifiedSince; answered, if
+// set, sees the headers of each answer.
+func (c *Client) searchChanges(ctx context.Context, within time.Duration, answered func(http.Header), fn func(Change) error) error {
 	minutes := int64((within + time.Minute - 1) / time.Minute)
 	minutes = max(minutes, 1)
 	cql := fmt.Sprintf(`type in (page,blogpost,comment,attachment) and lastmodified >= now("-%dm") order by lastmodified asc`, minutes)
 	v := url.Values{"cql": {cql}, "expand": {"version"}, "limit": {c.pageSize(maxPlain)}}
-	cl := call{endpoint: "content.search", path: "/rest/api/content/search?" + v.Encode()}
+	cl := call{endpoint: "content.search", path: "/rest/api/content/search?" + v.Encode(), answered: answered}
 	return list(ctx, c, cl, func(w wireContent, _ string) error {
 		ch := Change{ID: string(w.ID), Type: ContentType(w.Type)}
 		if w.Version != nil {

@@ -75,6 +75,13 @@ type Summary struct {
 	Identities    int64 `json:"identities"`
 	// ChangesFound is how many changed items a ChangePoll's search returned.
 	ChangesFound int64 `json:"changesFound,omitempty"`
+	// OldestChange and NewestChange are the earliest and latest
+	// modification times (version.when, Confluence's clock) of the changes a
+	// ChangePoll found. A successful poll made them searchable by its end:
+	// end minus these is the poll path's edit-to-searchable latency, worst
+	// and best case.
+	OldestChange *time.Time `json:"oldestChange,omitempty"`
+	NewestChange *time.Time `json:"newestChange,omitempty"`
 	// Swept says a ChangePoll run re-checked everything (an Incremental
 	// pass) instead of only what changed.
 	Swept bool `json:"swept,omitempty"`
@@ -131,6 +138,13 @@ type state struct {
 	// LastACLSweepTry is when a poll last started such a re-check: a failed
 	// one is retried after another interval, not by every poll.
 	LastACLSweepTry time.Time `json:"lastACLSweepTry,omitzero"`
+	// Identity is who the credentials acted as when last verified
+	// (confluence.Client.Identity): a change poll whose answer names the
+	// same user needs no separate credential check.
+	Identity string `json:"identity,omitempty"`
+	// Gateway is the cloud id whose API gateway the credentials needed when
+	// last verified (a Cloud scoped API token; confluence.Client.Gateway).
+	Gateway string `json:"gateway,omitempty"`
 }
 
 // run holds the shared state of one sync.
@@ -288,8 +302,14 @@ func (r *run) sync(ctx context.Context, start time.Time, sum *Summary) (err erro
 			r.log.Info("no completed sync yet: running the incremental sync as a full crawl")
 		}
 	}
-	if _, err := r.Confluence.Verify(ctx); err != nil {
-		return err
+	r.Confluence.ResumeGateway(st.Gateway)
+	// A change poll checks the credentials with its search (see
+	// confluence.Client.ListModifiedSince); every other Confluence call
+	// verifies them first anyway.
+	if r.Mode != v1.SyncChangePoll || st.Identity == "" {
+		if _, err := r.Confluence.Verify(ctx); err != nil {
+			return err
+		}
 	}
 	sc := opensearch.SinkConfig{Alias: r.alias, Pipeline: r.Spec.OpenSearch.IngestPipeline}
 	if r.passages != nil {

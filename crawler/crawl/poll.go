@@ -1,6 +1,7 @@
 package crawl
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,7 +42,7 @@ func (r *run) partialSync(ctx context.Context, start time.Time, cp *opensearch.C
 		}
 		r.phase.Store(v1.PhaseListing)
 		var err error
-		targets, err = r.listChanges(ctx, start.Sub(since))
+		targets, err = r.listChanges(ctx, start.Sub(since), st.Identity, sum)
 		sum.ChangesFound = int64(len(targets))
 		if errors.Is(err, errTooManyChanges) {
 			r.log.Info("change poll re-checks everything", "reason", fmt.Sprintf("more than %d changes since %s", v1.MaxTargets, since.UTC().Format(time.RFC3339)))
@@ -105,11 +106,20 @@ func (r *run) markSweepTry(ctx context.Context, st state, start time.Time) error
 }
 
 // listChanges turns what changed within the last `within` into targets,
-// with one CQL search (one call when nothing changed).
-func (r *run) listChanges(ctx context.Context, within time.Duration) ([]Target, error) {
+// with one CQL search: one call when nothing changed and the answer shows
+// it ran as knownAs, the identity an earlier run verified.
+func (r *run) listChanges(ctx context.Context, within time.Duration, knownAs string, sum *Summary) ([]Target, error) {
 	var targets []Target
 	seen := map[Target]bool{}
-	err := r.Confluence.ListModifiedSince(ctx, within, func(c confluence.Change) error {
+	err := r.Confluence.ListModifiedSince(ctx, within, knownAs, func(c confluence.Change) error {
+		if m := c.Modified; !m.IsZero() {
+			if sum.OldestChange == nil || m.Before(*sum.OldestChange) {
+				sum.OldestChange = &m
+			}
+			if sum.NewestChange == nil || m.After(*sum.NewestChange) {
+				sum.NewestChange = &m
+			}
+		}
 		var t Target
 		switch c.Type {
 		case confluence.TypePage, confluence.TypeBlogPost, confluence.TypeComment, confluence.TypeAttachment:
@@ -152,6 +162,13 @@ func (r *run) saveCheckpoint(ctx context.Context, st state, identities, complete
 	st.LastACLSweepTry = later(st.LastACLSweepTry, stored.LastACLSweepTry)
 	if !identities {
 		st.IdentityHash = stored.IdentityHash
+	}
+	// Who the credentials act as and where they work, if this run verified
+	// them (a poll whose search proved who it ran as did not).
+	if id := r.Confluence.Identity(); id != "" {
+		st.Identity, st.Gateway = id, r.Confluence.Gateway()
+	} else {
+		st.Identity, st.Gateway = cmp.Or(stored.Identity, st.Identity), cmp.Or(stored.Gateway, st.Gateway)
 	}
 	next.State, _ = json.Marshal(st)
 	if err := r.OpenSearch.WriteCheckpoint(ctx, r.alias, next); err != nil {

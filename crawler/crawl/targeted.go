@@ -168,37 +168,37 @@ func (ts *targetSync) deleteGone(ctx context.Context, typ, id string, why error)
 func (ts *targetSync) container(ctx context.Context, id string, typ confluence.ContentType) error {
 	c, err := ts.Confluence.GetContent(ctx, id)
 	if errors.Is(err, confluence.ErrGone) {
-		types := []confluence.ContentType{typ}
-		if typ == "" {
-			types = []confluence.ContentType{confluence.TypePage, confluence.TypeBlogPost}
-		}
-		for _, t := range types {
-			if err := ts.deleteGone(ctx, string(t), id, err); err != nil {
-				return err
-			}
-		}
-		return nil
+		return ts.containerGone(ctx, id, typ, err)
 	}
 	if err != nil {
 		ts.fail(cmp.Or(string(typ), "container")+":"+id, err)
 		return nil
 	}
 	sc, err := ts.space(ctx, c.SpaceKey)
+	if errors.Is(err, confluence.ErrNotFound) {
+		return ts.spaceNotFound(ctx, c, err)
+	}
 	if err != nil {
 		ts.fail(string(c.Type)+":"+id, err)
 		return nil
 	}
-	if sc == nil || !ts.typeInScope(string(c.Type)) || (c.Status == confluence.StatusArchived && !enabled(ts.Spec.Scope.ArchivedPages, false)) {
-		ts.skipped.Add(1)
-		ts.log.V(1).Info("target out of scope", "type", c.Type, "id", id, "space", c.SpaceKey)
-		return nil
+	switch {
+	case sc == nil:
+		return ts.leaveScope(ctx, c, "its space "+c.SpaceKey+" is out of the spec's scope", true)
+	case !ts.typeInScope(string(c.Type)):
+		return ts.leaveScope(ctx, c, "the spec's scope leaves out "+string(c.Type)+"s", false)
+	case c.Status == confluence.StatusArchived && !enabled(ts.Spec.Scope.ArchivedPages, false):
+		return ts.leaveScope(ctx, c, "it is archived and the spec's scope leaves out archived pages", false)
 	}
 	if err := sc.content(c); err != nil {
 		return err
 	}
 	parent, ok := sc.containers[c.ID]
 	if !ok {
-		return nil // filtered out or hidden
+		if sc.filteredOut[c.ID] {
+			return ts.leaveScope(ctx, c, "the spec's filters exclude its title or URL", false)
+		}
+		return nil // hidden: its permissions are unknown (see hide)
 	}
 	ts.children[sc.space.Key] = append(ts.children[sc.space.Key], c.ID)
 	if c.Type != confluence.TypePage {
@@ -225,6 +225,93 @@ func (ts *targetSync) container(ctx context.Context, id string, typ confluence.C
 	})
 	if err != nil {
 		ts.fail("descendants of page:"+c.ID, err)
+	}
+	return nil
+}
+
+// containerGone deletes a page or blog post Confluence confirmed gone (404,
+// trashed or deleted) with its comments and attachments: Confluence trashes
+// and purges them with their page, and no listing returns them anymore.
+func (ts *targetSync) containerGone(ctx context.Context, id string, typ confluence.ContentType, why error) error {
+	types := []confluence.ContentType{typ}
+	if typ == "" {
+		types = []confluence.ContentType{confluence.TypePage, confluence.TypeBlogPost}
+	}
+	for _, t := range types {
+		if err := ts.deleteGone(ctx, string(t), id, why); err != nil {
+			return err
+		}
+	}
+	return ts.deleteChildren(ctx, []string{id}, why.Error())
+}
+
+// spaceNotFound handles an item whose space answers 404. Confluence
+// answers so both for a deleted space and for one the crawl user may no
+// longer view (v1 getSpace: "no space with the given key, or the calling
+// user does not have permission to view the space"), so it confirms
+// nothing: the item is read again, and only if that answers gone are its
+// documents deleted. Otherwise the target fails and nothing is deleted.
+func (ts *targetSync) spaceNotFound(ctx context.Context, c confluence.Content, spaceErr error) error {
+	_, err := ts.Confluence.GetContent(ctx, c.ID)
+	if errors.Is(err, confluence.ErrGone) {
+		return ts.containerGone(ctx, c.ID, c.Type, err)
+	}
+	ts.fail(string(c.Type)+":"+c.ID, fmt.Errorf("%w; the %s itself still answers, so nothing was deleted (a deleted space, or one the crawl user can no longer view)", spaceErr, c.Type))
+	return nil
+}
+
+// leaveScope deletes the documents of a page or blog post that Confluence
+// shows out of the spec's scope now, with its comments and attachments, as
+// a full crawl would (the spec asks for it; Confluence confirmed where the
+// item is and what it is). A page that moved to a space out of scope
+// (movedOut) takes along the pages Confluence now lists below it ("ancestor
+// = id") in spaces out of scope, with theirs; pages below it that Confluence
+// does not list there are left to the next full crawl.
+func (ts *targetSync) leaveScope(ctx context.Context, c confluence.Content, why string, movedOut bool) error {
+	ts.skipped.Add(1)
+	ts.log.Info("deleting: out of the spec's scope", "type", c.Type, "id", c.ID, "space", c.SpaceKey, "reason", why)
+	if err := ts.sink.Delete(ctx, opensearch.DocumentID(ts.DataSource, string(c.Type), c.ID)); err != nil {
+		return err
+	}
+	ids := []string{c.ID}
+	if movedOut && c.Type == confluence.TypePage {
+		err := ts.Confluence.ListDescendantSpaces(ctx, c.ID, func(id, key string) error {
+			if key == "" {
+				return nil // where it is is unknown: not confirmed
+			}
+			sc, err := ts.space(ctx, key)
+			if err != nil || sc != nil {
+				return err // in scope: left as it is (not targeted)
+			}
+			ts.log.Info("deleting: out of the spec's scope", "type", c.Type, "id", id, "space", key, "reason", "below page "+c.ID+", which moved out of scope")
+			ids = append(ids, id)
+			return ts.sink.Delete(ctx, opensearch.DocumentID(ts.DataSource, string(confluence.TypePage), id))
+		})
+		if err != nil {
+			ts.fail("descendants of page:"+c.ID, err)
+		}
+	}
+	return ts.deleteChildren(ctx, ids, why)
+}
+
+// deleteChildren deletes the indexed comments and attachments of the given
+// pages and blog posts: documents of their own (container_id), which no
+// listing of a live container returns once their container is gone or out
+// of scope.
+func (ts *targetSync) deleteChildren(ctx context.Context, containerIDs []string, why string) error {
+	if err := ts.OpenSearch.Refresh(ctx, ts.alias); err != nil {
+		return err
+	}
+	var ids []string
+	f := opensearch.IDFilter{Datasource: ts.DataSource, Types: []string{opensearch.TypeComment, opensearch.TypeAttachment}, ContainerIDs: containerIDs}
+	if err := ts.OpenSearch.StreamIDs(ctx, ts.alias, f, func(id string) error { ids = append(ids, id); return nil }); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		ts.log.Info("deleting: its page or blog post left the index", "id", id, "reason", why)
+		if err := ts.sink.Delete(ctx, id); err != nil {
+			return err
+		}
 	}
 	return nil
 }

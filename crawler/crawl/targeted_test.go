@@ -25,12 +25,17 @@ import (
 // runWith runs one sync with options adjusted by f (targets, clock, sweep).
 func (h *harness) runWith(mode v1.SyncMode, f func(*crawl.Options)) (crawl.Summary, *confluence.Client, error) {
 	h.t.Helper()
-	cfg, err := manifest.ConfluenceConfig(h.spec, manifest.Secrets{Confluence: map[string][]byte{
-		v1.SecretKeyUsername: []byte(h.username()), v1.SecretKeyPassword: []byte(h.data.Crawler.Secret),
-	}})
+	return h.runAs(mode, map[string][]byte{v1.SecretKeyUsername: []byte(h.username()), v1.SecretKeyPassword: []byte(h.data.Crawler.Secret)}, f)
+}
+
+// runAs is runWith with the given Confluence Secret data.
+func (h *harness) runAs(mode v1.SyncMode, secret map[string][]byte, f func(*crawl.Options)) (crawl.Summary, *confluence.Client, error) {
+	h.t.Helper()
+	cfg, err := manifest.ConfluenceConfig(h.spec, manifest.Secrets{Confluence: secret})
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	cfg.GatewayURL = h.cf.RootURL() // the fake serves the Cloud API gateway too
 	cfg.RetryBaseDelay = 1
 	cf, err := confluence.New(cfg)
 	if err != nil {
@@ -196,6 +201,10 @@ func TestTargeted_DeletesOnlyWhatConfluenceConfirmsGone(t *testing.T) {
 	if len(atts) == 0 {
 		t.Fatal("no attachment in the data set")
 	}
+	// The gone pages take their comments and attachments along; the others keep theirs.
+	confirmed := append(h.documentsOf(trashed), h.documentsOf(purged)...)
+	confirmed = append(confirmed, opensearch.DocumentID(h.ds, opensearch.TypeAttachment, h.cf.AttachmentID(atts[0])))
+	unconfirmed := append(h.documentsOf(failing), h.documentsOf(vanished)...)
 	h.cf.TrashContent(trashed)
 	h.cf.PurgeContent(purged)
 	h.cf.PurgeContent(vanished) // not targeted: stays until a full crawl
@@ -207,18 +216,18 @@ func TestTargeted_DeletesOnlyWhatConfluenceConfirmsGone(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "page:"+failing) {
 		t.Fatalf("a target Confluence did not answer must fail the run naming it, got %v", err)
 	}
-	for _, gone := range []string{opensearch.DocumentID(h.ds, "page", trashed), opensearch.DocumentID(h.ds, "page", purged), opensearch.DocumentID(h.ds, opensearch.TypeAttachment, h.cf.AttachmentID(atts[0]))} {
+	for _, gone := range confirmed {
 		if slices.Contains(h.indexed(), gone) {
 			t.Errorf("%s is confirmed gone but still indexed", gone)
 		}
 	}
-	for _, kept := range []string{opensearch.DocumentID(h.ds, "page", failing), opensearch.DocumentID(h.ds, "page", vanished)} {
+	for _, kept := range unconfirmed {
 		if !slices.Contains(h.indexed(), kept) {
 			t.Errorf("%s was deleted without Confluence confirming it gone", kept)
 		}
 	}
-	if got := len(h.indexed()); got != before-3 || sum.DocumentsDeleted != 3 {
-		t.Errorf("index went from %d to %d documents, %d deleted; want exactly the 3 confirmed gone", before, got, sum.DocumentsDeleted)
+	if got := len(h.indexed()); got != before-len(confirmed) || sum.DocumentsDeleted != int64(len(confirmed)) {
+		t.Errorf("index went from %d to %d documents, %d deleted; want exactly the %d confirmed gone", before, got, sum.DocumentsDeleted, len(confirmed))
 	}
 }
 
@@ -267,8 +276,9 @@ func (h *harness) poll(clk *clock, sweep time.Duration) (crawl.Summary, *conflue
 	return h.runWith(v1.SyncChangePoll, func(o *crawl.Options) { o.Now, o.ACLSweepInterval = clk.Now, sweep })
 }
 
-// An idle poll costs the credential check and one search; an edit is
-// found and written, and the next poll writes nothing.
+// An idle poll costs one search, which also shows who it ran as (the
+// credentials a full sync verified); an edit is found and written, and the
+// next poll writes nothing.
 func TestChangePoll_FindsEditsAndCostsOneSearchWhenIdle(t *testing.T) {
 	for _, dep := range []fakeconfluence.Deployment{fakeconfluence.Cloud, fakeconfluence.DataCenter} {
 		t.Run(string(dep), func(t *testing.T) {
@@ -282,8 +292,8 @@ func TestChangePoll_FindsEditsAndCostsOneSearchWhenIdle(t *testing.T) {
 			if err != nil {
 				t.Fatalf("idle poll failed: %v", err)
 			}
-			if sum.APICalls != 2 || h.cf.Calls("content.search") != 1 || sum.DocumentsIndexed != 0 || sum.Swept {
-				t.Fatalf("idle poll: %d calls %v, summary %+v; want the credential check and one search", sum.APICalls, cf.APICallsByEndpoint(), sum)
+			if sum.APICalls != 1 || h.cf.Calls("content.search") != 1 || sum.DocumentsIndexed != 0 || sum.Swept {
+				t.Fatalf("idle poll: %d calls %v, summary %+v; want one search", sum.APICalls, cf.APICallsByEndpoint(), sum)
 			}
 			page := h.pages(h.firstSpace())[1]
 			clk.Add(3 * time.Minute)
@@ -295,6 +305,11 @@ func TestChangePoll_FindsEditsAndCostsOneSearchWhenIdle(t *testing.T) {
 			}
 			if sum.ChangesFound != 1 || sum.DocumentsIndexed != 1 || sum.Watermark == nil || !sum.Watermark.Equal(clk.Now()) {
 				t.Fatalf("poll after an edit: %+v; want the page found and written, watermark now", sum)
+			}
+			// The edit's time, for the edit-to-searchable latency.
+			edited := mustContent(t, h, page).Modified
+			if sum.OldestChange == nil || sum.NewestChange == nil || !sum.OldestChange.Equal(edited) || !sum.NewestChange.Equal(edited) {
+				t.Fatalf("poll after an edit reports changes from %v to %v; want the edit's time %v", sum.OldestChange, sum.NewestChange, edited)
 			}
 			h.assertSearchable("giraffe", opensearch.DocumentID(h.ds, "page", page))
 			clk.Add(time.Minute)
@@ -397,9 +412,9 @@ func TestFullCrawl_KeepsDocumentsWrittenAfterItStarted(t *testing.T) {
 	}
 }
 
-// An idle hour with a poll every minute: 59 polls of two calls each (the
-// credential check and the change search) and one sweep that re-checks
-// every ACL. The numbers go to docs/benchmarks.md.
+// An idle hour with a poll every minute: 59 polls of one call each (the
+// change search, which also shows who it ran as) and one sweep that
+// re-checks every ACL. The numbers go to docs/benchmarks.md.
 func TestChangePoll_IdleHourCost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("60 runs")
@@ -429,16 +444,16 @@ func TestChangePoll_IdleHourCost(t *testing.T) {
 					sweepCalls += sum.APICalls
 				} else {
 					polls++
-					if sum.APICalls != 2 {
-						t.Fatalf("an idle poll made %d calls, want 2", sum.APICalls)
+					if sum.APICalls != 1 {
+						t.Fatalf("an idle poll made %d calls, want 1", sum.APICalls)
 					}
 				}
 			}
 			total := h.cf.TotalCalls()
-			if sweeps != 1 || total != 2*polls+sweepCalls {
+			if sweeps != 1 || total != polls+sweepCalls {
 				t.Fatalf("%d polls, %d sweeps (%d calls), %d calls in all", polls, sweeps, sweepCalls, total)
 			}
-			t.Logf("%s idle hour, poll every 1m, %d pages and blog posts: %d calls (%d polls x 2 + one ACL sweep of %d)",
+			t.Logf("%s idle hour, poll every 1m, %d pages and blog posts: %d calls (%d polls x 1 + one ACL sweep of %d)",
 				dep, h.data.Pages+h.data.BlogPosts, total, polls, sweepCalls)
 		})
 	}
@@ -515,5 +530,106 @@ func TestChangePoll_FailedRecheckIsNotRetriedByEveryPoll(t *testing.T) {
 	clk.Add(time.Hour)
 	if sum, _, err := h.poll(clk, time.Hour); err != nil || !sum.Swept {
 		t.Fatalf("an interval after the failed re-check: %+v, %v; want a re-check", sum, err)
+	}
+}
+
+// An idle poll skips the separate credential check only when its search's
+// answer names the user verified before: rejected, ignored (a bad PAT that
+// runs as anonymous, CONFSERVER-98199) or replaced credentials fail or are
+// verified exactly as on any other run, and a poll that cannot tell pays
+// the check again.
+func TestChangePoll_IdlePollStillFailsOnBadCredentials(t *testing.T) {
+	for _, dep := range []fakeconfluence.Deployment{fakeconfluence.Cloud, fakeconfluence.DataCenter} {
+		t.Run(string(dep), func(t *testing.T) {
+			h, clk := newPollHarness(t, dep)
+			if _, _, err := h.runWith(v1.SyncFullCrawl, func(o *crawl.Options) { o.Now = clk.Now }); err != nil {
+				t.Fatal(err)
+			}
+			poll := func(secret map[string][]byte) (crawl.Summary, error) {
+				clk.Add(time.Minute)
+				sum, _, err := h.runAs(v1.SyncChangePoll, secret, func(o *crawl.Options) { o.Now, o.ACLSweepInterval = clk.Now, time.Hour })
+				return sum, err
+			}
+			sum, err := poll(map[string][]byte{v1.SecretKeyUsername: []byte(h.username()), v1.SecretKeyPassword: []byte("wrong")})
+			if !errors.Is(err, confluence.ErrCredentialsRejected) || !strings.Contains(err.Error(), "verifying the Confluence identity") || sum.Watermark != nil {
+				t.Fatalf("idle poll with a wrong password: %v (%+v); want the credential check's rejection", err, sum)
+			}
+			// Another user's valid credentials: the answer names someone else.
+			var other fakeconfluence.User
+			for _, u := range h.data.Users {
+				if u.ID != h.data.Crawler.ID && u.Secret != "" {
+					other = u
+				}
+			}
+			if other.ID == "" {
+				t.Fatal("no other user with credentials")
+			}
+			name := other.Email
+			if dep == fakeconfluence.DataCenter {
+				name = other.Username
+			}
+			if sum, err = poll(map[string][]byte{v1.SecretKeyUsername: []byte(name), v1.SecretKeyPassword: []byte(other.Secret)}); err != nil || sum.APICalls != 2 {
+				t.Fatalf("idle poll as another user: %v, %d calls; want the credentials verified (2 calls)", err, sum.APICalls)
+			}
+		})
+	}
+}
+
+// On Data Center with anonymous access a bad personal access token runs as
+// anonymous (CONFSERVER-98199): the search answers 200, as anonymous, and
+// the poll must fail as the credential check does, not report "no changes".
+func TestChangePoll_IdlePollRejectsAnonymousAnswers(t *testing.T) {
+	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	h := newHarnessWith(t, fakeconfluence.Options{Deployment: fakeconfluence.DataCenter, Now: clk.Now, AnonymousAccess: true}, smallDataset())
+	h.spec.Confluence.Auth.Type = v1.AuthPersonalAccessToken
+	pat := func(tok string) map[string][]byte { return map[string][]byte{v1.SecretKeyPAT: []byte(tok)} }
+	if _, _, err := h.runAs(v1.SyncFullCrawl, pat(h.data.Crawler.PAT), func(o *crawl.Options) { o.Now = clk.Now }); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Minute)
+	sum, _, err := h.runAs(v1.SyncChangePoll, pat(h.data.Crawler.PAT), func(o *crawl.Options) { o.Now, o.ACLSweepInterval = clk.Now, time.Hour })
+	if err != nil || sum.APICalls != 1 {
+		t.Fatalf("idle poll with the right token: %v, %d calls; want 1", err, sum.APICalls)
+	}
+	clk.Add(time.Minute)
+	sum, _, err = h.runAs(v1.SyncChangePoll, pat("revoked-token"), func(o *crawl.Options) { o.Now, o.ACLSweepInterval = clk.Now, time.Hour })
+	if !errors.Is(err, confluence.ErrAnonymous) || sum.Watermark != nil {
+		t.Fatalf("idle poll with a token Confluence ignores: %v (%+v); want ErrAnonymous", err, sum)
+	}
+}
+
+// A Cloud scoped API token works only through the API gateway (CLOUD-12617):
+// the run that found so records it, and later polls go there at once, so
+// an idle poll still costs one call. A token the gateway no longer takes
+// (a classic one) sends the run back to the site.
+func TestChangePoll_ScopedTokenIdlePollGoesToTheGatewayAtOnce(t *testing.T) {
+	h, clk := newPollHarness(t, fakeconfluence.Cloud)
+	scoped := h.cf.AddUser(fakeconfluence.User{Username: "scoped-bot", Email: "scoped-bot@example.com", Secret: "scoped-t0ken", ScopedToken: true})
+	for _, sp := range h.cf.Spaces() {
+		h.cf.SetSpacePermissions(sp.Key, []string{scoped.ID, h.data.Crawler.ID}, nil, false)
+	}
+	secret := func(u fakeconfluence.User) map[string][]byte {
+		return map[string][]byte{v1.SecretKeyUsername: []byte(u.Email), v1.SecretKeyPassword: []byte(u.Secret)}
+	}
+	run := func(mode v1.SyncMode, u fakeconfluence.User) crawl.Summary {
+		t.Helper()
+		clk.Add(time.Minute)
+		sum, cf, err := h.runAs(mode, secret(u), func(o *crawl.Options) { o.Now, o.ACLSweepInterval = clk.Now, time.Hour })
+		if err != nil {
+			t.Fatalf("%s as %s: %v (%v)", mode, u.Email, err, cf.APICallsByEndpoint())
+		}
+		return sum
+	}
+	run(v1.SyncFullCrawl, scoped)
+	if sum := run(v1.SyncChangePoll, scoped); sum.APICalls != 1 {
+		t.Fatalf("idle poll with a scoped token: %d calls, want 1", sum.APICalls)
+	}
+	// The Secret now holds a classic token: the gateway refuses it (unverified
+	// in the fake), the site takes it.
+	if sum := run(v1.SyncChangePoll, h.data.Crawler); sum.Watermark == nil {
+		t.Fatalf("poll with a classic token after a scoped one: %+v", sum)
+	}
+	if sum := run(v1.SyncChangePoll, h.data.Crawler); sum.APICalls != 1 {
+		t.Fatalf("the next idle poll: %d calls, want 1", sum.APICalls)
 	}
 }

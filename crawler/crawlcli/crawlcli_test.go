@@ -209,3 +209,23 @@ func TestCrawl_InterruptedExitsThreeWithASummary(t *testing.T) {
 		t.Fatalf("summary %s", out.String())
 	}
 }
+
+// An idle change poll skips the separate credential check when its search
+// shows it ran as the verified user; with rejected credentials it still
+// exits 1 with the same message as any other run.
+func TestCrawl_ChangePollWithRejectedCredentialsExitsOne(t *testing.T) {
+	f := newFixture(t)
+	ds := f.manifest(t, `{type: Basic, secretRef: {name: creds}}`, "")
+	good := f.write(t, "good.yaml", fmt.Sprintf("kind: Secret\nstringData: {username: %q, password: %q}\n", f.data.Crawler.Email, f.data.Crawler.Secret))
+	wrong := f.write(t, "wrong.yaml", fmt.Sprintf("kind: Secret\nstringData: {username: %q, password: not-the-token}\n", f.data.Crawler.Email))
+	if code, _, stderr := run("-f", ds, "--credentials", good); code != 0 {
+		t.Fatalf("full sync: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr := run("-f", ds, "--credentials", good, "--mode", "ChangePoll"); code != 0 {
+		t.Fatalf("change poll: exit %d\n%s", code, stderr)
+	}
+	code, _, stderr := run("-f", ds, "--credentials", wrong, "--mode", "ChangePoll")
+	if want := "credentials rejected for " + f.data.Crawler.Email; code != 1 || !strings.Contains(stderr, want) || strings.Contains(stderr, "not-the-token") {
+		t.Fatalf("change poll with rejected credentials: exit %d (want 1), stderr lacks %q or leaks the token:\n%s", code, want, stderr)
+	}
+}

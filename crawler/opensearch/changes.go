@@ -73,6 +73,9 @@ type IDFilter struct {
 	SpaceKey string
 	// Types, if set, restricts to these document types.
 	Types []string
+	// ContainerIDs, if set, restricts to the comments and attachments of
+	// these pages and blog posts (content ids).
+	ContainerIDs []string
 }
 
 func (f IDFilter) query() map[string]any {
@@ -82,6 +85,9 @@ func (f IDFilter) query() map[string]any {
 	}
 	if len(f.Types) > 0 {
 		filters = append(filters, map[string]any{"terms": map[string]any{"type": f.Types}})
+	}
+	if len(f.ContainerIDs) > 0 {
+		filters = append(filters, map[string]any{"terms": map[string]any{"container_id": f.ContainerIDs}})
 	}
 	return map[string]any{"bool": map[string]any{"filter": filters}}
 }

@@ -80,6 +80,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, msg)
 		return
 	}
+	s.identify(w, c)
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
