@@ -1,6 +1,7 @@
 package fakeopensearch
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
 	"unicode"
@@ -181,33 +182,43 @@ func (d *jsonDecoder) array() (any, error) {
 	}
 }
 
-// string reads a quoted string at d.i: one scan finds its end and whether
-// it holds escapes, control or non-ASCII bytes; without them (or with valid
-// UTF-8 only) it is one copy, otherwise runs between escapes are copied whole.
+// string reads a quoted string at d.i: its end is found with IndexByte; a
+// string without escapes or control bytes, and valid UTF-8, is one copy;
+// otherwise the runs between escapes are copied whole.
 func (d *jsonDecoder) string() (any, error) {
 	d.i++ // "
 	start := d.i
-	plain, ascii := true, true
-	end := -1
-	for k := start; k < len(d.data); k++ {
-		c := d.data[k]
-		if c == '"' {
-			end = k
+	// Find the closing quote: the first one not escaped by a backslash.
+	plain, end := true, -1
+	for k := start; ; {
+		q := bytes.IndexByte(d.data[k:], '"')
+		if q < 0 {
 			break
 		}
-		switch {
-		case c == '\\':
-			plain = false
-			k++ // the escaped byte cannot end the string
-		case c < 0x20:
-			plain = false
-		case c >= utf8.RuneSelf:
-			ascii = false
+		b := bytes.IndexByte(d.data[k:k+q], '\\')
+		if b < 0 {
+			end = k + q
+			break
+		}
+		plain = false
+		k += b + 2 // the escaped byte cannot end the string
+		if k > len(d.data) {
+			break
 		}
 	}
 	if end < 0 {
 		d.i = len(d.data)
 		return nil, d.syntaxErr("in string literal")
+	}
+	ascii := true
+	for _, c := range d.data[start:end] {
+		if c < 0x20 {
+			plain = false
+			break
+		}
+		if c >= utf8.RuneSelf {
+			ascii = false
+		}
 	}
 	raw := d.data[start:end]
 	if plain && (ascii || utf8.Valid(raw)) {
