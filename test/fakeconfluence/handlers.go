@@ -629,7 +629,7 @@ func (s *Server) hContentList(w http.ResponseWriter, rq req) {
 			ids = append(ids, s.spaceContent(k, typ, status)...)
 		}
 	}
-	s.v1Page(w, rq, len(ids), s.bodyCap(exp), func(i int) any { return s.renderContent(s.st.content[ids[i]], exp, rq.base) })
+	s.v1Page(w, rq, len(ids), s.bodyCap(exp), func(i int) any { return s.contentItem(s.st.content[ids[i]], rq.q.Get("expand"), rq.base) })
 }
 
 // hContentSearch: Cloud v1 OpenAPI searchContentByCQL (ContentArray,
@@ -665,7 +665,7 @@ func (s *Server) hContentSearch(w http.ResponseWriter, rq req) {
 		case "attachment":
 			return s.renderAttachmentV1(s.st.attachments[id], exp, rq.base)
 		}
-		return s.renderContent(s.st.content[id], exp, rq.base)
+		return s.contentItem(s.st.content[id], rq.q.Get("expand"), rq.base)
 	}
 	maxLimit := s.bodyCap(exp)
 	if s.cloud() {
@@ -928,7 +928,10 @@ func (s *Server) hV2SpaceContent(typ string) handler {
 			slices.SortFunc(ids, cmpNumeric)
 		}
 		withBody := rq.q.Get("body-format") == "storage"
-		s.cursorPage(w, rq.withoutParams(), len(ids), 250, true, func(i int) any { return s.renderV2Content(s.st.content[ids[i]], withBody) })
+		s.cursorPage(w, rq.withoutParams(), len(ids), 250, true, func(i int) any {
+			c := s.st.content[ids[i]]
+			return s.itemJSON("v2\x00"+c.ID+"\x00"+strconv.FormatBool(withBody), func() any { return s.renderV2Content(c, withBody) })
+		})
 	}
 }
 

@@ -2,6 +2,7 @@ package fakeconfluence
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -245,6 +246,13 @@ func (s *Server) renderContent(c *Content, exp expandSet, base string) map[strin
 	return m
 }
 
+// contentItem is renderContent for listings, cached (see itemJSON).
+func (s *Server) contentItem(c *Content, expand string, base string) json.RawMessage {
+	return s.itemJSON("v1\x00"+c.ID+"\x00"+expand+"\x00"+base, func() any {
+		return s.renderContent(c, parseExpand(expand), base)
+	})
+}
+
 // childList renders an embedded children list (first 25, like an expansion).
 func childList(ids []string, typ string) map[string]any {
 	res := []any{}
@@ -467,7 +475,7 @@ func (s *Server) v1Page(w http.ResponseWriter, rq req, total int, maxLimit int, 
 		nq.Set("next", "true")
 		links["next"] = rq.rest + "?" + nq.Encode()
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"results": results, "start": start, "limit": limit, "size": len(results), "_links": links})
+	writeList(w, results, map[string]any{"start": start, "limit": limit, "size": len(results), "_links": links})
 }
 
 // Cloud v1 OpenAPI searchContentByCQL (ContentArray, cursor in
@@ -508,11 +516,11 @@ func (s *Server) cursorPage(w http.ResponseWriter, rq req, total int, maxLimit i
 		links["next"] = next
 	}
 	if v2 {
-		writeJSON(w, http.StatusOK, map[string]any{"results": results, "_links": links})
+		writeList(w, results, map[string]any{"_links": links})
 		return
 	}
 	links["context"] = s.opts.ContextPath
-	writeJSON(w, http.StatusOK, map[string]any{"results": results, "start": start, "limit": limit, "size": len(results), "totalSize": total, "_links": links})
+	writeList(w, results, map[string]any{"start": start, "limit": limit, "size": len(results), "totalSize": total, "_links": links})
 }
 
 func cloneValues(v url.Values) url.Values {

@@ -9,6 +9,7 @@
 package fakeconfluence
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/base64"
 	"encoding/json"
@@ -73,6 +74,8 @@ type Server struct {
 	mu      sync.RWMutex
 	st      *store
 	cacheMu sync.Mutex // guards st.cache, which readers fill
+
+	items itemCache // rendered listing items (see itemJSON)
 
 	authMu    sync.Mutex
 	apps      map[string]string      // OAuth client id -> secret
@@ -597,10 +600,102 @@ func (s *Server) authenticate(r *http.Request, gateway bool) (caller, int) {
 	return caller{}, http.StatusUnauthorized
 }
 
+// writeJSON writes v as Confluence does: <, > and & in strings unescaped.
+// Atlassian's reference examples show storage and view bodies with their
+// markup as is ("Confluence REST API examples", developer.atlassian.com/
+// server/confluence/confluence-rest-api-examples: body.view and
+// body.storage values such as "<p>...</p>"; those examples went through
+// python -mjson.tool, which would keep an escape's meaning but not its
+// spelling, so the wire spelling is inferred from Confluence's Jackson
+// serializer, which escapes only quotes, backslashes and control
+// characters). Go's default \u003c spelling means the same characters
+// (RFC 8259, section 7), so no client may depend on either.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// marshalJSON is json.Marshal with writeJSON's escaping.
+func marshalJSON(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// writeList writes a listing: {"results": [items...], the fields of env}.
+// Items already rendered to JSON (json.RawMessage, see itemJSON) are copied
+// as they are; encoding/json would re-validate each of them.
+func writeList(w http.ResponseWriter, items []any, env map[string]any) {
+	var b bytes.Buffer
+	b.WriteString(`{"results":[`)
+	for i, it := range items {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if raw, ok := it.(json.RawMessage); ok {
+			b.Write(raw)
+		} else {
+			b.Write(marshalJSON(it))
+		}
+	}
+	b.WriteByte(']')
+	if rest := marshalJSON(env); len(rest) > 2 {
+		b.WriteByte(',')
+		b.Write(rest[1:])
+	} else {
+		b.WriteByte('}')
+	}
+	b.WriteByte('\n')
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b.Bytes())
+}
+
+// itemCache holds rendered listing items for one store generation.
+type itemCache struct {
+	mu    sync.Mutex
+	gen   int64
+	size  int
+	items map[string]json.RawMessage
+}
+
+// maxItemCacheBytes bounds the rendered items kept (about 10,000 pages of
+// 5 KB); past it the cache starts over.
+const maxItemCacheBytes = 64 << 20
+
+// itemJSON returns render's item as JSON, cached under key for the current
+// store generation: every mutation bumps the generation (Server.mutate), so
+// a cached item is byte for byte what rendering it now would give. A crawl
+// lists each item once per run, and building and encoding its maps was
+// most of the fake's CPU in the crawl benchmarks. key must name everything
+// the rendering depends on besides the store. Needs s.mu held for reading.
+func (s *Server) itemJSON(key string, render func() any) json.RawMessage {
+	c := &s.items
+	c.mu.Lock()
+	if c.gen != s.st.gen || c.items == nil {
+		c.gen, c.size, c.items = s.st.gen, 0, map[string]json.RawMessage{}
+	}
+	raw, ok := c.items[key]
+	c.mu.Unlock()
+	if ok {
+		return raw
+	}
+	raw = marshalJSON(render())
+	c.mu.Lock()
+	if c.gen == s.st.gen {
+		if c.size+len(raw) > maxItemCacheBytes {
+			c.size, c.items = 0, map[string]json.RawMessage{}
+		}
+		c.items[key] = raw
+		c.size += len(raw)
+	}
+	c.mu.Unlock()
+	return raw
 }
 
 // writeError: Confluence's error body {statusCode, message, data{authorized,

@@ -22,6 +22,29 @@ type evaluator struct {
 	ix    *index
 	stats *index
 	df    map[string]int
+	// defs memoizes lookupDef: the mapping cannot change while a request
+	// evaluates (the server lock is held), and a query looks up the same
+	// fields for every document.
+	defs map[string]fieldDef
+}
+
+type fieldDef struct {
+	def     map[string]any
+	srcPath string
+	nested  []string
+}
+
+// lookup is lookupDef on the evaluator's index, memoized.
+func (e *evaluator) lookup(field string) (map[string]any, string, []string) {
+	if f, ok := e.defs[field]; ok {
+		return f.def, f.srcPath, f.nested
+	}
+	def, src, nested := lookupDef(e.ix.mappings, field)
+	if e.defs == nil {
+		e.defs = map[string]fieldDef{}
+	}
+	e.defs[field] = fieldDef{def, src, nested}
+	return def, src, nested
 }
 
 func parsingErr(format string, args ...any) *osError {
@@ -235,7 +258,7 @@ func (e *evaluator) termQuery(kind string, args map[string]any, sc scope) (bool,
 				want = append(want, scalar(v))
 			}
 		}
-		def, _, _ := lookupDef(e.ix.mappings, field)
+		def, _, _ := e.lookup(field)
 		isText := def != nil && fieldType(def) == "text"
 		for _, v := range e.values(field, sc) {
 			var have []string
@@ -275,7 +298,7 @@ func scalar(v any) string {
 func (e *evaluator) rangeQuery(args map[string]any, sc scope) (bool, float64, *osError) {
 	for field, spec := range args {
 		bounds, _ := spec.(map[string]any)
-		def, _, _ := lookupDef(e.ix.mappings, field)
+		def, _, _ := e.lookup(field)
 		typ := ""
 		if def != nil {
 			typ = fieldType(def)
@@ -332,7 +355,7 @@ func cmpOrdered[T int64 | float64](a, b T) int {
 func (e *evaluator) nestedQuery(args map[string]any, sc scope, boost float64) (bool, float64, *osError) {
 	path, _ := args["path"].(string)
 	inner, _ := args["query"].(map[string]any)
-	def, _, _ := lookupDef(e.ix.mappings, path)
+	def, _, _ := e.lookup(path)
 	if def == nil || fieldType(def) != "nested" {
 		if iu, _ := args["ignore_unmapped"].(bool); iu {
 			return false, 0, nil
@@ -371,7 +394,7 @@ func (e *evaluator) values(field string, sc scope) []any {
 	if field == "_id" {
 		return []any{sc.id}
 	}
-	_, src, nested := lookupDef(e.ix.mappings, field)
+	_, src, nested := e.lookup(field)
 	if sc.nestedPath != "" && strings.HasPrefix(src, sc.nestedPath+".") {
 		return flatten(getPath(sc.nestedObj, strings.TrimPrefix(src, sc.nestedPath+".")))
 	}
@@ -427,7 +450,7 @@ func flatten(v any) []any {
 }
 
 func (e *evaluator) matchField(field, text, op string, sc scope) (float64, bool) {
-	def, _, _ := lookupDef(e.ix.mappings, field)
+	def, _, _ := e.lookup(field)
 	vals := e.values(field, sc)
 	if def != nil && fieldType(def) != "text" && fieldType(def) != "match_only_text" {
 		for _, v := range vals {
@@ -650,7 +673,9 @@ func sortsOnScore(keys []sortKey) bool {
 	return false
 }
 
-func sortValues(keys []sortKey, h *hit) []any {
+// sortValues computes h's sort values; evs holds one evaluator per index,
+// reused across the hits of a request.
+func sortValues(keys []sortKey, h *hit, evs map[*index]*evaluator) []any {
 	out := make([]any, len(keys))
 	for i, k := range keys {
 		switch k.field {
@@ -659,8 +684,12 @@ func sortValues(keys []sortKey, h *hit) []any {
 		case "_doc":
 			out[i] = h.doc.seqNo
 		default:
-			def, _, _ := lookupDef(h.ix.mappings, k.field)
-			ev := &evaluator{ix: h.ix, stats: h.ix}
+			ev := evs[h.ix]
+			if ev == nil {
+				ev = &evaluator{ix: h.ix, stats: h.ix}
+				evs[h.ix] = ev
+			}
+			def, _, _ := ev.lookup(k.field)
 			vals := ev.values(k.field, scope{id: h.id, root: h.doc.source})
 			var best any
 			for _, v := range vals {

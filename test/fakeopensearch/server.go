@@ -80,6 +80,22 @@ type index struct {
 	settings map[string]any
 	aliases  map[string]map[string]any
 	docs     map[string]*document
+	// sorted caches the ids of docs in order for searches; nil after a
+	// document is added or removed.
+	sorted []string
+}
+
+// sortedIDs returns the index's document ids in order (the double's search
+// order before sorting); callers must not modify it.
+func (ix *index) sortedIDs() []string {
+	if ix.sorted == nil {
+		ix.sorted = make([]string, 0, len(ix.docs))
+		for id := range ix.docs {
+			ix.sorted = append(ix.sorted, id)
+		}
+		sort.Strings(ix.sorted)
+	}
+	return ix.sorted
 }
 
 type document struct {
@@ -226,10 +242,15 @@ func indexNotFound(name string) *osError {
 	return e
 }
 
+// writeJSON writes v as the engine's JSON: <, > and & unescaped, as
+// OpenSearch returns them (its _source is the indexed JSON as sent; the
+// escapes Go adds by default mean the same characters, RFC 8259 section 7).
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 }
 
 func writeErr(w http.ResponseWriter, e *osError) { writeJSON(w, e.status, e.body()) }
@@ -849,6 +870,9 @@ func (s *Server) writeDoc(ix *index, id string, src map[string]any, opType strin
 	if d != nil {
 		result, status, version = "updated", 200, d.version+1
 	}
+	if d == nil {
+		ix.sorted = nil
+	}
 	ix.docs[id] = &document{source: src, version: version, seqNo: s.seq}
 	s.writes[ix.name]++
 	return docResult(ix, id, version, s.seq, result, status), nil
@@ -934,6 +958,7 @@ func (s *Server) removeDoc(ix *index, id string) map[string]any {
 		return docResult(ix, id, 1, s.seq, "not_found", 404)
 	}
 	delete(ix.docs, id)
+	ix.sorted = nil
 	s.writes[ix.name]++
 	return docResult(ix, id, d.version+1, s.seq, "deleted", 200)
 }
@@ -993,21 +1018,28 @@ func (s *Server) bulk(defIndex string, body []byte, refresh string) (int, any, *
 		if len(line) == 0 {
 			continue
 		}
-		var action map[string]map[string]any
-		if err := json.Unmarshal(line, &action); err != nil || len(action) != 1 {
+		action, err := decodeJSON(line)
+		actionObj, _ := action.(map[string]any)
+		if err != nil || len(actionObj) != 1 {
 			return 0, nil, errf(400, "illegal_argument_exception", "Malformed action/metadata line [%d], expected START_OBJECT or END_OBJECT but found [VALUE_STRING]", len(items)+1)
 		}
 		var kind string
 		var meta map[string]any
-		for k, v := range action {
-			kind, meta = k, v
+		for k, v := range actionObj {
+			kind = k
+			if meta, _ = v.(map[string]any); meta == nil && v != nil {
+				return 0, nil, errf(400, "illegal_argument_exception", "Malformed action/metadata line [%d], expected START_OBJECT or END_OBJECT but found [VALUE_STRING]", len(items)+1)
+			}
 		}
 		var src map[string]any
 		if kind != "delete" {
 			if !sc.Scan() {
 				return 0, nil, errf(400, "illegal_argument_exception", "The bulk request must be terminated by a newline [\\n]")
 			}
-			if err := json.Unmarshal(sc.Bytes(), &src); err != nil {
+			// decodeJSON: one pass instead of json.Unmarshal's two. As
+			// before, anything but an object (or null) fails the item.
+			v, err := decodeJSON(sc.Bytes())
+			if src, _ = v.(map[string]any); err != nil || (src == nil && v != nil) {
 				e := errf(400, "mapper_parsing_exception", "failed to parse")
 				items = append(items, map[string]any{kind: map[string]any{"_index": meta["_index"], "_id": meta["_id"], "status": 400, "error": e.item()}})
 				hasErr = true
@@ -1194,13 +1226,8 @@ type hit struct {
 func (s *Server) matching(ixs []*index, query map[string]any) ([]*hit, *osError) {
 	var hits []*hit
 	for _, ix := range ixs {
-		ids := make([]string, 0, len(ix.docs))
-		for id := range ix.docs {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
 		ev := &evaluator{ix: ix, stats: ix}
-		for _, id := range ids {
+		for _, id := range ix.sortedIDs() {
 			d := ix.docs[id]
 			ok, score, oe := ev.eval(query, scope{id: id, root: d.source})
 			if oe != nil {
@@ -1243,8 +1270,9 @@ func (s *Server) search(expr string, body []byte, q map[string][]string) (int, a
 	if oe != nil {
 		return 0, nil, oe
 	}
+	evs := map[*index]*evaluator{}
 	for _, h := range hits {
-		h.sort = sortValues(sorts, h)
+		h.sort = sortValues(sorts, h, evs)
 	}
 	sort.SliceStable(hits, func(i, j int) bool { return compareSort(sorts, hits[i].sort, hits[j].sort) < 0 })
 	// The engine counts every match, also those before search_after.
