@@ -596,7 +596,10 @@ func (r *run) deleteVanished(ctx context.Context, incomplete map[string]error) e
 	}
 	groups := map[string]*deletionGroup{}
 	var asked []string // filtered out by the spec
-	err := r.OpenSearch.StreamDocRefs(ctx, r.alias, opensearch.IDFilter{Datasource: r.DataSource}, func(d opensearch.DocRef) error {
+	// Documents written since this crawl started are left out by the query
+	// (a forced crawl rewrites everything it sees, so they are most of the
+	// index) and, to the instant, by writtenSince below.
+	err := r.OpenSearch.StreamDocRefs(ctx, r.alias, opensearch.IDFilter{Datasource: r.DataSource, NotWrittenSince: r.start}, func(d opensearch.DocRef) error {
 		if _, keep := incomplete[d.SpaceKey]; keep {
 			return nil
 		}

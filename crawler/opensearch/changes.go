@@ -76,6 +76,12 @@ type IDFilter struct {
 	// ContainerIDs, if set, restricts to the comments and attachments of
 	// these pages and blog posts (content ids).
 	ContainerIDs []string
+	// NotWrittenSince, if set, leaves out documents whose indexed_at is at
+	// or after it, to the millisecond the engine keeps: those written within
+	// its last fraction of a millisecond still match, so callers that need
+	// the exact instant compare DocRef.IndexedAt too. Documents without
+	// indexed_at (written by older releases) match.
+	NotWrittenSince time.Time
 }
 
 func (f IDFilter) query() map[string]any {
@@ -89,7 +95,14 @@ func (f IDFilter) query() map[string]any {
 	if len(f.ContainerIDs) > 0 {
 		filters = append(filters, map[string]any{"terms": map[string]any{"container_id": f.ContainerIDs}})
 	}
-	return map[string]any{"bool": map[string]any{"filter": filters}}
+	b := map[string]any{"filter": filters}
+	if !f.NotWrittenSince.IsZero() {
+		// Dates are stored in milliseconds; rounding up keeps every
+		// document written before the instant.
+		since := f.NotWrittenSince.UTC().Add(time.Millisecond - 1).Truncate(time.Millisecond)
+		b["must_not"] = []any{map[string]any{"range": map[string]any{"indexed_at": map[string]any{"gte": since.Format(time.RFC3339Nano)}}}}
+	}
+	return map[string]any{"bool": b}
 }
 
 // idPage is the page size of StreamIDs.

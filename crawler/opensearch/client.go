@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 	"unicode"
@@ -84,6 +85,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if backoff == nil {
 		backoff = DefaultBackoff
 	}
+	disableNodeStatsPoll()
 	oc := opensearchgo.Config{
 		Addresses:          cfg.Endpoints,
 		Username:           cfg.Username,
@@ -303,3 +305,17 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 
 // esc escapes one path segment.
 func esc(s string) string { return url.PathEscape(s) }
+
+// nodeStatsEnv is opensearch-go's switch for its node-stats poller.
+const nodeStatsEnv = "OPENSEARCH_GO_NODE_STATS_INTERVAL"
+
+// disableNodeStatsPoll turns off opensearch-go's background poll of
+// /_nodes/_local/stats (every 5 s, for load shedding between nodes): it
+// needs cluster:monitor/nodes/stats, which the crawler's least-privilege role
+// does not grant, and the library's Config has no field for it, only this
+// environment variable (a value the user set is kept).
+func disableNodeStatsPoll() {
+	if _, set := os.LookupEnv(nodeStatsEnv); !set {
+		_ = os.Setenv(nodeStatsEnv, "-1")
+	}
+}

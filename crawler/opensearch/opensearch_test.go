@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -830,5 +831,49 @@ func TestErrors_HostileBodiesAreBoundedAndPrintable(t *testing.T) {
 				t.Fatalf("error of %d bytes, control characters %v: %.120q", len(msg), strings.ContainsAny(msg, "\x1b\r\n"), msg)
 			}
 		})
+	}
+}
+
+// A full crawl's deletion sweep asks only for documents written before it
+// started: at the engine's millisecond precision, never leaving out one
+// written before the instant, and always including documents of older
+// releases without indexed_at.
+func TestStreamDocRefs_NotWrittenSinceLeavesOutLaterWrites(t *testing.T) {
+	c, _, alias := newTestClient(t)
+	ensure(t, c, IndexConfig{Alias: alias})
+	start := time.Date(2026, 11, 30, 12, 0, 0, 500_000, time.UTC) // 0.5 ms past a millisecond
+	at := func(id string, d time.Duration) Document {
+		x := doc("ns/a", id, open)
+		w := start.Add(d)
+		x.IndexedAt = &w
+		return x
+	}
+	writeDocs(t, c, alias, []Document{
+		at("before", -time.Hour),
+		at("just-before", -time.Microsecond),
+		at("same-millisecond", 300*time.Microsecond), // after start, within its millisecond: left to the caller
+		at("next-millisecond", 500*time.Microsecond),
+		at("later", time.Minute),
+	})
+	// An older release's document, without indexed_at (the sink stamps
+	// every document it writes).
+	legacy := DocumentID("ns/a", TypePage, "legacy")
+	if err := c.do(t.Context(), http.MethodPut, "/"+alias+"/_doc/"+url.PathEscape(legacy), nil, map[string]any{"datasource": "ns/a", "doc_id": legacy, "type": TypePage, "space_key": "ENG"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Refresh(t.Context(), alias); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err := c.StreamDocRefs(t.Context(), alias, IDFilter{Datasource: "ns/a", NotWrittenSince: start}, func(d DocRef) error {
+		got = append(got, strings.TrimPrefix(d.ID, DocumentID("ns/a", TypePage, "")))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(got)
+	if want := []string{"before", "just-before", "legacy", "same-millisecond"}; !slices.Equal(got, want) {
+		t.Fatalf("streamed %v, want %v", got, want)
 	}
 }
