@@ -386,8 +386,10 @@ func TestFullCrawl_KeepsDocumentsWrittenAfterItStarted(t *testing.T) {
 			t.Error(err)
 			return
 		}
+		// As the targeted sync writes it: the space clause references the
+		// space's record (issue 16).
 		doc := opensearch.Document{ID: written, ContentID: p.ID, Type: "page", Datasource: h.ds, SpaceKey: space, Title: p.Title,
-			ACL: acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Anonymous}}}}
+			ACL: acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Source(h.ds).Space(space)}}}}
 		if err := sink.Index(context.Background(), doc); err != nil {
 			t.Error(err)
 		}
