@@ -366,3 +366,43 @@ func TestSync_SharedAliasWithAnotherLanguageIsAConflict(t *testing.T) {
 		t.Fatalf("the first data source rewrites its documents: %+v", sum)
 	}
 }
+
+// A page whose permissions cannot be read is hidden, and so are its
+// comments and attachments: they inherit its permissions and were stored
+// with the last ones known, which may be wider than Confluence's now. (A
+// targeted sync reads ancestors' restrictions one by one; a full crawl knows
+// them from its listings.)
+func TestTargeted_HiddenPageTakesItsCommentsAndAttachments(t *testing.T) {
+	h := newHarness(t, fakeconfluence.DataCenter, fakeconfluence.DatasetOptions{Spaces: 1, PagesPerSpace: 25, MaxDepth: 4, CommentsPerPage: 3, AttachmentsPerPage: 2})
+	h.mustRun(v1.SyncFullCrawl)
+	page, grandparent := h.grandchild()
+	children := func() []string {
+		var ids []string
+		f := opensearch.IDFilter{Datasource: h.ds, ContainerIDs: []string{page}}
+		if err := h.os.Refresh(context.Background(), h.spec.OpenSearch.Index); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.os.StreamIDs(context.Background(), h.spec.OpenSearch.Index, f, func(id string) error { ids = append(ids, id); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	if len(children()) == 0 {
+		t.Fatalf("page %s has no indexed comments or attachments to begin with", page)
+	}
+	// The grandparent's restriction can no longer be read.
+	h.cf.AddFault(fakeconfluence.Fault{Endpoint: "content.restriction", PathContains: "/" + grandparent + "/", Status: 500})
+	sum, _, err := h.runWith(v1.SyncTargeted, targets("page:"+page))
+	if err != nil {
+		t.Fatalf("targeted sync: %v", err)
+	}
+	if sum.DocumentsFailed == 0 {
+		t.Fatalf("a run that hid a page counts no failed document (%+v)", sum)
+	}
+	if slices.Contains(h.indexed(), opensearch.DocumentID(h.ds, "page", page)) {
+		t.Fatalf("page %s is still indexed", page)
+	}
+	if left := children(); len(left) > 0 {
+		t.Fatalf("the hidden page's comments and attachments are still indexed: %v", left)
+	}
+}

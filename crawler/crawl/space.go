@@ -32,7 +32,10 @@ type spaceCrawl struct {
 	containers map[string]*container
 	// filteredOut are pages and blog posts the filters skipped.
 	filteredOut map[string]bool
-	batch       *batch
+	// hidden are pages and blog posts hidden because their permissions are
+	// unknown: their comments and attachments are hidden with them.
+	hidden []string
+	batch  *batch
 }
 
 // crawlSpace indexes one space: its pages and blog posts from listings that
@@ -50,6 +53,9 @@ func (r *run) crawlSpace(ctx context.Context, s confluence.Space) (err error) {
 		// (a panic too) the writer is done before the space is.
 		if werr := sc.batch.finish(ctx, listed); err == nil {
 			err = werr
+		}
+		if herr := sc.hideChildren(ctx); err == nil {
+			err = herr
 		}
 	}()
 	if err := sc.list(ctx); err != nil {
@@ -153,7 +159,7 @@ func (sc *spaceCrawl) content(c confluence.Content) error {
 	id := opensearch.DocumentID(sc.DataSource, string(c.Type), c.ID)
 	a, err := sc.rs.contentACL(ctx, sc.clause, c)
 	if err != nil {
-		return sc.hide(ctx, id, err)
+		return sc.hide(ctx, id, c.ID, err)
 	}
 	sc.containers[c.ID] = &container{typ: c.Type, title: c.Title, acl: a}
 	doc := sc.contentDocument(id, c, a)
@@ -176,12 +182,24 @@ func (sc *spaceCrawl) content(c confluence.Content) error {
 	return sc.batch.add(ctx, cand)
 }
 
-// hide makes sure a document whose permissions are unknown is not visible
-// (fail closed) and counts it as failed.
-func (sc *spaceCrawl) hide(ctx context.Context, id string, err error) error {
+// hide makes sure a page or blog post whose permissions are unknown is not
+// visible (fail closed) and counts it as failed; its comments and
+// attachments, which inherit those permissions, follow in hideChildren.
+func (sc *spaceCrawl) hide(ctx context.Context, id, contentID string, err error) error {
 	sc.failed.Add(1)
 	sc.log.Error(err, "document hidden: permissions unknown", "id", id, "space", sc.space.Key)
+	sc.hidden = append(sc.hidden, contentID)
 	return sc.sink.Delete(ctx, id)
+}
+
+// hideChildren deletes the indexed comments and attachments of the pages
+// and blog posts hide hid: stored with their container's last known
+// permissions, they would otherwise stay readable by whoever those allowed.
+func (sc *spaceCrawl) hideChildren(ctx context.Context) error {
+	if len(sc.hidden) == 0 {
+		return nil
+	}
+	return sc.deleteChildren(ctx, sc.hidden, "its page or blog post is hidden: permissions unknown")
 }
 
 // comment handles one comment from the space-wide listing.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -298,18 +299,20 @@ func (ts *targetSync) leaveScope(ctx context.Context, c confluence.Content, why 
 // pages and blog posts: documents of their own (container_id), which no
 // listing of a live container returns once their container is gone or out
 // of scope.
-func (ts *targetSync) deleteChildren(ctx context.Context, containerIDs []string, why string) error {
-	if err := ts.OpenSearch.Refresh(ctx, ts.alias); err != nil {
+func (r *run) deleteChildren(ctx context.Context, containerIDs []string, why string) error {
+	if err := r.OpenSearch.Refresh(ctx, r.alias); err != nil {
 		return err
 	}
 	var ids []string
-	f := opensearch.IDFilter{Datasource: ts.DataSource, Types: []string{opensearch.TypeComment, opensearch.TypeAttachment}, ContainerIDs: containerIDs}
-	if err := ts.OpenSearch.StreamIDs(ctx, ts.alias, f, func(id string) error { ids = append(ids, id); return nil }); err != nil {
-		return err
+	for part := range slices.Chunk(containerIDs, 1000) {
+		f := opensearch.IDFilter{Datasource: r.DataSource, Types: []string{opensearch.TypeComment, opensearch.TypeAttachment}, ContainerIDs: part}
+		if err := r.OpenSearch.StreamIDs(ctx, r.alias, f, func(id string) error { ids = append(ids, id); return nil }); err != nil {
+			return err
+		}
 	}
 	for _, id := range ids {
-		ts.log.Info("deleting: its page or blog post left the index", "id", id, "reason", why)
-		if err := ts.sink.Delete(ctx, id); err != nil {
+		r.log.Info("deleting: its page or blog post left the index", "id", id, "reason", why)
+		if err := r.sink.Delete(ctx, id); err != nil {
 			return err
 		}
 	}
@@ -380,6 +383,15 @@ func (ts *targetSync) finish(ctx context.Context) error {
 		ts.finished[k] = true
 		if err := sc.batch.finish(ctx, true); err != nil {
 			return err
+		}
+	}
+	// A target hidden because its permissions are unknown adds no children
+	// to re-list, but what is indexed below it must be hidden too.
+	for _, k := range slices.Sorted(maps.Keys(ts.spaces)) {
+		if sc := ts.spaces[k]; sc != nil {
+			if err := sc.hideChildren(ctx); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
