@@ -157,10 +157,12 @@ func (r *DataSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		requeue, err = r.runSteps(ctx, sc, []step{
 			r.ensureFinalizer,
 			r.observeJobs,
+			r.observeTargeted,
 			r.observeSpec,
 			r.validate,
 			r.observeWebhook,
 			r.ensureRBAC,
+			r.scheduleTargeted,
 			r.scheduleSync,
 			r.schedulePoll,
 		})
@@ -365,9 +367,6 @@ func (r *DataSourceReconciler) checkActiveJob(ctx context.Context, sc *scope) er
 		return nil // already handled by an earlier reconcile
 	}
 	out := outcomeOf(name, job, st.LastSync)
-	if webhookJob(job) {
-		out = webhookOutcome(name, job, st.LastSync)
-	}
 	var blamed map[string]string
 	if !out.Succeeded && blamesSecrets(out.Reason) {
 		if blamed, err = r.blamedSecretVersions(ctx, sc.obj, job); err != nil {
@@ -375,9 +374,9 @@ func (r *DataSourceReconciler) checkActiveJob(ctx context.Context, sc *scope) er
 		}
 	}
 	st.FailedSecretVersions = blamed
-	// A sync started for webhook events reads a few documents: it says
-	// nothing about which spec the index reflects, and its success does not
-	// undo the failure of an earlier full run.
+	// An Incremental sync started for webhook events answers those events:
+	// it says nothing about which spec the index reflects, and its success
+	// does not undo the failure of an earlier full run.
 	partial := webhookJob(job)
 	if rev := crawledRevision(out.Generation, st.LastStartedSpec, sc.obj, sc.now); rev != nil && !partial {
 		if out.Generation != 0 {
@@ -557,11 +556,13 @@ func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (tim
 		return requeue, nil
 	}
 
-	mode, targets := effectiveMode(obj, d.HandlesRequest), []string(nil)
+	mode := effectiveMode(obj, d.HandlesRequest)
 	if d.Trigger == triggerWebhook {
-		mode, targets = webhookSync(sc.webhookBatch.Targets, sc.webhookBatch.Incremental)
+		// Only a batch a Targeted Job cannot take comes here (see
+		// syncBoundBatch): one Incremental sync covers it.
+		mode = v1alpha1.SyncIncremental
 	}
-	job := newSyncJob(obj, r.crawlerImage(obj), d, mode, targets, sc.secretVersions)
+	job := newSyncJob(obj, r.crawlerImage(obj), d, mode, sc.secretVersions)
 	if d.Trigger == triggerWebhook {
 		job.Annotations[WebhookReceivedAnnotation] = webhookReceivedValue(sc.webhookBatch.FirstReceived)
 	}
@@ -633,7 +634,7 @@ func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (tim
 	}
 	r.event(obj, corev1.EventTypeNormal, "SyncStarted", "Sync",
 		fmt.Sprintf("started sync job %s (mode %s, trigger %s, generation %d)", job.Name, mode, d.Trigger, obj.Generation))
-	sc.log.Info("sync started", "job", job.Name, "mode", mode, "trigger", d.Trigger, "generation", obj.Generation, "targets", len(targets))
+	sc.log.Info("sync started", "job", job.Name, "mode", mode, "trigger", d.Trigger, "generation", obj.Generation)
 	return requeue, nil
 }
 
