@@ -38,7 +38,9 @@ const secretIndex = ".spec.secretRefs"
 // DataSourceReconciler keeps each ConfluenceDataSource's sync running: it
 // validates the spec and its Secrets, grants the crawler exactly its
 // permissions, starts sync Jobs on schedule, on creation and on request (one
-// at a time), reports status, and cleans up the index on deletion.
+// at a time), change polls and Targeted Jobs for webhook batches beside them
+// (one of each at a time), reports status, and cleans up the index on
+// deletion.
 type DataSourceReconciler struct {
 	client.Client
 	// APIReader reads around the cache: Secrets (only their metadata is
