@@ -537,9 +537,9 @@ func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (tim
 	if st.PendingSpec != nil && st.PendingSpec.Time != nil {
 		in.SpecChangedAt = &st.PendingSpec.Time.Time
 	}
-	webhookDue, webhookAt := r.webhookDue(sc)
+	webhookDue, webhookAt, key := r.webhookDue(sc)
 	if webhookDue {
-		in.WebhookDue, in.WebhookKey = true, webhookKey(sc.webhookBatch)
+		in.WebhookDue, in.WebhookKey = true, key
 	}
 	d := decideSync(in)
 	st.NextSyncTime = metaTime(d.Next)
@@ -566,7 +566,14 @@ func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (tim
 	}
 	job := newSyncJob(obj, r.crawlerImage(obj), d, mode, sc.secretVersions)
 	if d.Trigger == triggerWebhook {
-		job.Annotations[WebhookReceivedAnnotation] = webhookReceivedValue(sc.webhookBatch.FirstReceived)
+		// The oldest event: the queued batch's, or the one the status kept
+		// across a restart (to the second).
+		received := sc.webhookBatch.FirstReceived
+		if ws := obj.Status.Webhook; ws != nil && ws.PendingIncrementalSince != nil &&
+			(received.IsZero() || ws.PendingIncrementalSince.Time.Before(received.Truncate(time.Second))) {
+			received = ws.PendingIncrementalSince.Time
+		}
+		job.Annotations[WebhookReceivedAnnotation] = webhookReceivedValue(received)
 	}
 	if err := controllerutil.SetControllerReference(obj, job, r.Scheme); err != nil {
 		return 0, err
@@ -606,7 +613,7 @@ func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (tim
 			// serve the event twice.
 			recordStarted(sc, d, request)
 			if d.Trigger == triggerWebhook {
-				r.ackWebhook(sc)
+				r.ackIncremental(sc)
 			}
 			setIdleSyncing(sc, d)
 			sc.log.Info("sync already ran", "job", job.Name, "trigger", d.Trigger)
@@ -626,7 +633,7 @@ func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (tim
 	st.ActiveJob = &v1alpha1.JobReference{Name: job.Name}
 	recordStarted(sc, d, request)
 	if d.Trigger == triggerWebhook {
-		r.ackWebhook(sc)
+		r.ackIncremental(sc)
 	}
 	setCondition(sc, v1alpha1.ConditionSyncing, metav1.ConditionTrue, v1alpha1.ReasonSyncInProgress,
 		fmt.Sprintf("sync job %s is running", job.Name))

@@ -51,6 +51,9 @@ func (r *DataSourceReconciler) observeWebhook(_ context.Context, sc *scope) (tim
 	path := r.Webhooks.Register(key, sc.webhookSecret)
 	sc.webhookSecret = nil
 	ws := &v1alpha1.WebhookStatus{Path: path}
+	if old := st.Webhook; old != nil {
+		ws.PendingIncrementalSince = old.PendingIncrementalSince
+	}
 	if r.WebhookBaseURL != "" {
 		ws.URL = strings.TrimRight(r.WebhookBaseURL, "/") + path
 	}
@@ -62,6 +65,10 @@ func (r *DataSourceReconciler) observeWebhook(_ context.Context, sc *scope) (tim
 	}
 	sc.webhookBatch = r.Webhooks.Peek(key)
 	ws.PendingTargets = int32(len(sc.webhookBatch.Targets))
+	if b := sc.webhookBatch; syncBoundBatch(b) && ws.PendingIncrementalSince == nil {
+		// Written unless the sync starts in this very reconcile.
+		ws.PendingIncrementalSince = metaTime(&b.FirstReceived)
+	}
 	st.Webhook = ws
 	return 0, nil
 }
@@ -92,20 +99,37 @@ func syncBoundBatch(b webhook.Batch) bool {
 	return b.Incremental || len(b.Targets) > v1alpha1.MaxTargets
 }
 
-// webhookDue says whether a sync-bound batch's window has passed, and when
-// it will otherwise (zero when no such batch is queued).
-func (r *DataSourceReconciler) webhookDue(sc *scope) (bool, time.Time) {
-	b := sc.webhookBatch
-	if b.Empty() || r.Webhooks == nil || !syncBoundBatch(b) {
-		return false, time.Time{}
+// webhookDue says whether an Incremental sync for webhook events is due:
+// a queued sync-bound batch whose window has passed, or one the status
+// records from before a manager restart (due at once); and when a queued
+// batch will be due otherwise (zero when none is queued). key names the
+// Job answering it.
+func (r *DataSourceReconciler) webhookDue(sc *scope) (due bool, at time.Time, key string) {
+	if r.Webhooks == nil {
+		return false, time.Time{}, ""
 	}
-	return !sc.now.Before(b.Due), b.Due
+	if b := sc.webhookBatch; syncBoundBatch(b) {
+		return !sc.now.Before(b.Due), b.Due, webhookKey(b)
+	}
+	if ws := sc.obj.Status.Webhook; ws != nil && ws.PendingIncrementalSince != nil {
+		return true, time.Time{}, webhookKey(webhook.Batch{FirstReceived: ws.PendingIncrementalSince.Time})
+	}
+	return false, time.Time{}, ""
 }
 
 // webhookKey names the Job of a batch: the same batch always gets the same
 // name, and batches received at other times get other names.
 func webhookKey(b webhook.Batch) string {
 	return "w" + shortHash(b.FirstReceived.UTC().Format(time.RFC3339Nano)+"\n"+strings.Join(b.Targets, "\n"))
+}
+
+// ackIncremental records that an Incremental sync took the queued events
+// and the one the status owed.
+func (r *DataSourceReconciler) ackIncremental(sc *scope) {
+	r.ackWebhook(sc)
+	if ws := sc.obj.Status.Webhook; ws != nil {
+		ws.PendingIncrementalSince = nil
+	}
 }
 
 // targetedJobName is <name>-targeted-<hash of the batch>: retrying the

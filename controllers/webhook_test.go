@@ -384,6 +384,58 @@ func TestWebhook_MoreThanMaxTargetsCoalesceIntoOneIncrementalSync(t *testing.T) 
 	}
 }
 
+// An Incremental sync owed to webhook events survives a manager restart
+// (the receiver's memory does not): the new leader starts it after the
+// running sync, once.
+func TestWebhook_OwedIncrementalSurvivesARestart(t *testing.T) {
+	h := webhookHarness(t, "wiki")
+	setRequest(t, h, "full-1")
+	h.mustReconcile()
+	full := h.get().Status.ActiveJob
+	if full == nil {
+		t.Fatal("the requested full sync did not start")
+	}
+	received := h.clock.Now()
+	if code := h.post(fmt.Sprintf(`{"timestamp":%d,"event":"content_permissions_updated","userKey":"u"}`, received.UnixMilli())); code != http.StatusAccepted {
+		t.Fatal(code)
+	}
+	h.clock.Step(webhook.DefaultBatchWindow)
+	h.mustReconcile()
+	ws := h.get().Status.Webhook
+	if ws.PendingIncrementalSince == nil || !ws.PendingIncrementalSince.Time.Equal(received.Truncate(time.Second)) {
+		t.Fatalf("status.webhook %+v, want the owed Incremental sync since %v", ws, received)
+	}
+
+	// The manager restarts: a new receiver with nothing queued.
+	h.r.Webhooks.Unregister(h.key)
+	h.r.Webhooks = webhook.NewReceiver(webhook.Options{Clock: h.clock})
+	h.mustReconcile()
+	if got := h.get().Status.ActiveJob; got == nil || got.Name != full.Name {
+		t.Fatalf("activeJob %+v, want the full sync still (the owed sync waits for it)", got)
+	}
+	h.finish(full.Name, true, 1)
+	h.mustReconcile()
+	obj := h.get()
+	active := obj.Status.ActiveJob
+	if active == nil || active.Name == full.Name {
+		t.Fatalf("the owed Incremental sync did not start after the restart: %+v", active)
+	}
+	job := h.job(active.Name)
+	if mode, _ := targetArgs(job.Spec.Template.Spec.Containers[0].Args); mode != string(v1alpha1.SyncIncremental) ||
+		job.Annotations[TriggerAnnotation] != string(triggerWebhook) || job.Annotations[WebhookReceivedAnnotation] != webhookReceivedValue(received.Truncate(time.Second)) {
+		t.Fatalf("owed sync Job: mode %s annotations %v", mode, job.Annotations)
+	}
+	if obj.Status.Webhook.PendingIncrementalSince != nil {
+		t.Fatalf("pendingIncrementalSince %v after its sync started", obj.Status.Webhook.PendingIncrementalSince)
+	}
+	// Once: after it ends nothing more starts.
+	h.finish(active.Name, true, 1)
+	h.mustReconcile()
+	if got := h.get().Status.ActiveJob; got != nil {
+		t.Fatalf("another sync started: %+v", got)
+	}
+}
+
 func TestWebhook_Suspended_StartsNothing(t *testing.T) {
 	h := webhookHarness(t, "wiki")
 	h.editSpec(func(o *v1alpha1.ConfluenceDataSource) { o.Spec.Sync.Suspend = true })

@@ -885,9 +885,17 @@ type WebhookStatus struct {
 	// Job, or (more than 200, or an event that names nothing) waiting for an
 	// Incremental sync after a running sync. They are held in the leader's
 	// memory: a manager restart loses them (the change poll or the next
-	// scheduled sync repairs that).
+	// scheduled sync repairs that), except that an owed Incremental sync is
+	// kept (pendingIncrementalSince).
 	// +optional
 	PendingTargets int32 `json:"pendingTargets,omitempty"`
+	// PendingIncrementalSince is when the oldest event waiting for an
+	// Incremental sync was received (more than 200 targets, or an event
+	// naming nothing a targeted sync can take, while another sync runs).
+	// Kept here, unlike the targets, so a manager restart does not lose
+	// that sync: the new leader starts it. Controller.
+	// +optional
+	PendingIncrementalSince *metav1.Time `json:"pendingIncrementalSince,omitempty"`
 }
 
 // ConfluenceDataSource keeps an OpenSearch index in sync with a Confluence site,
