@@ -254,7 +254,7 @@ func (r *DataSourceReconciler) checkTargetedJob(ctx context.Context, sc *scope) 
 		recordWebhookLatency(sc.obj, job, report)
 	} else {
 		r.event(sc.obj, corev1.EventTypeWarning, "TargetedSyncFailed", "Sync",
-			out.Message+"; its targets are searchable again after the next change poll or full sync")
+			out.Message+"; the next change poll or full sync syncs its targets")
 	}
 	recordTargetedFinished(sc.obj, out)
 	sc.log.Info("targeted sync finished", "job", name, "succeeded", out.Succeeded, "duration", out.Duration.String())
