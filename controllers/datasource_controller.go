@@ -38,7 +38,9 @@ const secretIndex = ".spec.secretRefs"
 // DataSourceReconciler keeps each ConfluenceDataSource's sync running: it
 // validates the spec and its Secrets, grants the crawler exactly its
 // permissions, starts sync Jobs on schedule, on creation and on request (one
-// at a time), reports status, and cleans up the index on deletion.
+// at a time), change polls and Targeted Jobs for webhook batches beside them
+// (one of each at a time), reports status, and cleans up the index on
+// deletion.
 type DataSourceReconciler struct {
 	client.Client
 	// APIReader reads around the cache: Secrets (only their metadata is
@@ -157,10 +159,12 @@ func (r *DataSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		requeue, err = r.runSteps(ctx, sc, []step{
 			r.ensureFinalizer,
 			r.observeJobs,
+			r.observeTargeted,
 			r.observeSpec,
 			r.validate,
 			r.observeWebhook,
 			r.ensureRBAC,
+			r.scheduleTargeted,
 			r.scheduleSync,
 			r.schedulePoll,
 		})
@@ -365,9 +369,6 @@ func (r *DataSourceReconciler) checkActiveJob(ctx context.Context, sc *scope) er
 		return nil // already handled by an earlier reconcile
 	}
 	out := outcomeOf(name, job, st.LastSync)
-	if webhookJob(job) {
-		out = webhookOutcome(name, job, st.LastSync)
-	}
 	var blamed map[string]string
 	if !out.Succeeded && blamesSecrets(out.Reason) {
 		if blamed, err = r.blamedSecretVersions(ctx, sc.obj, job); err != nil {
@@ -375,9 +376,9 @@ func (r *DataSourceReconciler) checkActiveJob(ctx context.Context, sc *scope) er
 		}
 	}
 	st.FailedSecretVersions = blamed
-	// A sync started for webhook events reads a few documents: it says
-	// nothing about which spec the index reflects, and its success does not
-	// undo the failure of an earlier full run.
+	// An Incremental sync started for webhook events answers those events:
+	// it says nothing about which spec the index reflects, and its success
+	// does not undo the failure of an earlier full run.
 	partial := webhookJob(job)
 	if rev := crawledRevision(out.Generation, st.LastStartedSpec, sc.obj, sc.now); rev != nil && !partial {
 		if out.Generation != 0 {
@@ -536,9 +537,9 @@ func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (tim
 	if st.PendingSpec != nil && st.PendingSpec.Time != nil {
 		in.SpecChangedAt = &st.PendingSpec.Time.Time
 	}
-	webhookDue, webhookAt := r.webhookDue(sc)
+	webhookDue, webhookAt, key := r.webhookDue(sc)
 	if webhookDue {
-		in.WebhookDue, in.WebhookKey = true, webhookKey(sc.webhookBatch)
+		in.WebhookDue, in.WebhookKey = true, key
 	}
 	d := decideSync(in)
 	st.NextSyncTime = metaTime(d.Next)
@@ -557,13 +558,22 @@ func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (tim
 		return requeue, nil
 	}
 
-	mode, targets := effectiveMode(obj, d.HandlesRequest), []string(nil)
+	mode := effectiveMode(obj, d.HandlesRequest)
 	if d.Trigger == triggerWebhook {
-		mode, targets = webhookSync(sc.webhookBatch.Targets, sc.webhookBatch.Incremental)
+		// Only a batch a Targeted Job cannot take comes here (see
+		// syncBoundBatch): one Incremental sync covers it.
+		mode = v1alpha1.SyncIncremental
 	}
-	job := newSyncJob(obj, r.crawlerImage(obj), d, mode, targets, sc.secretVersions)
+	job := newSyncJob(obj, r.crawlerImage(obj), d, mode, sc.secretVersions)
 	if d.Trigger == triggerWebhook {
-		job.Annotations[WebhookReceivedAnnotation] = webhookReceivedValue(sc.webhookBatch.FirstReceived)
+		// The oldest event: the queued batch's, or the one the status kept
+		// across a restart (to the second).
+		received := sc.webhookBatch.FirstReceived
+		if ws := obj.Status.Webhook; ws != nil && ws.PendingIncrementalSince != nil &&
+			(received.IsZero() || ws.PendingIncrementalSince.Time.Before(received.Truncate(time.Second))) {
+			received = ws.PendingIncrementalSince.Time
+		}
+		job.Annotations[WebhookReceivedAnnotation] = webhookReceivedValue(received)
 	}
 	if err := controllerutil.SetControllerReference(obj, job, r.Scheme); err != nil {
 		return 0, err
@@ -603,7 +613,7 @@ func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (tim
 			// serve the event twice.
 			recordStarted(sc, d, request)
 			if d.Trigger == triggerWebhook {
-				r.ackWebhook(sc)
+				r.ackIncremental(sc)
 			}
 			setIdleSyncing(sc, d)
 			sc.log.Info("sync already ran", "job", job.Name, "trigger", d.Trigger)
@@ -623,7 +633,7 @@ func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (tim
 	st.ActiveJob = &v1alpha1.JobReference{Name: job.Name}
 	recordStarted(sc, d, request)
 	if d.Trigger == triggerWebhook {
-		r.ackWebhook(sc)
+		r.ackIncremental(sc)
 	}
 	setCondition(sc, v1alpha1.ConditionSyncing, metav1.ConditionTrue, v1alpha1.ReasonSyncInProgress,
 		fmt.Sprintf("sync job %s is running", job.Name))
@@ -633,7 +643,7 @@ func (r *DataSourceReconciler) scheduleSync(ctx context.Context, sc *scope) (tim
 	}
 	r.event(obj, corev1.EventTypeNormal, "SyncStarted", "Sync",
 		fmt.Sprintf("started sync job %s (mode %s, trigger %s, generation %d)", job.Name, mode, d.Trigger, obj.Generation))
-	sc.log.Info("sync started", "job", job.Name, "mode", mode, "trigger", d.Trigger, "generation", obj.Generation, "targets", len(targets))
+	sc.log.Info("sync started", "job", job.Name, "mode", mode, "trigger", d.Trigger, "generation", obj.Generation)
 	return requeue, nil
 }
 

@@ -17,7 +17,7 @@ import (
 
 // Labels and annotations on the objects the controller creates.
 const (
-	// JobTypeLabel tells sync Jobs from cleanup Jobs.
+	// JobTypeLabel tells sync Jobs from cleanup, poll and targeted Jobs.
 	JobTypeLabel = "sources.confluence-operator.dev/job-type"
 	// JobTypeSync and JobTypeCleanup are the values of JobTypeLabel.
 	JobTypeSync    = "sync"
@@ -32,8 +32,8 @@ const (
 	// SecretVersionsAnnotation records the resourceVersions, by name, of the
 	// referenced Secrets when the sync Job was created, as JSON; never data.
 	SecretVersionsAnnotation = "sources.confluence-operator.dev/secret-versions"
-	// WebhookReceivedAnnotation records, on a sync Job started for webhook
-	// events, when the oldest of them was received (RFC 3339 with
+	// WebhookReceivedAnnotation records, on a Job started for webhook
+	// events (Targeted, or an Incremental sync), when the oldest of them was received (RFC 3339 with
 	// nanoseconds), for the receipt-to-indexed latency metric.
 	WebhookReceivedAnnotation = "sources.confluence-operator.dev/webhook-received"
 	// ManagedBy is the app.kubernetes.io/managed-by value of created objects.
@@ -70,7 +70,7 @@ func childLabels(obj *v1alpha1.ConfluenceDataSource, component string) map[strin
 	}
 }
 
-// syncArgs are the crawler arguments of a sync Job. targets ("<kind>:<id>",
+// syncArgs are the crawler arguments of a sync, poll or targeted Job. targets ("<kind>:<id>",
 // at most v1alpha1.MaxTargets) are for mode Targeted only.
 func syncArgs(obj *v1alpha1.ConfluenceDataSource, job string, mode v1alpha1.SyncMode, targets ...string) []string {
 	args := []string{"crawl", "--in-cluster", "--namespace", obj.Namespace, "--name", obj.Name, "--job", job, "--mode", string(mode)}
@@ -78,16 +78,6 @@ func syncArgs(obj *v1alpha1.ConfluenceDataSource, job string, mode v1alpha1.Sync
 		args = append(args, "--target", t)
 	}
 	return args
-}
-
-// webhookSync is the sync a batch of webhook targets gets: Targeted with
-// the targets, or Incremental (no targets) when an event asked for it or
-// there are more than v1alpha1.MaxTargets.
-func webhookSync(targets []string, incremental bool) (v1alpha1.SyncMode, []string) {
-	if incremental || len(targets) > v1alpha1.MaxTargets || len(targets) == 0 {
-		return v1alpha1.SyncIncremental, nil
-	}
-	return v1alpha1.SyncTargeted, targets
 }
 
 // cleanupArgs are the crawler arguments of a cleanup Job.
@@ -110,20 +100,48 @@ func effectiveMode(obj *v1alpha1.ConfluenceDataSource, requested bool) v1alpha1.
 	return obj.Spec.Sync.Mode
 }
 
+// crawlerRun is what one crawler run of a data source does: its Job's
+// name and type (JobTypeSync, JobTypePoll, JobTypeTargeted), the sync mode,
+// the targets (mode Targeted only, at most v1alpha1.MaxTargets) and the
+// annotations recording why it runs.
+type crawlerRun struct {
+	name, jobType string
+	mode          v1alpha1.SyncMode
+	targets       []string
+	annotations   map[string]string
+}
+
+// newRunJob is the one route that builds the Job of a crawler run (sync,
+// change poll, targeted): the crawler pod of crawlerJob with the run's
+// arguments, the generation it was created for, and its retries. A failed
+// change poll is not retried (the next poll, an interval later, replaces
+// it, and retrying would only delay that one); a sync or a targeted sync
+// gets spec.crawler.backoffLimit retries (nothing replaces a failed
+// targeted sync until the next poll or full sync). The caller sets the
+// owner reference.
+func newRunJob(obj *v1alpha1.ConfluenceDataSource, image string, run crawlerRun) *batchv1.Job {
+	job := crawlerJob(obj, run.name, run.jobType, image, syncArgs(obj, run.name, run.mode, run.targets...))
+	job.Annotations = map[string]string{GenerationAnnotation: strconv.FormatInt(obj.Generation, 10)}
+	for k, v := range run.annotations {
+		job.Annotations[k] = v
+	}
+	if run.jobType == JobTypePoll {
+		job.Spec.BackoffLimit = ptr.To[int32](0)
+	}
+	return job
+}
+
 // newSyncJob builds the sync Job of a decision, recording the versions of the
 // Secrets it starts with. The caller sets the owner reference.
-func newSyncJob(obj *v1alpha1.ConfluenceDataSource, image string, d scheduleDecision, mode v1alpha1.SyncMode, targets []string, secretVersions map[string]string) *batchv1.Job {
+func newSyncJob(obj *v1alpha1.ConfluenceDataSource, image string, d scheduleDecision, mode v1alpha1.SyncMode, secretVersions map[string]string) *batchv1.Job {
 	name := syncJobName(obj.Name, d.Slot)
 	if d.Key != "" {
 		name = keyedSyncJobName(obj.Name, d.Key)
 	}
-	job := crawlerJob(obj, name, JobTypeSync, image, syncArgs(obj, name, mode, targets...))
-	job.Annotations = map[string]string{
+	return newRunJob(obj, image, crawlerRun{name: name, jobType: JobTypeSync, mode: mode, annotations: map[string]string{
 		TriggerAnnotation:        string(d.Trigger),
-		GenerationAnnotation:     strconv.FormatInt(obj.Generation, 10),
 		SecretVersionsAnnotation: encodeSecretVersions(secretVersions),
-	}
-	return job
+	}})
 }
 
 // newCleanupJob builds the cleanup Job of an attempt. The caller sets the owner reference.

@@ -71,13 +71,13 @@ func TestSyncJob_ContractWithTheCrawler(t *testing.T) {
 	obj.Spec.Crawler.BackoffLimit = ptr.To[int32](1)
 	d := scheduleDecision{Start: true, Trigger: triggerRequest, Slot: at("2030-01-01T10:00:00Z"), HandlesRequest: true, Key: "r0123abcd"}
 
-	job := newSyncJob(obj, "img:1", d, effectiveMode(obj, true), nil, map[string]string{"conf": "42"})
+	job := newSyncJob(obj, "img:1", d, effectiveMode(obj, true), map[string]string{"conf": "42"})
 
 	wantArgs := []string{"crawl", "--in-cluster", "--namespace", "search", "--name", "eng-wiki", "--job", "eng-wiki-r0123abcd", "--mode", "ForcedFullCrawl"}
 	if job.Annotations[TriggerAnnotation] != "Request" || job.Annotations[SecretVersionsAnnotation] != `{"conf":"42"}` {
 		t.Fatalf("annotations %v", job.Annotations)
 	}
-	if got := newSyncJob(obj, "img:1", scheduleDecision{Trigger: triggerSchedule, Slot: d.Slot}, "FullCrawl", nil, nil).Name; got != "eng-wiki-31558200" {
+	if got := newSyncJob(obj, "img:1", scheduleDecision{Trigger: triggerSchedule, Slot: d.Slot}, "FullCrawl", nil).Name; got != "eng-wiki-31558200" {
 		t.Fatalf("scheduled sync job name %s", got)
 	}
 	pod := job.Spec.Template.Spec
@@ -217,7 +217,7 @@ func TestCleanupBackoff(t *testing.T) {
 // exit-code rule: an evicted crawler exits with whatever SIGTERM made it
 // return. Only bad input (64) fails the Job; 2 is a Go panic and counts.
 func TestSyncJob_PodFailurePolicy_DisruptionFirstThenBadInput(t *testing.T) {
-	job := newSyncJob(testDataSource("wiki"), "img:1", scheduleDecision{Trigger: triggerFirstSync, Slot: at("2030-01-01T10:00:00Z")}, v1alpha1.SyncFullCrawl, nil, nil)
+	job := newSyncJob(testDataSource("wiki"), "img:1", scheduleDecision{Trigger: triggerFirstSync, Slot: at("2030-01-01T10:00:00Z")}, v1alpha1.SyncFullCrawl, nil)
 	want := []batchv1.PodFailurePolicyRule{
 		{
 			Action:          batchv1.PodFailurePolicyActionIgnore,

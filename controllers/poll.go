@@ -10,7 +10,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -31,7 +30,8 @@ import (
 // an idle poll costs two Confluence calls, and queueing it behind hour-long
 // crawls would defeat it.
 
-// Job types of the runs that sync only what changed.
+// Job types of the runs that sync only what changed: change polls, and
+// targeted syncs of the targets webhook events name (see webhook.go).
 const (
 	JobTypePoll     = "poll"
 	JobTypeTargeted = "targeted"
@@ -41,17 +41,6 @@ const (
 // once a minute's name would allow.
 func pollJobName(name string, at time.Time) string {
 	return withSuffix(name, "poll-"+strconv.FormatInt(at.Unix(), 10), maxLabelLength)
-}
-
-// newChangeJob builds a ChangePoll or Targeted Job (targets only for
-// Targeted; see syncArgs). The caller sets the owner reference.
-func newChangeJob(obj *v1alpha1.ConfluenceDataSource, image, name, jobType string, mode v1alpha1.SyncMode, targets ...string) *batchv1.Job {
-	job := crawlerJob(obj, name, jobType, image, syncArgs(obj, name, mode, targets...))
-	job.Annotations = map[string]string{GenerationAnnotation: strconv.FormatInt(obj.Generation, 10)}
-	// A poll that fails is replaced by the next one; retrying it would only
-	// delay that one.
-	job.Spec.BackoffLimit = ptr.To[int32](0)
-	return job
 }
 
 // schedulePoll observes the running poll Job and starts the next one when
@@ -81,7 +70,8 @@ func (r *DataSourceReconciler) schedulePoll(ctx context.Context, sc *scope) (tim
 			return next.Sub(sc.now), nil
 		}
 	}
-	job := newChangeJob(obj, r.crawlerImage(obj), pollJobName(obj.Name, sc.now), JobTypePoll, v1alpha1.SyncChangePoll)
+	name := pollJobName(obj.Name, sc.now)
+	job := newRunJob(obj, r.crawlerImage(obj), crawlerRun{name: name, jobType: JobTypePoll, mode: v1alpha1.SyncChangePoll})
 	if err := controllerutil.SetControllerReference(obj, job, r.Scheme); err != nil {
 		return 0, err
 	}
@@ -162,6 +152,10 @@ var (
 		Name: "confluence_operator_change_poll_changes_total",
 		Help: "Changed items the change polls' searches found.",
 	}, []string{"namespace", "name"})
+	targetedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "confluence_operator_targeted_syncs_total",
+		Help: "Finished Targeted syncs (webhook batches) by data source and result (Succeeded or Failed).",
+	}, []string{"namespace", "name", "result"})
 	freshnessLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "confluence_operator_freshness_lag_seconds",
 		Help: "Age of status.changes.watermark when the controller last looked: every Confluence edit older than this is searchable.",
@@ -169,7 +163,7 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(pollsTotal, pollChanges, freshnessLag)
+	metrics.Registry.MustRegister(pollsTotal, pollChanges, targetedTotal, freshnessLag)
 }
 
 // recordPollFinished counts a finished change poll.
@@ -184,6 +178,15 @@ func recordPollFinished(obj *v1alpha1.ConfluenceDataSource, out syncOutcome, cha
 	}
 }
 
+// recordTargetedFinished counts a finished Targeted sync.
+func recordTargetedFinished(obj *v1alpha1.ConfluenceDataSource, out syncOutcome) {
+	result := string(v1alpha1.SyncFailed)
+	if out.Succeeded {
+		result = string(v1alpha1.SyncSucceeded)
+	}
+	targetedTotal.WithLabelValues(obj.Namespace, obj.Name, result).Inc()
+}
+
 // recordFreshness sets the freshness lag from the watermark.
 func recordFreshness(obj *v1alpha1.ConfluenceDataSource, now time.Time) {
 	freshnessLag.WithLabelValues(obj.Namespace, obj.Name).Set(max(now.Sub(obj.Status.Changes.Watermark.Time), 0).Seconds())
@@ -191,7 +194,7 @@ func recordFreshness(obj *v1alpha1.ConfluenceDataSource, now time.Time) {
 
 // forgetPollMetrics drops the poll series of a deleted data source.
 func forgetPollMetrics(labels prometheus.Labels) {
-	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{pollsTotal, pollChanges, freshnessLag} {
+	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{pollsTotal, pollChanges, targetedTotal, freshnessLag} {
 		v.DeletePartialMatch(labels)
 	}
 }

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -64,17 +65,32 @@ func (h *harness) finishPoll(name string, succeeded bool, changes int64, waterma
 	}
 }
 
-func TestPollJob_RunsChangePollWithoutRetries(t *testing.T) {
+// One route builds every crawler run's Job: the same pod, labels and
+// podFailurePolicy; a poll is not retried, a targeted sync and a sync get
+// spec.crawler.backoffLimit; only a targeted run gets targets.
+func TestNewRunJob_OneRouteForSyncPollAndTargeted(t *testing.T) {
 	obj := testDataSource("wiki")
-	job := newChangeJob(obj, "crawler:test", pollJobName(obj.Name, t0), JobTypePoll, v1alpha1.SyncChangePoll)
-	args := job.Spec.Template.Spec.Containers[0].Args
-	if !slices.Contains(args, "ChangePoll") || slices.Contains(args, "--target") || job.Labels[JobTypeLabel] != JobTypePoll || *job.Spec.BackoffLimit != 0 {
-		t.Fatalf("poll Job: args %v labels %v backoff %d", args, job.Labels, *job.Spec.BackoffLimit)
+	obj.Generation = 3
+	obj.Spec.Crawler.BackoffLimit = ptr.To[int32](4)
+	poll := newRunJob(obj, "crawler:test", crawlerRun{name: pollJobName(obj.Name, t0), jobType: JobTypePoll, mode: v1alpha1.SyncChangePoll})
+	args := poll.Spec.Template.Spec.Containers[0].Args
+	if !slices.Contains(args, "ChangePoll") || slices.Contains(args, "--target") || poll.Labels[JobTypeLabel] != JobTypePoll || *poll.Spec.BackoffLimit != 0 {
+		t.Fatalf("poll Job: args %v labels %v backoff %d", args, poll.Labels, *poll.Spec.BackoffLimit)
 	}
-	targeted := newChangeJob(obj, "crawler:test", "wiki-t", JobTypeTargeted, v1alpha1.SyncTargeted, "page:1", "space:ENG")
+	targeted := newRunJob(obj, "crawler:test", crawlerRun{name: "wiki-t", jobType: JobTypeTargeted, mode: v1alpha1.SyncTargeted, targets: []string{"page:1", "space:ENG"}})
 	want := []string{"--mode", "Targeted", "--target", "page:1", "--target", "space:ENG"}
 	if got := targeted.Spec.Template.Spec.Containers[0].Args; !slices.Equal(got[len(got)-len(want):], want) {
 		t.Fatalf("targeted Job args %v, want them to end in %v", got, want)
+	}
+	if *targeted.Spec.BackoffLimit != 4 || targeted.Labels[JobTypeLabel] != JobTypeTargeted {
+		t.Fatalf("targeted Job: backoff %d labels %v, want spec.crawler.backoffLimit 4 and type targeted", *targeted.Spec.BackoffLimit, targeted.Labels)
+	}
+	sync := newSyncJob(obj, "crawler:test", scheduleDecision{Trigger: triggerSchedule, Slot: t0}, v1alpha1.SyncFullCrawl, nil)
+	for _, j := range []*batchv1.Job{poll, targeted} {
+		if !reflect.DeepEqual(j.Spec.PodFailurePolicy, sync.Spec.PodFailurePolicy) || j.Spec.Template.Spec.ServiceAccountName != sync.Spec.Template.Spec.ServiceAccountName ||
+			*j.Spec.ActiveDeadlineSeconds != *sync.Spec.ActiveDeadlineSeconds || j.Annotations[GenerationAnnotation] != "3" {
+			t.Fatalf("%s Job differs from a sync Job in what they share: %+v", j.Labels[JobTypeLabel], j.Spec)
+		}
 	}
 }
 
@@ -232,7 +248,7 @@ func value(t *testing.T, m prometheus.Metric) float64 {
 func TestCleanup_WaitsForARunningPollJob(t *testing.T) {
 	obj := testDataSource("wiki")
 	obj.UID = "uid-wiki"
-	poll := newChangeJob(obj, "crawler:test", pollJobName(obj.Name, t0), JobTypePoll, v1alpha1.SyncChangePoll)
+	poll := newRunJob(obj, "crawler:test", crawlerRun{name: pollJobName(obj.Name, t0), jobType: JobTypePoll, mode: v1alpha1.SyncChangePoll})
 	if err := ctrlRef(obj, poll); err != nil {
 		t.Fatal(err)
 	}

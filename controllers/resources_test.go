@@ -70,7 +70,7 @@ func equalQuantity(l corev1.ResourceList, name corev1.ResourceName, want string)
 
 func TestSyncJob_CrawlerGetsItsMemoryLimitAsEnv(t *testing.T) {
 	obj := testDataSource("eng-wiki")
-	job := newSyncJob(obj, "img:1", scheduleDecision{Trigger: triggerSchedule}, "FullCrawl", nil, nil)
+	job := newSyncJob(obj, "img:1", scheduleDecision{Trigger: triggerSchedule}, "FullCrawl", nil)
 	c := job.Spec.Template.Spec.Containers[0]
 	if c.Resources.Limits.Memory().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() {
 		t.Fatalf("crawl Job without default resources: %+v", c.Resources)

@@ -27,8 +27,9 @@ const (
 	// triggerSpecChanged: the spec changed what is indexed since the last
 	// sync started, and stayed so for specChangeDelay.
 	triggerSpecChanged trigger = "SpecChanged"
-	// triggerWebhook: verified Data Center webhook events queued targets
-	// and their batch window passed.
+	// triggerWebhook: verified Data Center webhook events queued a batch a
+	// Targeted Job cannot take (more than MaxTargets, or an event naming
+	// nothing) and its batch window passed.
 	triggerWebhook trigger = "Webhook"
 )
 
@@ -147,8 +148,9 @@ type scheduleInput struct {
 	// answering that change.
 	SpecChangedAt *time.Time
 	SpecChangeKey string
-	// WebhookDue is true when queued webhook targets' batch window has
-	// passed; WebhookKey names the Job answering that batch.
+	// WebhookDue is true when a queued webhook batch that needs an
+	// Incremental sync is past its window; WebhookKey names the Job
+	// answering that batch.
 	WebhookDue bool
 	WebhookKey string
 }

@@ -323,7 +323,7 @@ func TestReconcile_TransientError_ReconcileErrorWithoutSpam(t *testing.T) {
 
 func TestScheduleSync_StaleCache_AdoptsTheRunningJobItFindsExisting(t *testing.T) {
 	obj := testDataSource("wiki")
-	existing := newSyncJob(obj, "crawler:test", scheduleDecision{Trigger: triggerFirstSync, Slot: t0.Truncate(time.Minute)}, v1alpha1.SyncFullCrawl, nil, nil)
+	existing := newSyncJob(obj, "crawler:test", scheduleDecision{Trigger: triggerFirstSync, Slot: t0.Truncate(time.Minute)}, v1alpha1.SyncFullCrawl, nil)
 	obj.UID = "uid-wiki"
 	if err := ctrlRef(obj, existing); err != nil {
 		t.Fatal(err)
@@ -359,7 +359,7 @@ func TestScheduleSync_FinishedJobOfTheSameRequest_NotRunAgain(t *testing.T) {
 	}
 	// The request's Job ran and finished, but the status write that
 	// recorded it was lost.
-	done := newSyncJob(obj, "crawler:test", scheduleDecision{Trigger: triggerRequest, Key: "r" + shortHash("\nnow")}, v1alpha1.SyncFullCrawl, nil, nil)
+	done := newSyncJob(obj, "crawler:test", scheduleDecision{Trigger: triggerRequest, Key: "r" + shortHash("\nnow")}, v1alpha1.SyncFullCrawl, nil)
 	if err := ctrlRef(obj, done); err != nil {
 		t.Fatal(err)
 	}
@@ -382,7 +382,7 @@ func TestScheduleSync_FinishedJobOfTheSameRequest_NotRunAgain(t *testing.T) {
 
 func TestScheduleSync_NameTakenByAJobOfSomeoneElse_FailedCreate(t *testing.T) {
 	obj := testDataSource("wiki")
-	foreign := newSyncJob(obj, "other:1", scheduleDecision{Trigger: triggerFirstSync, Slot: t0.Truncate(time.Minute)}, v1alpha1.SyncFullCrawl, nil, nil)
+	foreign := newSyncJob(obj, "other:1", scheduleDecision{Trigger: triggerFirstSync, Slot: t0.Truncate(time.Minute)}, v1alpha1.SyncFullCrawl, nil)
 	h := newHarness(t, obj, foreign)
 	if _, err := h.reconcile(); err == nil {
 		t.Fatal("no error")

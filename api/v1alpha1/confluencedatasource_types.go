@@ -716,6 +716,36 @@ type ChangesStatus struct {
 	// manager crawler-targeted).
 	// +optional
 	LastTargeted *SyncReport `json:"lastTargeted,omitempty"`
+	// ActiveTargetedJob is the running Targeted Job syncing the targets of
+	// webhook events; one runs at a time, beside any other sync. Controller.
+	// +optional
+	ActiveTargetedJob *JobReference `json:"activeTargetedJob,omitempty"`
+	// LastTargetedOutcome is how the last Targeted Job ended, as the
+	// controller judged it: from the crawler's report (lastTargeted) when it
+	// names the Job, else from the Job itself (a pod that never ran, a
+	// deadline). Controller.
+	// +optional
+	LastTargetedOutcome *JobOutcome `json:"lastTargetedOutcome,omitempty"`
+}
+
+// JobOutcome is how a finished Job ended.
+type JobOutcome struct {
+	// Job is the Job's name.
+	Job string `json:"job"`
+	// Result is Succeeded or Failed.
+	Result SyncResult `json:"result"`
+	// Reason classifies a failure, e.g. JobFailed or CredentialsRejected.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// Message says what happened.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// Targets is how many targets the Job was given.
+	// +optional
+	Targets int32 `json:"targets,omitempty"`
+	// FinishTime is when the controller saw the Job end.
+	// +optional
+	FinishTime *metav1.Time `json:"finishTime,omitempty"`
 }
 
 // SpecRevision names a generation of the spec by what it indexes.
@@ -851,10 +881,21 @@ type WebhookStatus struct {
 	// +optional
 	LastEventType string `json:"lastEventType,omitempty"`
 	// PendingTargets is the number of received targets not yet handed to a
-	// sync Job. They are held in the manager's memory: a manager restart
-	// loses them (the change poll or the next scheduled sync repairs that).
+	// Job: gathering for the batch window, waiting for the running Targeted
+	// Job, or (more than 200, or an event that names nothing) waiting for an
+	// Incremental sync after a running sync. They are held in the leader's
+	// memory: a manager restart loses them (the change poll or the next
+	// scheduled sync repairs that), except that an owed Incremental sync is
+	// kept (pendingIncrementalSince).
 	// +optional
 	PendingTargets int32 `json:"pendingTargets,omitempty"`
+	// PendingIncrementalSince is when the oldest event waiting for an
+	// Incremental sync was received (more than 200 targets, or an event
+	// naming nothing a targeted sync can take, while another sync runs).
+	// Kept here, unlike the targets, so a manager restart does not lose
+	// that sync: the new leader starts it. Controller.
+	// +optional
+	PendingIncrementalSince *metav1.Time `json:"pendingIncrementalSince,omitempty"`
 }
 
 // ConfluenceDataSource keeps an OpenSearch index in sync with a Confluence site,

@@ -25,6 +25,8 @@ const batchBytes = 8 << 20
 // extraction, attachment download) only if it has to be written.
 type candidate struct {
 	id, contentHash, aclHash string
+	// version is the Confluence version the listing returned (0: unknown).
+	version int64
 	// bodyOf, if set, is the Confluence id whose body must be fetched before
 	// build (listings without bodies, in incremental syncs).
 	bodyOf string
@@ -160,6 +162,13 @@ func (b *batch) flush(ctx context.Context, items []candidate) error {
 	for _, c := range items {
 		s, ok := stored[c.id]
 		if ok && s.ContentHash == c.contentHash && s.ACLHash == c.aclHash {
+			b.r.unchanged.Add(1)
+			continue
+		}
+		if ok && c.version > 0 && s.Version > c.version {
+			// A newer version is indexed: a targeted sync or poll running
+			// beside this crawl wrote it after this listing was read.
+			// Writing the older copy would undo that edit until the next run.
 			b.r.unchanged.Add(1)
 			continue
 		}

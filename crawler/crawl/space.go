@@ -163,7 +163,7 @@ func (sc *spaceCrawl) content(c confluence.Content) error {
 	}
 	sc.containers[c.ID] = &container{typ: c.Type, title: c.Title, acl: a}
 	doc := sc.contentDocument(id, c, a)
-	cand := candidate{id: id, contentHash: doc.ContentHash, aclHash: a.Hash(), size: len(c.Body), build: func(_ context.Context, fetched *confluence.Content) (opensearch.Document, error) {
+	cand := candidate{id: id, version: doc.Version, contentHash: doc.ContentHash, aclHash: a.Hash(), size: len(c.Body), build: func(_ context.Context, fetched *confluence.Content) (opensearch.Document, error) {
 		body := c.Body
 		if fetched != nil {
 			body = fetched.Body
@@ -211,7 +211,7 @@ func (sc *spaceCrawl) comment(c confluence.Comment) error {
 	}
 	id := opensearch.DocumentID(sc.DataSource, opensearch.TypeComment, c.ID)
 	doc := sc.commentDocument(id, c, parent)
-	return sc.batch.add(ctx, candidate{id: id, contentHash: doc.ContentHash, aclHash: parent.acl.Hash(), size: len(c.Body), build: func(context.Context, *confluence.Content) (opensearch.Document, error) {
+	return sc.batch.add(ctx, candidate{id: id, version: doc.Version, contentHash: doc.ContentHash, aclHash: parent.acl.Hash(), size: len(c.Body), build: func(context.Context, *confluence.Content) (opensearch.Document, error) {
 		text, err := extract.StorageToText(c.Body)
 		if err != nil {
 			return doc, err
@@ -281,7 +281,7 @@ func (sc *spaceCrawl) attachment(at confluence.Attachment) error {
 	}
 	id := opensearch.DocumentID(sc.DataSource, opensearch.TypeAttachment, at.ID)
 	doc := sc.attachmentDocument(id, at, parent)
-	return sc.batch.add(ctx, candidate{id: id, contentHash: doc.ContentHash, aclHash: parent.acl.Hash(), build: func(ctx context.Context, _ *confluence.Content) (opensearch.Document, error) {
+	return sc.batch.add(ctx, candidate{id: id, version: doc.Version, contentHash: doc.ContentHash, aclHash: parent.acl.Hash(), build: func(ctx context.Context, _ *confluence.Content) (opensearch.Document, error) {
 		text, err := sc.attachmentText(ctx, at)
 		if err != nil {
 			// Index the metadata now, under a content hash no listing

@@ -414,6 +414,50 @@ func TestFullCrawl_KeepsDocumentsWrittenAfterItStarted(t *testing.T) {
 	}
 }
 
+// A full crawl never writes an older version over a newer one that a
+// concurrent targeted sync indexed after the crawl read its listing.
+func TestFullCrawl_KeepsANewerVersionWrittenBesideIt(t *testing.T) {
+	h := newHarness(t, fakeconfluence.DataCenter, fakeconfluence.DatasetOptions{Spaces: 1, PagesPerSpace: 10, PersonalSpaces: -1, ArchivedSpaces: -1})
+	h.mustRun(v1.SyncFullCrawl)
+	space := h.firstSpace()
+	page := h.cf.ContentIDs(space, "page", "current")[0]
+	// An edit the crawl will list (so it has something to write)...
+	h.cf.EditContent(page, "", func(c *fakeconfluence.Content) { c.Title = "Read by the crawl" })
+	listed, _ := h.cf.Content(page)
+	newer := int64(listed.Version + 1)
+	docID := opensearch.DocumentID(h.ds, "page", page)
+	h.cf.AddFault(fakeconfluence.Fault{Endpoint: "content.list", Times: 1, Hook: func() {
+		// ...and, while it lists, a targeted sync indexes the next version.
+		sink, err := h.os.NewSink(opensearch.SinkConfig{Alias: h.spec.OpenSearch.Index})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		doc := opensearch.Document{ID: docID, ContentID: page, Type: "page", Datasource: h.ds, SpaceKey: space, Title: "Written beside the crawl",
+			Version: newer, ContentHash: "targeted", ACL: acl.ACL{{Level: acl.LevelSpace, Principals: []string{acl.Source(h.ds).Space(space)}}}}
+		if err := sink.Index(context.Background(), doc); err != nil {
+			t.Error(err)
+		}
+		if err := sink.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}})
+	if sum, err := h.run(v1.SyncFullCrawl); err != nil {
+		t.Fatalf("full crawl failed: %v (%+v)", err, sum)
+	}
+	if got := h.storedVersion("page", page); got != newer {
+		t.Fatalf("stored version %d after the crawl, want %d (written beside it); the crawl read %d", got, newer, listed.Version)
+	}
+	// The next crawl, which reads no newer version, leaves it too; only a
+	// later edit in Confluence replaces it.
+	h.cf.EditContent(page, "", func(c *fakeconfluence.Content) { c.Title = "Edited again" })
+	h.cf.EditContent(page, "", func(c *fakeconfluence.Content) { c.Title = "Edited once more" })
+	h.mustRun(v1.SyncFullCrawl)
+	if got, want := h.storedVersion("page", page), newer+1; got != want {
+		t.Fatalf("stored version %d after a later edit, want %d", got, want)
+	}
+}
+
 // An idle hour with a poll every minute: 59 polls of one call each (the
 // change search, which also shows who it ran as) and one sweep that
 // re-checks every ACL. The numbers go to docs/benchmarks.md.

@@ -49,6 +49,14 @@ type clusterEnv struct {
 	// generation is metadata.generation of the spec this run read; the
 	// report echoes it as lastSync.generation.
 	generation int64
+	// lastReport holds the previous run's report fields (lastSync,
+	// lastSyncTime, lastSuccessfulSyncTime, documentCount) as this run
+	// found them; every progress write applies them again. An apply without
+	// them would remove them (server-side apply drops the fields a manager
+	// stops applying), and a data source in the middle of a full crawl
+	// would look never synced: no poll or Targeted Job would start beside
+	// the crawl, and Ready would lose its last report.
+	lastReport map[string]any
 }
 
 func newClusterEnv(o options, log logr.Logger) (*clusterEnv, error) {
@@ -77,6 +85,9 @@ func (e *clusterEnv) dataSource(ctx context.Context) (*v1.ConfluenceDataSource, 
 	}
 	e.mu.Lock()
 	e.generation = ds.Generation
+	if e.lastReport == nil {
+		e.lastReport = reportFields(ds.Status)
+	}
 	e.mu.Unlock()
 	manifest.Default(&ds.Spec)
 	return ds, nil
@@ -182,7 +193,13 @@ func (e *clusterEnv) progress(ctx context.Context, p v1.SyncProgress) {
 	p.UpdateTime = &now
 	progress, err := toMap(&p)
 	if err == nil {
-		err = e.applyStatus(ctx, map[string]any{"progress": progress})
+		status := map[string]any{"progress": progress}
+		e.mu.Lock()
+		for k, v := range e.lastReport {
+			status[k] = v
+		}
+		e.mu.Unlock()
+		err = e.applyStatus(ctx, status)
 	}
 	if err != nil {
 		e.log.Error(err, "writing progress to status")
@@ -260,6 +277,26 @@ func (e *clusterEnv) ownedSuccess(ctx context.Context) (map[string]any, error) {
 		out["documentCount"] = ds.Status.DocumentCount
 	}
 	return out, nil
+}
+
+// reportFields returns the report fields the crawler owns on st, for an
+// apply that keeps them.
+func reportFields(st v1.ConfluenceDataSourceStatus) map[string]any {
+	out := map[string]any{}
+	if st.LastSync != nil {
+		if m, err := toMap(st.LastSync); err == nil {
+			out["lastSync"] = m
+		}
+	}
+	for k, t := range map[string]*metav1.Time{"lastSyncTime": st.LastSyncTime, "lastSuccessfulSyncTime": st.LastSuccessfulSyncTime} {
+		if t != nil {
+			out[k] = t.UTC().Format(time.RFC3339)
+		}
+	}
+	if st.DocumentCount > 0 {
+		out["documentCount"] = st.DocumentCount
+	}
+	return out
 }
 
 // toMap converts a status struct (a pointer) for an unstructured apply.

@@ -104,6 +104,32 @@ func TestCrawl_InClusterWritesTheReportToStatus(t *testing.T) {
 		t.Fatalf("status field managers %v, want only crawler", managers)
 	}
 
+	// While a sync runs, its progress writes keep the last report: without
+	// it a data source in the middle of a crawl looks never synced, and no
+	// change poll or Targeted Job starts beside the crawl.
+	var during *v1.ConfluenceDataSourceStatus
+	f.cf.AddFault(fakeconfluence.Fault{Endpoint: "space.list", Times: 1, Hook: func() {
+		cur := &v1.ConfluenceDataSource{}
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(ds), cur); err == nil {
+			during = cur.Status.DeepCopy()
+		}
+	}})
+	args[len(args)-1] = "wiki-3"
+	if code, _, stderr := run(args...); code != 0 {
+		t.Fatalf("third sync: exit %d\n%s", code, stderr)
+	}
+	if during == nil || during.Progress == nil || during.LastSync == nil || during.LastSync.Job != "wiki-2" ||
+		during.LastSuccessfulSyncTime == nil || during.LastSyncTime == nil || during.DocumentCount != st.DocumentCount {
+		t.Fatalf("status during a sync: %+v, want its progress and the last report of wiki-2", during)
+	}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(ds), got); err != nil {
+		t.Fatal(err)
+	}
+	st = got.Status
+	if st.LastSync == nil || st.LastSync.Job != "wiki-3" || st.Progress != nil {
+		t.Fatalf("status after the third sync: %+v", st)
+	}
+
 	// A change poll and a targeted sync report into status.changes and
 	// leave the full sync's report (and Ready's inputs) alone.
 	lastSync := st.LastSync.DeepCopy()

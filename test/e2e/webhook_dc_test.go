@@ -212,11 +212,12 @@ func (s *source) checkStillReady(t *testing.T) {
 	}
 }
 
-// waitIdle waits until no sync Job runs and nothing is queued.
+// waitIdle waits until no sync or Targeted Job runs and nothing is queued.
 func (s *source) waitIdle(t *testing.T) *v1.ConfluenceDataSource {
 	t.Helper()
 	ds, err := c.WaitDataSource(context.Background(), s.Namespace, s.Name, syncTimeout, func(ds *v1.ConfluenceDataSource) bool {
-		return ds.Status.ActiveJob == nil && ds.Status.LastSync != nil && (ds.Status.Webhook == nil || ds.Status.Webhook.PendingTargets == 0)
+		return ds.Status.ActiveJob == nil && ds.Status.LastSync != nil && (ds.Status.Webhook == nil || ds.Status.Webhook.PendingTargets == 0) &&
+			(ds.Status.Changes == nil || ds.Status.Changes.ActiveTargetedJob == nil)
 	})
 	if err != nil {
 		t.Fatalf("the data source did not become idle: %v", err)
@@ -386,4 +387,91 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestDCWebhookEditIndexedDuringALongFullSync edits a page while a full
+// crawl runs that every content listing keeps busy for 20 s: the webhook's
+// Targeted Job runs beside the crawl, so the edit is searchable within the
+// bound while the crawl still runs; after the crawl the edit is still
+// there (the crawl listed after the edit, and keeps what was written since
+// it started) and the data source is Ready.
+func TestDCWebhookEditIndexedDuringALongFullSync(t *testing.T) {
+	s, url := webhookSource(t)
+	s.Confluence.RegisterWebhook(url, []byte(hookSecret))
+	var page, reader string
+	for _, sp := range s.Confluence.Spaces() {
+		if sp.Type == "personal" || sp.Status == "archived" || page != "" {
+			continue
+		}
+		for _, id := range s.Confluence.ContentIDs(sp.Key, "page", "current") {
+			for _, u := range s.Data.Users {
+				if s.Confluence.CanView(u.ID, id) {
+					page, reader = id, u.Username
+					break
+				}
+			}
+			if page != "" {
+				break
+			}
+		}
+	}
+	if page == "" {
+		t.Fatal("no page anyone may read")
+	}
+
+	// Every content listing answers 20 s late (the handler reads after the
+	// delay, so the crawl sees the edit): a crawl that takes long.
+	const listingDelay = 20 * time.Second
+	listing := make(chan struct{}, 1)
+	s.Confluence.AddFault(fakeconfluence.Fault{Endpoint: "content.list", Latency: listingDelay, Hook: func() {
+		select {
+		case listing <- struct{}{}:
+		default:
+		}
+	}})
+	prev := s.get(t).Status.LastSync.Job
+	request := strconv.FormatInt(time.Now().UnixNano(), 10)
+	s.kubectl(t, "annotate", "cds/"+s.Name, v1.RequestedSyncModeAnnotation+"="+string(v1.SyncFullCrawl),
+		v1.RequestedSyncAnnotation+"="+request, "--overwrite")
+	select {
+	case <-listing:
+	case <-time.After(syncTimeout):
+		t.Fatalf("the full crawl never listed content\nmanager log:\n%s", tail(c.ManagerLog(), 30))
+	}
+	full := s.get(t).Status.ActiveJob
+	if full == nil {
+		t.Fatal("no active sync while the full crawl lists content")
+	}
+
+	title := fmt.Sprintf("Edited during a full crawl %d", time.Now().UnixNano())
+	if !s.Confluence.EditContent(page, "", func(c *fakeconfluence.Content) { c.Title = title }) {
+		t.Fatalf("page %s vanished", page)
+	}
+	d := waitUntil(t, "edit of page "+page+" during the full crawl", func() bool {
+		got, ok := s.pageTitle(t, reader, page)
+		return ok && got == title
+	})
+	ds := s.get(t)
+	if ds.Status.ActiveJob == nil || ds.Status.ActiveJob.Name != full.Name {
+		t.Fatalf("the full crawl %s had ended (activeJob %+v) when the edit became searchable after %v: not beside it", full.Name, ds.Status.ActiveJob, d)
+	}
+	t.Logf("webhook edit -> searchable while full crawl %s runs: %v", full.Name, d.Round(10*time.Millisecond))
+	if d > webhookBound {
+		t.Errorf("edit during a full crawl searchable after %v, bound %v", d, webhookBound)
+	}
+
+	s.Confluence.ClearFaults()
+	ds = s.waitSynced(t, prev, request)
+	if ds.Status.LastSync.Job != full.Name || ds.Status.LastSync.Result != v1.SyncSucceeded {
+		t.Fatalf("lastSync %+v, want the full crawl %s succeeded", ds.Status.LastSync, full.Name)
+	}
+	if got, ok := s.pageTitle(t, reader, page); !ok || got != title {
+		t.Fatalf("after the full crawl user %s finds page %s as %q (found %v), want %q", reader, page, got, ok, title)
+	}
+	ds = s.waitIdle(t)
+	if ch := ds.Status.Changes; ch == nil || ch.LastTargetedOutcome == nil || ch.LastTargetedOutcome.Result != v1.SyncSucceeded {
+		t.Errorf("status.changes %+v, want lastTargetedOutcome Succeeded", ch)
+	}
+	s.checkWebhookJobs(t, v1.SyncTargeted)
+	s.checkStillReady(t)
 }
