@@ -3,9 +3,10 @@ package confluence
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
+	"io"
 	"net/url"
 	"strconv"
 	"strings"
@@ -254,23 +255,31 @@ type page[T any] struct {
 	Links   wireLinks `json:"_links"`
 }
 
-// rawPage is a page whose results stay raw until each is handed on, so
-// only one item is held decoded at a time (see list).
-type rawPage struct {
-	Results []json.RawMessage `json:"results"`
-	Links   wireLinks         `json:"_links"`
-	// bytes is the size of the results.
+// listPage is one page of a listing as list uses it: its items decoded
+// straight from the response stream (each item's JSON is scanned once by
+// the decoder and decoded once), its links, and a fingerprint of the raw
+// bytes of its results to spot a server that repeats a page.
+type listPage[T any] struct {
+	Results []T
+	Links   wireLinks
+	// bytes is the size of the results on the wire.
 	bytes int
+	// fingerprint digests the raw bytes of the results.
+	fingerprint uint64
 }
 
 // decodeFrom reads a page item by item: a listing of 50 bodies of several
-// MB each is then held once (as raw items), not also in the decoder's
-// buffer of the whole response.
-func (p *rawPage) decodeFrom(dec *json.Decoder) error {
+// MB each is then held once (as decoded items), not also in the decoder's
+// buffer of the whole response. rec records the bytes dec reads, so the
+// results' raw bytes can be digested without keeping them.
+func (p *listPage[T]) decodeFrom(dec *json.Decoder, rec *recorder) error {
 	if err := expectDelim(dec, '{'); err != nil {
 		return err
 	}
+	var h maphash.Hash
+	h.SetSeed(fingerprintSeed)
 	for dec.More() {
+		rec.advance(dec.InputOffset(), nil) // nothing before a results array is kept
 		t, err := dec.Token()
 		if err != nil {
 			return err
@@ -287,14 +296,17 @@ func (p *rawPage) decodeFrom(dec *json.Decoder) error {
 			if d, ok := t.(json.Delim); !ok || d != '[' {
 				return fmt.Errorf("results: want an array, got %v", t)
 			}
+			start := dec.InputOffset()
+			rec.advance(start, nil)
 			for dec.More() {
-				var raw json.RawMessage
-				if err := dec.Decode(&raw); err != nil {
-					return err
+				var it T
+				if err := dec.Decode(&it); err != nil {
+					return fmt.Errorf("results[%d]: %w", len(p.Results), err)
 				}
-				p.Results = append(p.Results, raw)
-				p.bytes += len(raw)
+				p.Results = append(p.Results, it)
+				rec.advance(dec.InputOffset(), &h)
 			}
+			p.bytes += int(dec.InputOffset() - start)
 			if err := expectDelim(dec, ']'); err != nil {
 				return err
 			}
@@ -309,7 +321,51 @@ func (p *rawPage) decodeFrom(dec *json.Decoder) error {
 			}
 		}
 	}
+	p.fingerprint = h.Sum64()
 	return expectDelim(dec, '}')
+}
+
+// fingerprintSeed seeds every fingerprint, so pages of one listing compare.
+// A collision (2^-64) could only end a listing with an error, never lose an
+// item silently.
+var fingerprintSeed = maphash.MakeSeed()
+
+// recorder keeps the bytes a json.Decoder has read from r until they are
+// passed on (digested or dropped) with advance: at most the value being
+// decoded and the decoder's read-ahead.
+type recorder struct {
+	r     io.Reader
+	buf   []byte // buf[start:] are the bytes at offsets from onwards
+	start int
+	from  int64
+}
+
+func (r *recorder) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		if r.start > 0 && len(r.buf)+n > cap(r.buf) {
+			r.buf = r.buf[:copy(r.buf, r.buf[r.start:])]
+			r.start = 0
+		}
+		r.buf = append(r.buf, p[:n]...)
+	}
+	return n, err
+}
+
+// advance passes the bytes up to offset off to w (nil drops them).
+func (r *recorder) advance(off int64, w io.Writer) {
+	k := int(off - r.from)
+	if k <= 0 {
+		return
+	}
+	if w != nil {
+		_, _ = w.Write(r.buf[r.start : r.start+k])
+	}
+	r.start += k
+	r.from = off
+	if r.start == len(r.buf) {
+		r.buf, r.start = r.buf[:0], 0
+	}
 }
 
 func expectDelim(dec *json.Decoder, want json.Delim) error {
@@ -330,15 +386,15 @@ func expectDelim(dec *json.Decoder, want json.Delim) error {
 // under a new link (a runaway listing would otherwise never end).
 func list[T any](ctx context.Context, c *Client, cl call, fn func(item T, base string) error) error {
 	seen := map[string]bool{}
-	var previous [sha256.Size]byte
-	var ahead *prefetcher
+	var previous uint64
+	var ahead *prefetcher[T]
 	if cl.prefetch {
-		ahead = newPrefetcher(ctx, c, cl)
+		ahead = newPrefetcher[T](ctx, c, cl)
 		defer ahead.stop()
 	}
 	for n := 1; ; n++ {
 		var (
-			p   rawPage
+			p   listPage[T]
 			err error
 		)
 		if ahead != nil {
@@ -349,15 +405,15 @@ func list[T any](ctx context.Context, c *Client, cl call, fn func(item T, base s
 		if err != nil {
 			return err
 		}
-		if fp := fingerprint(p.Results); len(p.Results) > 0 {
-			if n > 1 && fp == previous {
+		if len(p.Results) > 0 {
+			if n > 1 && p.fingerprint == previous {
 				return fmt.Errorf("listing %s: page %d repeats the previous page under a new next link; the listing is incomplete", cl.endpoint, n)
 			}
-			previous = fp
+			previous = p.fingerprint
 		}
 		// The next page is decided before this one's items are handed on,
 		// so it can be fetched while they are processed.
-		next, end, err := nextPage(c, cl, p)
+		next, end, err := nextPage(c, cl, p.Links.Next, len(p.Results))
 		if err == nil && !end {
 			if seen[next] {
 				err = fmt.Errorf("listing %s: server repeated the next link %q", cl.endpoint, next)
@@ -368,12 +424,9 @@ func list[T any](ctx context.Context, c *Client, cl call, fn func(item T, base s
 				}
 			}
 		}
-		for i, raw := range p.Results {
-			var it T
-			if err := json.Unmarshal(raw, &it); err != nil {
-				return fmt.Errorf("decoding %s response: %w", cl.endpoint, err)
-			}
-			p.Results[i] = nil // let the bytes go once decoded
+		var zero T
+		for i, it := range p.Results {
+			p.Results[i] = zero // let the item go once handed on
 			if err := fn(it, p.Links.Base); err != nil {
 				return err
 			}
@@ -388,30 +441,19 @@ func list[T any](ctx context.Context, c *Client, cl call, fn func(item T, base s
 	}
 }
 
-// nextPage returns the path of the page after p, or end.
-func nextPage(c *Client, cl call, p rawPage) (next string, end bool, err error) {
-	if p.Links.Next == "" {
+// nextPage returns the path of the page after one of got items whose
+// next link is link, or end.
+func nextPage(c *Client, cl call, link string, got int) (next string, end bool, err error) {
+	if link == "" {
 		return "", true, nil
 	}
-	if next, err = relativeAPIPath(p.Links.Next); err != nil {
+	if next, err = relativeAPIPath(link); err != nil {
 		return "", false, err
 	}
 	if c.cfg.Deployment == DataCenter {
-		return dcNextPage(cl.path, next, len(p.Results))
+		return dcNextPage(cl.path, next, got)
 	}
 	return next, false, nil
-}
-
-// fingerprint digests a page's results.
-func fingerprint(results []json.RawMessage) [sha256.Size]byte {
-	h := sha256.New()
-	for _, r := range results {
-		h.Write(r)
-		h.Write([]byte{0})
-	}
-	var out [sha256.Size]byte
-	h.Sum(out[:0])
-	return out
 }
 
 // dcNextPage corrects a Data Center start/limit next link. DC advances start
