@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // flexString decodes a JSON string or number (v1 ids are strings, space ids numbers).
@@ -22,8 +23,8 @@ func (f *flexString) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
+		s, err := jsonString(b)
+		if err != nil {
 			return err
 		}
 		*f = flexString(s)
@@ -36,18 +37,34 @@ func (f *flexString) UnmarshalJSON(b []byte) error {
 // flexTime decodes the timestamp formats Confluence uses; empty means zero.
 type flexTime time.Time
 
+var flexTimeLayouts = [...]string{time.RFC3339Nano, "2006-01-02T15:04:05.000-0700", "2006-01-02T15:04:05-0700"}
+
 func (t *flexTime) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil || s == "" {
+	s, err := jsonString(b)
+	if err != nil || s == "" {
 		return nil //nolint:nilerr // unknown formats are tolerated as zero
 	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.000-0700", "2006-01-02T15:04:05-0700"} {
+	for _, layout := range flexTimeLayouts {
 		if v, err := time.Parse(layout, s); err == nil {
 			*t = flexTime(v)
 			return nil
 		}
 	}
 	return nil
+}
+
+// jsonString decodes a JSON string literal. The decoder hands custom
+// unmarshalers only valid JSON, so a literal without a backslash and with
+// valid UTF-8 is its own content: the common case skips a second decoder.
+func jsonString(b []byte) (string, error) {
+	if n := len(b); n >= 2 && b[0] == '"' && b[n-1] == '"' {
+		if in := b[1 : n-1]; bytes.IndexByte(in, '\\') < 0 && bytes.IndexByte(in, '"') < 0 && utf8.Valid(in) {
+			return string(in), nil
+		}
+	}
+	var s string
+	err := json.Unmarshal(b, &s)
+	return s, err
 }
 
 func (t flexTime) time() time.Time { return time.Time(t) }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 // decodePage decodes a listing response as doJSON does, reading r in
@@ -155,4 +156,63 @@ type watchReader struct {
 func (w *watchReader) Read(b []byte) (int, error) {
 	w.each()
 	return w.r.Read(b)
+}
+
+func TestJSONString_AgreesWithUnmarshal(t *testing.T) {
+	for _, in := range []string{`""`, `"abc"`, `"é ✓"`, `"a\"b"`, `"\u003cp\u003e"`, `"tab\there"`, "\"bad \xff utf8\"", `null`, `12`, `"12"`} {
+		var want string
+		wantErr := json.Unmarshal([]byte(in), &want)
+		got, err := jsonString([]byte(in))
+		if got != want || (err == nil) != (wantErr == nil) {
+			t.Errorf("jsonString(%s) = %q, %v; Unmarshal gives %q, %v", in, got, err, want, wantErr)
+		}
+	}
+}
+
+func FuzzJSONString(f *testing.F) {
+	for _, s := range []string{"", "abc", "a\"b", "<p>", "\xff", "é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		lit, _ := json.Marshal(s)
+		for _, in := range [][]byte{lit, []byte(`"` + s + `"`)} {
+			var want string
+			wantErr := json.Unmarshal(in, &want)
+			if wantErr != nil {
+				continue // jsonString is only handed valid JSON
+			}
+			if got, err := jsonString(in); err != nil || got != want {
+				t.Fatalf("jsonString(%q) = %q, %v; want %q", in, got, err, want)
+			}
+		}
+	})
+}
+
+func TestFlexTime_Formats(t *testing.T) {
+	want := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, in := range []string{`"2026-03-01T12:00:00.000Z"`, `"2026-03-01T12:00:00Z"`, `"2026-03-01T13:00:00.000+0100"`, `"2026-03-01T13:00:00+0100"`} {
+		var ft flexTime
+		if err := json.Unmarshal([]byte(in), &ft); err != nil || !ft.time().Equal(want) {
+			t.Errorf("%s: %v, %v", in, ft.time(), err)
+		}
+	}
+	for _, in := range []string{`""`, `null`, `"yesterday"`, `12`} {
+		var ft flexTime
+		if err := json.Unmarshal([]byte(in), &ft); err != nil || !ft.time().IsZero() {
+			t.Errorf("%s: %v, %v; want zero", in, ft.time(), err)
+		}
+	}
+}
+
+func TestFlexString_StringsAndNumbers(t *testing.T) {
+	var got struct{ A, B, C, D flexString }
+	if err := json.Unmarshal([]byte(`{"A":"12","B":34,"C":null,"D":"x\u0041"}`), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.A != "12" || got.B != "34" || got.C != "" || got.D != "xA" {
+		t.Fatalf("%+v", got)
+	}
+	if err := json.Unmarshal([]byte(`{"A":"12"`), &got); err == nil {
+		t.Fatal("truncated input decoded")
+	}
 }
