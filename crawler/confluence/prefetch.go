@@ -74,9 +74,10 @@ func (p *prefetcher[T]) stop() {
 	p.cancel()
 }
 
-// page returns the page at path: fetched ahead if it was, else now.
-// Pages fetched ahead of path were guesses that missed; they are dropped.
-func (p *prefetcher[T]) page(ctx context.Context, cl call) (listPage[T], error) {
+// page returns the page at path: fetched ahead if it was, else now (of
+// about sizeHint items). Pages fetched ahead of path were guesses that
+// missed; they are dropped.
+func (p *prefetcher[T]) page(ctx context.Context, cl call, sizeHint int) (listPage[T], error) {
 	var hit *prefetched[T]
 	for i, f := range p.ahead {
 		if f.path == cl.path {
@@ -101,7 +102,7 @@ func (p *prefetcher[T]) page(ctx context.Context, cl call) (listPage[T], error) 
 		// Fetched ahead in vain (too large, or failed): the page's turn
 		// decides, with the usual retries and errors.
 	}
-	var pg listPage[T]
+	pg := listPage[T]{sizeHint: sizeHint}
 	err := p.c.doJSON(ctx, cl, &pg)
 	return pg, err
 }
@@ -114,7 +115,7 @@ func (p *prefetcher[T]) plan(next string, got, size int) {
 		p.run = 0
 		return // pages this large are fetched one at a time
 	}
-	p.fetch(next)
+	p.fetch(next, got)
 	if p.c.cfg.Deployment != DataCenter || got == 0 || !p.c.unpaced() {
 		p.run = 0
 		return
@@ -129,12 +130,13 @@ func (p *prefetcher[T]) plan(next string, got, size int) {
 		if err != nil {
 			return
 		}
-		p.fetch(guess)
+		p.fetch(guess, got)
 	}
 }
 
-// fetch starts fetching path unless it is already fetched ahead.
-func (p *prefetcher[T]) fetch(path string) {
+// fetch starts fetching path (of about sizeHint items) unless it is
+// already fetched ahead.
+func (p *prefetcher[T]) fetch(path string, sizeHint int) {
 	for _, f := range p.ahead {
 		if f.path == path {
 			return
@@ -143,7 +145,7 @@ func (p *prefetcher[T]) fetch(path string) {
 	if len(p.ahead) >= maxPagesAhead {
 		return
 	}
-	f := &prefetched[T]{path: path, done: make(chan struct{})}
+	f := &prefetched[T]{path: path, done: make(chan struct{}), page: listPage[T]{sizeHint: sizeHint}}
 	p.ahead = append(p.ahead, f)
 	cl := p.cl
 	// A guess is asked once: a failure is retried, with the usual

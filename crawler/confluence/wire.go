@@ -283,6 +283,9 @@ type listPage[T any] struct {
 	bytes int
 	// fingerprint digests the raw bytes of the results.
 	fingerprint uint64
+	// sizeHint is the number of results expected (the previous page's),
+	// to allocate Results once.
+	sizeHint int
 }
 
 // decodeFrom reads a page item by item: a listing of 50 bodies of several
@@ -315,6 +318,9 @@ func (p *listPage[T]) decodeFrom(dec *json.Decoder, rec *recorder) error {
 			}
 			start := dec.InputOffset()
 			rec.advance(start, nil)
+			if p.Results == nil && p.sizeHint > 0 {
+				p.Results = make([]T, 0, p.sizeHint)
+			}
 			for dec.More() {
 				var it T
 				if err := dec.Decode(&it); err != nil {
@@ -409,13 +415,12 @@ func list[T any](ctx context.Context, c *Client, cl call, fn func(item T, base s
 		ahead = newPrefetcher[T](ctx, c, cl)
 		defer ahead.stop()
 	}
+	got := 0 // items of the previous page
 	for n := 1; ; n++ {
-		var (
-			p   listPage[T]
-			err error
-		)
+		var err error
+		p := listPage[T]{sizeHint: got}
 		if ahead != nil {
-			p, err = ahead.page(ctx, cl)
+			p, err = ahead.page(ctx, cl, got)
 		} else {
 			err = c.doJSON(ctx, cl, &p)
 		}
@@ -430,14 +435,15 @@ func list[T any](ctx context.Context, c *Client, cl call, fn func(item T, base s
 		}
 		// The next page is decided before this one's items are handed on,
 		// so it can be fetched while they are processed.
-		next, end, err := nextPage(c, cl, p.Links.Next, len(p.Results))
+		got = len(p.Results)
+		next, end, err := nextPage(c, cl, p.Links.Next, got)
 		if err == nil && !end {
 			if seen[next] {
 				err = fmt.Errorf("listing %s: server repeated the next link %q", cl.endpoint, next)
 			} else {
 				seen[next] = true
 				if ahead != nil {
-					ahead.plan(next, len(p.Results), p.bytes)
+					ahead.plan(next, got, p.bytes)
 				}
 			}
 		}
