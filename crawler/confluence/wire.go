@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -68,6 +69,99 @@ func jsonString(b []byte) (string, error) {
 }
 
 func (t flexTime) time() time.Time { return time.Time(t) }
+
+// bodyString is a string decoded as encoding/json decodes it, faster for
+// long strings with escapes (storage bodies: quotes, newlines, and "<" and
+// ">" where a server escapes them): the runs between escapes are copied
+// whole and the result is allocated once, where encoding/json goes byte by
+// byte and copies the result again.
+type bodyString string
+
+func (s *bodyString) UnmarshalJSON(b []byte) error {
+	if v, ok := unquote(b); ok {
+		*s = bodyString(v)
+		return nil
+	}
+	var v *string // null leaves s as it is, as for a string
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	if v != nil {
+		*s = bodyString(*v)
+	}
+	return nil
+}
+
+// unquote decodes a JSON string literal the decoder validated, if its
+// UTF-8 is valid and it escapes no surrogate; anything else is left to
+// encoding/json (!ok).
+func unquote(b []byte) (string, bool) {
+	n := len(b)
+	if n < 2 || b[0] != '"' || b[n-1] != '"' || !utf8.Valid(b) {
+		return "", false
+	}
+	in := b[1 : n-1]
+	var out strings.Builder
+	out.Grow(len(in))
+	for {
+		i := bytes.IndexByte(in, '\\')
+		if i < 0 {
+			out.Write(in)
+			return out.String(), true
+		}
+		out.Write(in[:i])
+		if i+1 >= len(in) {
+			return "", false
+		}
+		switch c := in[i+1]; c {
+		case '"', '\\', '/':
+			out.WriteByte(c)
+		case 'b':
+			out.WriteByte('\b')
+		case 'f':
+			out.WriteByte('\f')
+		case 'n':
+			out.WriteByte('\n')
+		case 'r':
+			out.WriteByte('\r')
+		case 't':
+			out.WriteByte('\t')
+		case 'u':
+			if i+6 > len(in) {
+				return "", false
+			}
+			r := hex4(in[i+2 : i+6])
+			if r < 0 || utf16.IsSurrogate(r) {
+				return "", false
+			}
+			out.WriteRune(r)
+			in = in[i+6:]
+			continue
+		default:
+			return "", false
+		}
+		in = in[i+2:]
+	}
+}
+
+// hex4 decodes four hex digits, or returns -1.
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
 
 type wireUser struct {
 	Type        string `json:"type"`
@@ -214,7 +308,7 @@ type wireContent struct {
 	} `json:"ancestors"`
 	Body *struct {
 		Storage *struct {
-			Value string `json:"value"`
+			Value bodyString `json:"value"`
 		} `json:"storage"`
 	} `json:"body"`
 	Metadata *struct {

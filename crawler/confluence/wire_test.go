@@ -216,3 +216,40 @@ func TestFlexString_StringsAndNumbers(t *testing.T) {
 		t.Fatal("truncated input decoded")
 	}
 }
+
+func TestBodyString_AgreesWithUnmarshal(t *testing.T) {
+	for _, in := range []string{`""`, `"abc"`, `"\u003cp\u003e \"q\" \\ \/ \b\f\n\r\t é ✓"`, `"\u00e9\u00C9"`, `"\ud83d\ude00 pair"`, `"\ud83d lone"`,
+		`"\u0000"`, "\"bad \xff utf8\"", `"end\\"`, `null`, `12`, `{"a":1}`} {
+		var want string
+		wantErr := json.Unmarshal([]byte(in), &want)
+		got := bodyString("unchanged")
+		if in != `null` {
+			got = ""
+		} else {
+			want = "unchanged"
+		}
+		err := json.Unmarshal([]byte(in), &got)
+		if string(got) != want || (err == nil) != (wantErr == nil) {
+			t.Errorf("bodyString(%s) = %q, %v; Unmarshal into a string gives %q, %v", in, got, err, want, wantErr)
+		}
+	}
+}
+
+func FuzzBodyString(f *testing.F) {
+	for _, s := range []string{"", `<p class="x">a &amp; b</p>` + "\n\t", "\xff", "é\u2028", "\U0001F600", `\u00`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		lit, _ := json.Marshal(s)
+		for _, in := range [][]byte{lit, []byte(`"` + s + `"`)} {
+			var want string
+			if json.Unmarshal(in, &want) != nil {
+				continue // the decoder hands bodyString only valid JSON
+			}
+			var got bodyString
+			if err := json.Unmarshal(in, &got); err != nil || string(got) != want {
+				t.Fatalf("bodyString(%q) = %q, %v; want %q", in, got, err, want)
+			}
+		}
+	})
+}
