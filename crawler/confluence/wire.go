@@ -73,8 +73,9 @@ func (t flexTime) time() time.Time { return time.Time(t) }
 // bodyString is a string decoded as encoding/json decodes it, faster for
 // long strings with escapes (storage bodies: quotes, newlines, and "<" and
 // ">" where a server escapes them): the runs between escapes are copied
-// whole and the result is allocated once, where encoding/json goes byte by
-// byte and copies the result again.
+// whole and the result is allocated once (copied again only if escapes
+// made it much shorter than the escaped text), where encoding/json goes
+// byte by byte and always copies the result again.
 type bodyString string
 
 func (s *bodyString) UnmarshalJSON(b []byte) error {
@@ -107,7 +108,12 @@ func unquote(b []byte) (string, bool) {
 		i := bytes.IndexByte(in, '\\')
 		if i < 0 {
 			out.Write(in)
-			return out.String(), true
+			if s := out.String(); len(b)-len(s) <= len(s)/16 {
+				return s, true
+			}
+			// Many escapes: the buffer (sized for the escaped text) is
+			// copied to the string's size, not held for as long as the body.
+			return strings.Clone(out.String()), true
 		}
 		out.Write(in[:i])
 		if i+1 >= len(in) {
