@@ -31,7 +31,7 @@ func (c *Client) listArchivedCloudPages(ctx context.Context, spaceKey string, fn
 			Version: w.Version.version(), WebURL: webURL(c.site.String(), w.Links.WebUI), Created: w.CreatedAt.time(),
 		}
 		if w.Body != nil && w.Body.Storage != nil {
-			ct.Body, ct.BodyIncluded = w.Body.Storage.Value, true
+			ct.Body, ct.BodyIncluded = string(w.Body.Storage.Value), true
 		}
 		chain, err := tree.chain(ctx, ct.ID)
 		if err != nil {

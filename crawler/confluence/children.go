@@ -58,7 +58,7 @@ func (c *Client) comment(w wireContent, base, parentID string) Comment {
 		WebURL: webURL(base, w.Links.WebUI), ParentID: parentID, Location: CommentFooter,
 	}
 	if w.Body != nil && w.Body.Storage != nil {
-		cm.Body = w.Body.Storage.Value
+		cm.Body = string(w.Body.Storage.Value)
 	}
 	if w.Extensions != nil && w.Extensions.Location != "" {
 		cm.Location = CommentLocation(w.Extensions.Location)

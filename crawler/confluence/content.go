@@ -230,7 +230,7 @@ func (c *Client) content(ctx context.Context, w wireContent, base, spaceKey stri
 		ct.SpaceKey = w.Space.Key
 	}
 	if w.Body != nil && w.Body.Storage != nil {
-		ct.Body, ct.BodyIncluded = w.Body.Storage.Value, true
+		ct.Body, ct.BodyIncluded = string(w.Body.Storage.Value), true
 	}
 	if w.History != nil {
 		ct.Created = w.History.CreatedDate.time()

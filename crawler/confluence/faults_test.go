@@ -87,6 +87,22 @@ func TestList_RunawayNextLinkStopsWithAnError(t *testing.T) {
 	}
 }
 
+func TestList_MalformedItemFailsTheListingNamingIt(t *testing.T) {
+	cfg := misbehavingDC(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"results":[{"id":1,"key":"ENG","name":"Engineering","type":"global","status":"current"},{"id":2,"key":["OPS"],"name":"Ops","type":"global","status":"current"}],"start":0,"limit":25,"size":2,"_links":{"base":"http://x"}}`)
+	})
+	c, err := confluence.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.ListSpaces(context.Background(), confluence.SpaceQuery{}, func(confluence.Space) error { return nil })
+	const want = "decoding space.list response: results[1]: json: cannot unmarshal array into Go struct field wireSpace.key of type string"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, want one containing %q", err, want)
+	}
+}
+
 func TestVerify_HTTPSToAPlainHTTPServerFailsAtOnce(t *testing.T) {
 	cfg := misbehavingDC(t, func(http.ResponseWriter, *http.Request) {})
 	cfg.BaseURL = strings.Replace(cfg.BaseURL, "http://", "https://", 1)

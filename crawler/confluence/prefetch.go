@@ -38,29 +38,29 @@ const (
 var errPrefetchTooLarge = errors.New("page fetched ahead is larger than the prefetch bound")
 
 // prefetcher holds the pages of one listing fetched ahead.
-type prefetcher struct {
+type prefetcher[T any] struct {
 	c      *Client
 	cl     call // the listing's call (endpoint, space key)
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	ahead  []*prefetched // in the order they would be used
+	ahead  []*prefetched[T] // in the order they would be used
 	// run counts consecutive full pages: guesses start at the third and
 	// widen with it, so listings of up to three pages make no call more
 	// than paging one by one, and longer ones at most maxPagesAhead-1.
 	run int
 }
 
-type prefetched struct {
+type prefetched[T any] struct {
 	path string
 	done chan struct{}
-	page rawPage
+	page listPage[T]
 	err  error
 }
 
-func newPrefetcher(ctx context.Context, c *Client, cl call) *prefetcher {
+func newPrefetcher[T any](ctx context.Context, c *Client, cl call) *prefetcher[T] {
 	pctx, cancel := context.WithCancel(ctx)
-	return &prefetcher{c: c, cl: cl, ctx: pctx, cancel: cancel}
+	return &prefetcher[T]{c: c, cl: cl, ctx: pctx, cancel: cancel}
 }
 
 // stop abandons what was fetched ahead and waits for requests in flight,
@@ -69,15 +69,16 @@ func newPrefetcher(ctx context.Context, c *Client, cl call) *prefetcher {
 // after the listing returned, and the calls the client counts would no
 // longer be the calls Confluence saw. A guess is never retried (see fetch),
 // so the wait is one round trip.
-func (p *prefetcher) stop() {
+func (p *prefetcher[T]) stop() {
 	p.wg.Wait()
 	p.cancel()
 }
 
-// page returns the page at path: fetched ahead if it was, else now.
-// Pages fetched ahead of path were guesses that missed; they are dropped.
-func (p *prefetcher) page(ctx context.Context, cl call) (rawPage, error) {
-	var hit *prefetched
+// page returns the page at path: fetched ahead if it was, else now (of
+// about sizeHint items). Pages fetched ahead of path were guesses that
+// missed; they are dropped.
+func (p *prefetcher[T]) page(ctx context.Context, cl call, sizeHint int) (listPage[T], error) {
+	var hit *prefetched[T]
 	for i, f := range p.ahead {
 		if f.path == cl.path {
 			hit = f
@@ -93,7 +94,7 @@ func (p *prefetcher) page(ctx context.Context, cl call) (rawPage, error) {
 		select {
 		case <-hit.done:
 		case <-ctx.Done():
-			return rawPage{}, ctx.Err()
+			return listPage[T]{}, ctx.Err()
 		}
 		if hit.err == nil {
 			return hit.page, nil
@@ -101,7 +102,7 @@ func (p *prefetcher) page(ctx context.Context, cl call) (rawPage, error) {
 		// Fetched ahead in vain (too large, or failed): the page's turn
 		// decides, with the usual retries and errors.
 	}
-	var pg rawPage
+	pg := listPage[T]{sizeHint: sizeHint}
 	err := p.c.doJSON(ctx, cl, &pg)
 	return pg, err
 }
@@ -109,12 +110,12 @@ func (p *prefetcher) page(ctx context.Context, cl call) (rawPage, error) {
 // plan fetches ahead after a page of got items (size bytes) whose next
 // page is at next: that page, and on Data Center offset paging the pages
 // after it if this one was full.
-func (p *prefetcher) plan(next string, got, size int) {
+func (p *prefetcher[T]) plan(next string, got, size int) {
 	if size > maxPrefetchBytes/2 {
 		p.run = 0
 		return // pages this large are fetched one at a time
 	}
-	p.fetch(next)
+	p.fetch(next, got)
 	if p.c.cfg.Deployment != DataCenter || got == 0 || !p.c.unpaced() {
 		p.run = 0
 		return
@@ -129,12 +130,13 @@ func (p *prefetcher) plan(next string, got, size int) {
 		if err != nil {
 			return
 		}
-		p.fetch(guess)
+		p.fetch(guess, got)
 	}
 }
 
-// fetch starts fetching path unless it is already fetched ahead.
-func (p *prefetcher) fetch(path string) {
+// fetch starts fetching path (of about sizeHint items) unless it is
+// already fetched ahead.
+func (p *prefetcher[T]) fetch(path string, sizeHint int) {
 	for _, f := range p.ahead {
 		if f.path == path {
 			return
@@ -143,7 +145,7 @@ func (p *prefetcher) fetch(path string) {
 	if len(p.ahead) >= maxPagesAhead {
 		return
 	}
-	f := &prefetched{path: path, done: make(chan struct{})}
+	f := &prefetched[T]{path: path, done: make(chan struct{}), page: listPage[T]{sizeHint: sizeHint}}
 	p.ahead = append(p.ahead, f)
 	cl := p.cl
 	// A guess is asked once: a failure is retried, with the usual

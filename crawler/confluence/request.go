@@ -228,11 +228,11 @@ func (c *Client) doJSON(ctx context.Context, cl call, out any) error {
 	if cl.maxBody > 0 {
 		body = &cappedBody{r: resp.Body, n: cl.maxBody}
 	}
-	dec := json.NewDecoder(body)
 	if sd, ok := out.(streamDecoder); ok {
-		err = sd.decodeFrom(dec)
+		rec := &recorder{r: body}
+		err = sd.decodeFrom(json.NewDecoder(rec), rec)
 	} else {
-		err = dec.Decode(out)
+		err = json.NewDecoder(body).Decode(out)
 	}
 	if err != nil {
 		return fmt.Errorf("decoding %s response: %w", cl.endpoint, err)
@@ -242,8 +242,9 @@ func (c *Client) doJSON(ctx context.Context, cl call, out any) error {
 
 // streamDecoder is implemented by responses that decode themselves from the
 // token stream, so the decoder never buffers the whole (large) response.
+// rec holds the bytes dec has read and not yet passed on.
 type streamDecoder interface {
-	decodeFrom(dec *json.Decoder) error
+	decodeFrom(dec *json.Decoder, rec *recorder) error
 }
 
 func cmpOr(a, b string) string {

@@ -25,6 +25,14 @@ type v2Parent struct {
 	id, typ string
 }
 
+// wireParent is what the tree needs of a v2 page (Cloud v2 OpenAPI
+// PageBulk): the decoder skips its other fields without allocating them.
+type wireParent struct {
+	ID         flexString `json:"id"`
+	ParentID   flexString `json:"parentId"`
+	ParentType string     `json:"parentType"`
+}
+
 // cloudTree resolves the root-first ancestor chains of a Cloud space's pages.
 // It is used by one listing at a time (not safe for concurrent use).
 type cloudTree struct {
@@ -44,7 +52,7 @@ func (c *Client) newCloudTree(ctx context.Context, spaceKey string, status Conte
 	t := &cloudTree{c: c, parents: map[string]v2Parent{}, chains: map[string][]Ancestor{}, under: map[string][]Ancestor{}}
 	v := url.Values{"status": {string(status)}, "limit": {c.pageSize(maxV2)}}
 	cl := call{endpoint: "v2.space.pages", spaceKey: spaceKey, path: "/api/v2/spaces/" + url.PathEscape(id) + "/pages?" + v.Encode()}
-	err = list(ctx, c, cl, func(w wireContent, _ string) error {
+	err = list(ctx, c, cl, func(w wireParent, _ string) error {
 		t.parents[string(w.ID)] = v2Parent{id: string(w.ParentID), typ: w.ParentType}
 		return nil
 	})

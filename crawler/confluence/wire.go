@@ -3,13 +3,16 @@ package confluence
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
+	"io"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // flexString decodes a JSON string or number (v1 ids are strings, space ids numbers).
@@ -21,8 +24,8 @@ func (f *flexString) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
+		s, err := jsonString(b)
+		if err != nil {
 			return err
 		}
 		*f = flexString(s)
@@ -35,12 +38,14 @@ func (f *flexString) UnmarshalJSON(b []byte) error {
 // flexTime decodes the timestamp formats Confluence uses; empty means zero.
 type flexTime time.Time
 
+var flexTimeLayouts = [...]string{time.RFC3339Nano, "2006-01-02T15:04:05.000-0700", "2006-01-02T15:04:05-0700"}
+
 func (t *flexTime) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil || s == "" {
+	s, err := jsonString(b)
+	if err != nil || s == "" {
 		return nil //nolint:nilerr // unknown formats are tolerated as zero
 	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.000-0700", "2006-01-02T15:04:05-0700"} {
+	for _, layout := range flexTimeLayouts {
 		if v, err := time.Parse(layout, s); err == nil {
 			*t = flexTime(v)
 			return nil
@@ -49,7 +54,120 @@ func (t *flexTime) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// jsonString decodes a JSON string literal. The decoder hands custom
+// unmarshalers only valid JSON, so a literal without a backslash and with
+// valid UTF-8 is its own content: the common case skips a second decoder.
+func jsonString(b []byte) (string, error) {
+	if n := len(b); n >= 2 && b[0] == '"' && b[n-1] == '"' {
+		if in := b[1 : n-1]; bytes.IndexByte(in, '\\') < 0 && bytes.IndexByte(in, '"') < 0 && utf8.Valid(in) {
+			return string(in), nil
+		}
+	}
+	var s string
+	err := json.Unmarshal(b, &s)
+	return s, err
+}
+
 func (t flexTime) time() time.Time { return time.Time(t) }
+
+// bodyString is a string decoded as encoding/json decodes it, faster for
+// long strings with escapes (storage bodies: quotes, newlines, and "<" and
+// ">" where a server escapes them): the runs between escapes are copied
+// whole and the result is allocated once (copied again only if escapes
+// made it much shorter than the escaped text), where encoding/json goes
+// byte by byte and always copies the result again.
+type bodyString string
+
+func (s *bodyString) UnmarshalJSON(b []byte) error {
+	if v, ok := unquote(b); ok {
+		*s = bodyString(v)
+		return nil
+	}
+	var v *string // null leaves s as it is, as for a string
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	if v != nil {
+		*s = bodyString(*v)
+	}
+	return nil
+}
+
+// unquote decodes a JSON string literal the decoder validated, if its
+// UTF-8 is valid and it escapes no surrogate; anything else is left to
+// encoding/json (!ok).
+func unquote(b []byte) (string, bool) {
+	n := len(b)
+	if n < 2 || b[0] != '"' || b[n-1] != '"' || !utf8.Valid(b) {
+		return "", false
+	}
+	in := b[1 : n-1]
+	var out strings.Builder
+	out.Grow(len(in))
+	for {
+		i := bytes.IndexByte(in, '\\')
+		if i < 0 {
+			out.Write(in)
+			if s := out.String(); len(b)-len(s) <= len(s)/16 {
+				return s, true
+			}
+			// Many escapes: the buffer (sized for the escaped text) is
+			// copied to the string's size, not held for as long as the body.
+			return strings.Clone(out.String()), true
+		}
+		out.Write(in[:i])
+		if i+1 >= len(in) {
+			return "", false
+		}
+		switch c := in[i+1]; c {
+		case '"', '\\', '/':
+			out.WriteByte(c)
+		case 'b':
+			out.WriteByte('\b')
+		case 'f':
+			out.WriteByte('\f')
+		case 'n':
+			out.WriteByte('\n')
+		case 'r':
+			out.WriteByte('\r')
+		case 't':
+			out.WriteByte('\t')
+		case 'u':
+			if i+6 > len(in) {
+				return "", false
+			}
+			r := hex4(in[i+2 : i+6])
+			if r < 0 || utf16.IsSurrogate(r) {
+				return "", false
+			}
+			out.WriteRune(r)
+			in = in[i+6:]
+			continue
+		default:
+			return "", false
+		}
+		in = in[i+2:]
+	}
+}
+
+// hex4 decodes four hex digits, or returns -1.
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
 
 type wireUser struct {
 	Type        string `json:"type"`
@@ -196,7 +314,7 @@ type wireContent struct {
 	} `json:"ancestors"`
 	Body *struct {
 		Storage *struct {
-			Value string `json:"value"`
+			Value bodyString `json:"value"`
 		} `json:"storage"`
 	} `json:"body"`
 	Metadata *struct {
@@ -254,23 +372,34 @@ type page[T any] struct {
 	Links   wireLinks `json:"_links"`
 }
 
-// rawPage is a page whose results stay raw until each is handed on, so
-// only one item is held decoded at a time (see list).
-type rawPage struct {
-	Results []json.RawMessage `json:"results"`
-	Links   wireLinks         `json:"_links"`
-	// bytes is the size of the results.
+// listPage is one page of a listing as list uses it: its items decoded
+// straight from the response stream (each item's JSON is scanned once by
+// the decoder and decoded once), its links, and a fingerprint of the raw
+// bytes of its results to spot a server that repeats a page.
+type listPage[T any] struct {
+	Results []T
+	Links   wireLinks
+	// bytes is the size of the results on the wire.
 	bytes int
+	// fingerprint digests the raw bytes of the results.
+	fingerprint uint64
+	// sizeHint is the number of results expected (the previous page's),
+	// to allocate Results once.
+	sizeHint int
 }
 
 // decodeFrom reads a page item by item: a listing of 50 bodies of several
-// MB each is then held once (as raw items), not also in the decoder's
-// buffer of the whole response.
-func (p *rawPage) decodeFrom(dec *json.Decoder) error {
+// MB each is then held once (as decoded items), not also in the decoder's
+// buffer of the whole response. rec records the bytes dec reads, so the
+// results' raw bytes can be digested without keeping them.
+func (p *listPage[T]) decodeFrom(dec *json.Decoder, rec *recorder) error {
 	if err := expectDelim(dec, '{'); err != nil {
 		return err
 	}
+	var h maphash.Hash
+	h.SetSeed(fingerprintSeed)
 	for dec.More() {
+		rec.advance(dec.InputOffset(), nil) // nothing before a results array is kept
 		t, err := dec.Token()
 		if err != nil {
 			return err
@@ -287,14 +416,20 @@ func (p *rawPage) decodeFrom(dec *json.Decoder) error {
 			if d, ok := t.(json.Delim); !ok || d != '[' {
 				return fmt.Errorf("results: want an array, got %v", t)
 			}
-			for dec.More() {
-				var raw json.RawMessage
-				if err := dec.Decode(&raw); err != nil {
-					return err
-				}
-				p.Results = append(p.Results, raw)
-				p.bytes += len(raw)
+			start := dec.InputOffset()
+			rec.advance(start, nil)
+			if p.Results == nil && p.sizeHint > 0 {
+				p.Results = make([]T, 0, p.sizeHint)
 			}
+			for dec.More() {
+				var it T
+				if err := dec.Decode(&it); err != nil {
+					return fmt.Errorf("results[%d]: %w", len(p.Results), err)
+				}
+				p.Results = append(p.Results, it)
+				rec.advance(dec.InputOffset(), &h)
+			}
+			p.bytes += int(dec.InputOffset() - start)
 			if err := expectDelim(dec, ']'); err != nil {
 				return err
 			}
@@ -303,13 +438,61 @@ func (p *rawPage) decodeFrom(dec *json.Decoder) error {
 				return err
 			}
 		default:
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
+			if err := dec.Decode(&skipValue{}); err != nil {
 				return err
 			}
 		}
 	}
+	p.fingerprint = h.Sum64()
 	return expectDelim(dec, '}')
+}
+
+// skipValue discards a JSON value without copying it.
+type skipValue struct{}
+
+func (*skipValue) UnmarshalJSON([]byte) error { return nil }
+
+// fingerprintSeed seeds every fingerprint, so pages of one listing compare.
+// A collision (2^-64) could only end a listing with an error, never lose an
+// item silently.
+var fingerprintSeed = maphash.MakeSeed()
+
+// recorder keeps the bytes a json.Decoder has read from r until they are
+// passed on (digested or dropped) with advance: at most the value being
+// decoded and the decoder's read-ahead.
+type recorder struct {
+	r     io.Reader
+	buf   []byte // buf[start:] are the bytes at offsets from onwards
+	start int
+	from  int64
+}
+
+func (r *recorder) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		if r.start > 0 && len(r.buf)+n > cap(r.buf) {
+			r.buf = r.buf[:copy(r.buf, r.buf[r.start:])]
+			r.start = 0
+		}
+		r.buf = append(r.buf, p[:n]...)
+	}
+	return n, err
+}
+
+// advance passes the bytes up to offset off to w (nil drops them).
+func (r *recorder) advance(off int64, w io.Writer) {
+	k := int(off - r.from)
+	if k <= 0 {
+		return
+	}
+	if w != nil {
+		_, _ = w.Write(r.buf[r.start : r.start+k])
+	}
+	r.start += k
+	r.from = off
+	if r.start == len(r.buf) {
+		r.buf, r.start = r.buf[:0], 0
+	}
 }
 
 func expectDelim(dec *json.Decoder, want json.Delim) error {
@@ -330,50 +513,47 @@ func expectDelim(dec *json.Decoder, want json.Delim) error {
 // under a new link (a runaway listing would otherwise never end).
 func list[T any](ctx context.Context, c *Client, cl call, fn func(item T, base string) error) error {
 	seen := map[string]bool{}
-	var previous [sha256.Size]byte
-	var ahead *prefetcher
+	var previous uint64
+	var ahead *prefetcher[T]
 	if cl.prefetch {
-		ahead = newPrefetcher(ctx, c, cl)
+		ahead = newPrefetcher[T](ctx, c, cl)
 		defer ahead.stop()
 	}
+	got := 0 // items of the previous page
 	for n := 1; ; n++ {
-		var (
-			p   rawPage
-			err error
-		)
+		var err error
+		p := listPage[T]{sizeHint: got}
 		if ahead != nil {
-			p, err = ahead.page(ctx, cl)
+			p, err = ahead.page(ctx, cl, got)
 		} else {
 			err = c.doJSON(ctx, cl, &p)
 		}
 		if err != nil {
 			return err
 		}
-		if fp := fingerprint(p.Results); len(p.Results) > 0 {
-			if n > 1 && fp == previous {
+		if len(p.Results) > 0 {
+			if n > 1 && p.fingerprint == previous {
 				return fmt.Errorf("listing %s: page %d repeats the previous page under a new next link; the listing is incomplete", cl.endpoint, n)
 			}
-			previous = fp
+			previous = p.fingerprint
 		}
 		// The next page is decided before this one's items are handed on,
 		// so it can be fetched while they are processed.
-		next, end, err := nextPage(c, cl, p)
+		got = len(p.Results)
+		next, end, err := nextPage(c, cl, p.Links.Next, got)
 		if err == nil && !end {
 			if seen[next] {
 				err = fmt.Errorf("listing %s: server repeated the next link %q", cl.endpoint, next)
 			} else {
 				seen[next] = true
 				if ahead != nil {
-					ahead.plan(next, len(p.Results), p.bytes)
+					ahead.plan(next, got, p.bytes)
 				}
 			}
 		}
-		for i, raw := range p.Results {
-			var it T
-			if err := json.Unmarshal(raw, &it); err != nil {
-				return fmt.Errorf("decoding %s response: %w", cl.endpoint, err)
-			}
-			p.Results[i] = nil // let the bytes go once decoded
+		var zero T
+		for i, it := range p.Results {
+			p.Results[i] = zero // let the item go once handed on
 			if err := fn(it, p.Links.Base); err != nil {
 				return err
 			}
@@ -388,30 +568,19 @@ func list[T any](ctx context.Context, c *Client, cl call, fn func(item T, base s
 	}
 }
 
-// nextPage returns the path of the page after p, or end.
-func nextPage(c *Client, cl call, p rawPage) (next string, end bool, err error) {
-	if p.Links.Next == "" {
+// nextPage returns the path of the page after one of got items whose
+// next link is link, or end.
+func nextPage(c *Client, cl call, link string, got int) (next string, end bool, err error) {
+	if link == "" {
 		return "", true, nil
 	}
-	if next, err = relativeAPIPath(p.Links.Next); err != nil {
+	if next, err = relativeAPIPath(link); err != nil {
 		return "", false, err
 	}
 	if c.cfg.Deployment == DataCenter {
-		return dcNextPage(cl.path, next, len(p.Results))
+		return dcNextPage(cl.path, next, got)
 	}
 	return next, false, nil
-}
-
-// fingerprint digests a page's results.
-func fingerprint(results []json.RawMessage) [sha256.Size]byte {
-	h := sha256.New()
-	for _, r := range results {
-		h.Write(r)
-		h.Write([]byte{0})
-	}
-	var out [sha256.Size]byte
-	h.Sum(out[:0])
-	return out
 }
 
 // dcNextPage corrects a Data Center start/limit next link. DC advances start
