@@ -315,6 +315,14 @@ type syncOutcome struct {
 	Generation int64
 }
 
+// result is the outcome as a SyncResult (status fields, metric labels).
+func (o syncOutcome) result() v1alpha1.SyncResult {
+	if o.Succeeded {
+		return v1alpha1.SyncSucceeded
+	}
+	return v1alpha1.SyncFailed
+}
+
 // outcomeOf decides how a finished sync Job ended. The crawler's report wins
 // when it names the Job; a failed Job without one failed before or outside the
 // crawler (pod never started, deadline exceeded, crash); a Job that succeeded

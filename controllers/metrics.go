@@ -43,11 +43,7 @@ func init() {
 
 // recordSyncFinished counts a finished sync run.
 func recordSyncFinished(obj *v1alpha1.ConfluenceDataSource, out syncOutcome) {
-	result := string(v1alpha1.SyncFailed)
-	if out.Succeeded {
-		result = string(v1alpha1.SyncSucceeded)
-	}
-	syncsTotal.WithLabelValues(obj.Namespace, obj.Name, result).Inc()
+	syncsTotal.WithLabelValues(obj.Namespace, obj.Name, string(out.result())).Inc()
 	if out.Duration > 0 {
 		syncDuration.WithLabelValues(obj.Namespace, obj.Name).Observe(out.Duration.Seconds())
 	}

@@ -168,11 +168,7 @@ func init() {
 
 // recordPollFinished counts a finished change poll.
 func recordPollFinished(obj *v1alpha1.ConfluenceDataSource, out syncOutcome, changes int64) {
-	result := string(v1alpha1.SyncFailed)
-	if out.Succeeded {
-		result = string(v1alpha1.SyncSucceeded)
-	}
-	pollsTotal.WithLabelValues(obj.Namespace, obj.Name, result).Inc()
+	pollsTotal.WithLabelValues(obj.Namespace, obj.Name, string(out.result())).Inc()
 	if out.Succeeded && changes > 0 {
 		pollChanges.WithLabelValues(obj.Namespace, obj.Name).Add(float64(changes))
 	}
@@ -180,11 +176,7 @@ func recordPollFinished(obj *v1alpha1.ConfluenceDataSource, out syncOutcome, cha
 
 // recordTargetedFinished counts a finished Targeted sync.
 func recordTargetedFinished(obj *v1alpha1.ConfluenceDataSource, out syncOutcome) {
-	result := string(v1alpha1.SyncFailed)
-	if out.Succeeded {
-		result = string(v1alpha1.SyncSucceeded)
-	}
-	targetedTotal.WithLabelValues(obj.Namespace, obj.Name, result).Inc()
+	targetedTotal.WithLabelValues(obj.Namespace, obj.Name, string(out.result())).Inc()
 }
 
 // recordFreshness sets the freshness lag from the watermark.

@@ -241,12 +241,8 @@ func (r *DataSourceReconciler) checkTargetedJob(ctx context.Context, sc *scope) 
 	}
 	report := fc.LastTargeted
 	out := outcomeOf(name, job, report)
-	result := v1alpha1.SyncSucceeded
-	if !out.Succeeded {
-		result = v1alpha1.SyncFailed
-	}
 	ch.LastTargetedOutcome = &v1alpha1.JobOutcome{
-		Job: name, Result: result, Reason: out.Reason, Message: out.Message,
+		Job: name, Result: out.result(), Reason: out.Reason, Message: out.Message,
 		Targets: int32(jobTargets(job)), FinishTime: &metav1.Time{Time: sc.now.Truncate(time.Second)},
 	}
 	if out.Succeeded {
