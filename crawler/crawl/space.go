@@ -1,6 +1,7 @@
 package crawl
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -49,13 +50,9 @@ func (r *run) crawlSpace(ctx context.Context, s confluence.Space) (err error) {
 	sc := r.newSpaceCrawl(ctx, s, clause)
 	listed := false
 	defer func() {
-		// Only listings that completed write their last group; either way
-		// (a panic too) the writer is done before the space is.
-		if werr := sc.batch.finish(ctx, listed); err == nil {
-			err = werr
-		}
-		if herr := sc.hideChildren(ctx); err == nil {
-			err = herr
+		// Either way (a panic too) the writer is done before the space is.
+		if ferr := sc.finish(ctx, listed); err == nil {
+			err = ferr
 		}
 	}()
 	if err := sc.list(ctx); err != nil {
@@ -184,7 +181,7 @@ func (sc *spaceCrawl) content(c confluence.Content) error {
 
 // hide makes sure a page or blog post whose permissions are unknown is not
 // visible (fail closed) and counts it as failed; its comments and
-// attachments, which inherit those permissions, follow in hideChildren.
+// attachments, which inherit those permissions, follow in finish.
 func (sc *spaceCrawl) hide(ctx context.Context, id, contentID string, err error) error {
 	sc.failed.Add(1)
 	sc.log.Error(err, "document hidden: permissions unknown", "id", id, "space", sc.space.Key)
@@ -192,14 +189,17 @@ func (sc *spaceCrawl) hide(ctx context.Context, id, contentID string, err error)
 	return sc.sink.Delete(ctx, id)
 }
 
-// hideChildren deletes the indexed comments and attachments of the pages
-// and blog posts hide hid: stored with their container's last known
-// permissions, they would otherwise stay readable by whoever those allowed.
-func (sc *spaceCrawl) hideChildren(ctx context.Context) error {
-	if len(sc.hidden) == 0 {
-		return nil
+// finish ends the space's writer, writing its last group only if listed
+// (its listings completed), and hides what is indexed below the pages and
+// blog posts hide hid: their comments and attachments, stored with their
+// container's last known permissions, would otherwise stay readable by
+// whoever those allowed. Both happen whether or not the listings completed.
+func (sc *spaceCrawl) finish(ctx context.Context, listed bool) error {
+	err := sc.batch.finish(ctx, listed)
+	if len(sc.hidden) > 0 {
+		err = cmp.Or(err, sc.deleteChildren(ctx, sc.hidden, "its page or blog post is hidden: permissions unknown"))
 	}
-	return sc.deleteChildren(ctx, sc.hidden, "its page or blog post is hidden: permissions unknown")
+	return err
 }
 
 // comment handles one comment from the space-wide listing.

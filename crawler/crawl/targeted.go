@@ -357,53 +357,47 @@ func (r *run) spaceInScope(s confluence.Space) bool {
 }
 
 // finish writes the containers and then re-lists their comments and
-// attachments, space by space.
+// attachments, space by space, and ends every space's crawl (see
+// spaceCrawl.finish: a space whose targets were all hidden has nothing to
+// re-list, but what is indexed below them is hidden too).
 func (ts *targetSync) finish(ctx context.Context) error {
-	keys := make([]string, 0, len(ts.children))
-	for k := range ts.children {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(ts.spaces)) {
 		sc := ts.spaces[k]
-		if err := sc.batch.handOn(ctx); err != nil {
-			return err
+		if sc == nil {
+			continue
 		}
-		ids := slices.Compact(slices.Sorted(slices.Values(ts.children[k])))
-		if sc.wantComments() {
-			if err := ts.Confluence.ListContainerComments(ctx, ids, sc.comment); err != nil {
-				ts.fail("comments in space "+k, err)
+		if children, ok := ts.children[k]; ok {
+			if err := sc.batch.handOn(ctx); err != nil {
+				return err
 			}
-		}
-		if sc.wantAttachments() {
-			if err := ts.Confluence.ListContainerAttachments(ctx, ids, sc.attachment); err != nil {
-				ts.fail("attachments in space "+k, err)
+			ids := slices.Compact(slices.Sorted(slices.Values(children)))
+			if sc.wantComments() {
+				if err := ts.Confluence.ListContainerComments(ctx, ids, sc.comment); err != nil {
+					ts.fail("comments in space "+k, err)
+				}
+			}
+			if sc.wantAttachments() {
+				if err := ts.Confluence.ListContainerAttachments(ctx, ids, sc.attachment); err != nil {
+					ts.fail("attachments in space "+k, err)
+				}
 			}
 		}
 		ts.finished[k] = true
-		if err := sc.batch.finish(ctx, true); err != nil {
+		if err := sc.finish(ctx, true); err != nil {
 			return err
-		}
-	}
-	// A target hidden because its permissions are unknown adds no children
-	// to re-list, but what is indexed below it must be hidden too.
-	for _, k := range slices.Sorted(maps.Keys(ts.spaces)) {
-		if sc := ts.spaces[k]; sc != nil {
-			if err := sc.hideChildren(ctx); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
 }
 
-// stop ends the writers of the spaces finish did not reach (a run that
-// failed early): nothing more is written, and no request outlives the run.
+// stop ends the crawls of the spaces finish did not reach (a run that
+// failed early): nothing more is written but what hide owes, and no
+// request outlives the run.
 func (ts *targetSync) stop(ctx context.Context) {
 	for k, sc := range ts.spaces {
 		if sc != nil && !ts.finished[k] {
 			ts.finished[k] = true
-			_ = sc.batch.finish(ctx, false)
+			_ = sc.finish(ctx, false)
 		}
 	}
 }
